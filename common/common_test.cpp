@@ -1,0 +1,75 @@
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "common/clock.h"
+#include "common/encoding.h"
+#include "common/file.h"
+#include "common/status.h"
+
+namespace hostca {
+namespace {
+
+Result<int> Half(int x) {
+  if (x % 2 != 0) {
+    return InvalidArgument("odd", "odd_number");
+  }
+  return x / 2;
+}
+
+Result<int> Quarter(int x) {
+  HOSTCA_ASSIGN_OR_RETURN(int h, Half(x));
+  return Half(h);
+}
+
+TEST_CASE("Result carries a value or a status with a stable reason") {
+  REQUIRE(Quarter(8).ok());
+  REQUIRE(*Quarter(8) == 2);
+  const auto r = Quarter(6);
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.status().code() == Code::kInvalidArgument);
+  REQUIRE(r.status().reason() == "odd_number");
+  REQUIRE(Internal("x").reason() == "internal");
+}
+
+TEST_CASE("hex and base64url round-trip") {
+  const std::string bytes = RandomBytes(33);
+  REQUIRE(*HexDecode(HexEncode(bytes)) == bytes);
+  REQUIRE(*Base64UrlDecode(Base64UrlEncode(bytes)) == bytes);
+  REQUIRE(HexEncode("\x01\xab") == "01ab");
+  REQUIRE_FALSE(HexDecode("0g").ok());
+  REQUIRE_FALSE(Base64UrlDecode("a+b").ok());
+}
+
+TEST_CASE("RFC 3339 formatting and parsing") {
+  REQUIRE(FormatRfc3339(0) == "1970-01-01T00:00:00Z");
+  REQUIRE(*ParseRfc3339("2026-11-22T11:27:00Z") == 1795346820);
+  REQUIRE(FormatRfc3339(1795346820) == "2026-11-22T11:27:00Z");
+  REQUIRE_FALSE(ParseRfc3339("2026-11-22 11:27:00").ok());
+}
+
+TEST_CASE("atomic writes set the mode and replace the content") {
+  const auto dir = std::filesystem::temp_directory_path() / ("hostca-common-" + HexEncode(RandomBytes(6)));
+  REQUIRE(MakeDirs(dir.string(), 0700).ok());
+  const std::string path = (dir / "k").string();
+  REQUIRE(WriteFileAtomic(path, "one", 0600).ok());
+  REQUIRE(*FileMode(path) == 0600);
+  REQUIRE(WriteFileAtomic(path, "two", 0600).ok());
+  REQUIRE(*ReadFile(path) == "two");
+  REQUIRE(WriteFileExclusive(path, "three", 0600).code() == Code::kAlreadyExists);
+  REQUIRE(*ReadFile(path) == "two");
+  REQUIRE(ReadFile((dir / "missing").string()).status().code() == Code::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("fake clock moves only when told") {
+  FakeClock clock(100);
+  clock.Advance(5);
+  REQUIRE(clock.NowSeconds() == 105);
+  REQUIRE(ConstantTimeEquals("abc", "abc"));
+  REQUIRE_FALSE(ConstantTimeEquals("abc", "abd"));
+}
+
+}  // namespace
+}  // namespace hostca

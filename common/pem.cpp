@@ -1,0 +1,174 @@
+#include "common/pem.h"
+
+#include <openssl/pem.h>
+
+#include "common/encoding.h"
+
+namespace hostca {
+namespace {
+
+BioPtr MemBio(std::string_view data) {
+  return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+}
+
+bool LooksLikePem(std::string_view data) { return data.find("-----BEGIN") != std::string_view::npos; }
+
+Result<std::string> BioContents(BIO* bio) {
+  BUF_MEM* mem = nullptr;
+  BIO_get_mem_ptr(bio, &mem);
+  if (mem == nullptr) {
+    return Internal("memory BIO has no buffer");
+  }
+  return std::string(mem->data, mem->length);
+}
+
+// Runs `write(bio)` into a fresh memory BIO and returns what it wrote.
+template <typename F>
+Result<std::string> WriteToString(std::string_view what, F write) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || write(bio.get()) <= 0) {
+    return OpenSslError(what);
+  }
+  return BioContents(bio.get());
+}
+
+template <typename T, typename F>
+Result<std::string> I2d(std::string_view what, T* obj, F i2d) {
+  const int len = i2d(obj, nullptr);
+  if (len <= 0) {
+    return OpenSslError(what);
+  }
+  std::string out(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(out.data());
+  if (i2d(obj, &p) != len) {
+    return OpenSslError(what);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<X509Ptr> CertFromPem(std::string_view pem) {
+  ClearOpenSslErrors();
+  BioPtr bio = MemBio(pem);
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) {
+    return OpenSslError("cannot parse PEM certificate", Code::kInvalidArgument, "bad_certificate");
+  }
+  return cert;
+}
+
+Result<X509Ptr> CertFromDer(std::string_view der) {
+  ClearOpenSslErrors();
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!cert || p != reinterpret_cast<const unsigned char*>(der.data() + der.size())) {
+    return OpenSslError("cannot parse DER certificate", Code::kInvalidArgument, "bad_certificate");
+  }
+  return cert;
+}
+
+Result<X509Ptr> CertFromPemOrDer(std::string_view data) {
+  return LooksLikePem(data) ? CertFromPem(data) : CertFromDer(data);
+}
+
+Result<std::string> CertToPem(X509* cert) {
+  return WriteToString("cannot encode certificate", [&](BIO* b) { return PEM_write_bio_X509(b, cert); });
+}
+
+Result<std::string> CertToDer(X509* cert) { return I2d("cannot encode certificate", cert, i2d_X509); }
+
+Result<std::vector<X509Ptr>> CertsFromPemBundle(std::string_view pem) {
+  ClearOpenSslErrors();
+  BioPtr bio = MemBio(pem);
+  std::vector<X509Ptr> out;
+  while (true) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) {
+      break;
+    }
+    out.push_back(std::move(cert));
+  }
+  ClearOpenSslErrors();  // the read past the last certificate always "fails"
+  if (out.empty()) {
+    return InvalidArgument("no PEM certificate found", "bad_certificate");
+  }
+  return out;
+}
+
+Result<X509ReqPtr> CsrFromPemOrDer(std::string_view data) {
+  ClearOpenSslErrors();
+  X509ReqPtr csr;
+  if (LooksLikePem(data)) {
+    BioPtr bio = MemBio(data);
+    csr.reset(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  } else {
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+    csr.reset(d2i_X509_REQ(nullptr, &p, static_cast<long>(data.size())));
+  }
+  if (!csr) {
+    return OpenSslError("cannot parse certificate signing request", Code::kInvalidArgument,
+                        "bad_csr");
+  }
+  return csr;
+}
+
+Result<std::string> CsrToPem(X509_REQ* csr) {
+  return WriteToString("cannot encode CSR", [&](BIO* b) { return PEM_write_bio_X509_REQ(b, csr); });
+}
+
+Result<X509CrlPtr> CrlFromPemOrDer(std::string_view data) {
+  ClearOpenSslErrors();
+  X509CrlPtr crl;
+  if (LooksLikePem(data)) {
+    BioPtr bio = MemBio(data);
+    crl.reset(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+  } else {
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+    crl.reset(d2i_X509_CRL(nullptr, &p, static_cast<long>(data.size())));
+  }
+  if (!crl) {
+    return OpenSslError("cannot parse CRL", Code::kInvalidArgument, "bad_crl");
+  }
+  return crl;
+}
+
+Result<std::string> CrlToPem(X509_CRL* crl) {
+  return WriteToString("cannot encode CRL", [&](BIO* b) { return PEM_write_bio_X509_CRL(b, crl); });
+}
+
+Result<std::string> CrlToDer(X509_CRL* crl) { return I2d("cannot encode CRL", crl, i2d_X509_CRL); }
+
+Result<std::string> PrivateKeyToPem(EVP_PKEY* key) {
+  return WriteToString("cannot encode private key", [&](BIO* b) {
+    return PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr);
+  });
+}
+
+Result<EvpPkeyPtr> PrivateKeyFromPem(std::string_view pem) {
+  ClearOpenSslErrors();
+  BioPtr bio = MemBio(pem);
+  // An empty passphrase callback result makes encrypted keys fail cleanly
+  // instead of prompting on the terminal.
+  auto no_pass = [](char*, int, int, void*) -> int { return 0; };
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_pass, nullptr));
+  if (!key) {
+    return OpenSslError("cannot parse private key", Code::kInvalidArgument, "bad_key");
+  }
+  return key;
+}
+
+Result<std::string> PublicKeyToDer(EVP_PKEY* key) {
+  return I2d("cannot encode public key", key, i2d_PUBKEY);
+}
+
+Result<std::string> CertFingerprintSha256(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &len) != 1) {
+    return OpenSslError("cannot hash certificate");
+  }
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
+}  // namespace hostca

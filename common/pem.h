@@ -1,0 +1,45 @@
+// PEM/DER conversion for certificates, CSRs, CRLs and keys.
+//
+// Parsers accept untrusted input: they never crash and return
+// invalid_argument (reason given per call) for anything malformed.
+// Thread-safe (no shared state).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ossl.h"
+#include "common/status.h"
+
+namespace hostca {
+
+// Certificates.
+Result<X509Ptr> CertFromPem(std::string_view pem);
+Result<X509Ptr> CertFromDer(std::string_view der);
+// Accepts either encoding (PEM is recognised by its "-----BEGIN" armour).
+Result<X509Ptr> CertFromPemOrDer(std::string_view data);
+Result<std::string> CertToPem(X509* cert);
+Result<std::string> CertToDer(X509* cert);
+// Every certificate of a PEM bundle, in order. An empty bundle is an error.
+Result<std::vector<X509Ptr>> CertsFromPemBundle(std::string_view pem);
+
+// Certificate signing requests (PKCS#10).
+Result<X509ReqPtr> CsrFromPemOrDer(std::string_view data);
+Result<std::string> CsrToPem(X509_REQ* csr);
+
+// CRLs.
+Result<X509CrlPtr> CrlFromPemOrDer(std::string_view data);
+Result<std::string> CrlToPem(X509_CRL* crl);
+Result<std::string> CrlToDer(X509_CRL* crl);
+
+// Keys. PrivateKeyToPem writes unencrypted PKCS#8 (for the 0600 TLS key);
+// the CA key uses ca/key_store.h, which encrypts.
+Result<std::string> PrivateKeyToPem(EVP_PKEY* key);
+Result<EvpPkeyPtr> PrivateKeyFromPem(std::string_view pem);
+Result<std::string> PublicKeyToDer(EVP_PKEY* key);  // SubjectPublicKeyInfo
+
+// Fingerprint: lower-case hex SHA-256 of the DER, no colons.
+Result<std::string> CertFingerprintSha256(X509* cert);
+
+}  // namespace hostca

@@ -1,0 +1,79 @@
+// Shared helpers for hostca tests: temporary directories that clean
+// themselves up, and running the real command-line tools (openssl, certtool,
+// the hostca binaries) with their output captured.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "common/encoding.h"
+
+namespace hostca::testing {
+
+// A fresh directory under the system temp dir, removed with everything in it
+// when the object goes out of scope.
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() / ("hostca-test-" + HexEncode(RandomBytes(8)));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `cmd` through /bin/sh with stderr folded into stdout.
+inline CommandResult Run(const std::string& cmd) {
+  CommandResult res;
+  FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) {
+    throw std::runtime_error("popen failed: " + cmd);
+  }
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) {
+    res.output.append(buf, n);
+  }
+  const int status = ::pclose(pipe);
+  res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return res;
+}
+
+// Quotes `s` for /bin/sh.
+inline std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// Path of a built binary ("hostca-server", "hostca").
+inline std::string BinaryPath(const std::string& name) {
+  return std::string(HOSTCA_BINARY_DIR) + "/bin/" + name;
+}
+
+}  // namespace hostca::testing
