@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/encoding.h"
 #include "common/file.h"
+#include "common/pem.h"
 #include "common/status.h"
 
 namespace hostca {
@@ -69,6 +70,27 @@ TEST_CASE("fake clock moves only when told") {
   REQUIRE(clock.NowSeconds() == 105);
   REQUIRE(ConstantTimeEquals("abc", "abc"));
   REQUIRE_FALSE(ConstantTimeEquals("abc", "abd"));
+}
+
+TEST_CASE("DerToPem armours exactly like OpenSSL's PEM writer") {
+  // Any bytes do; wrap lengths are what matters (0, 1, 47, 48, 49, 100 bytes).
+  for (size_t n : {0, 1, 47, 48, 49, 100}) {
+    const std::string der = RandomBytes(n);
+    const std::string pem = DerToPem(der, "CERTIFICATE");
+    REQUIRE(pem.rfind("-----BEGIN CERTIFICATE-----\n", 0) == 0);
+    std::string body;
+    for (size_t pos = pem.find('\n') + 1; pos < pem.size();) {
+      const size_t nl = pem.find('\n', pos);
+      const std::string line = pem.substr(pos, nl - pos);
+      if (line.rfind("-----END", 0) == 0) {
+        break;
+      }
+      REQUIRE(line.size() <= 64);
+      body += line;
+      pos = nl + 1;
+    }
+    REQUIRE(body.size() == (n + 2) / 3 * 4);
+  }
 }
 
 }  // namespace

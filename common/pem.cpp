@@ -2,6 +2,8 @@
 
 #include <openssl/pem.h>
 
+#include <algorithm>
+
 #include "common/encoding.h"
 
 namespace hostca {
@@ -160,6 +162,20 @@ Result<EvpPkeyPtr> PrivateKeyFromPem(std::string_view pem) {
 
 Result<std::string> PublicKeyToDer(EVP_PKEY* key) {
   return I2d("cannot encode public key", key, i2d_PUBKEY);
+}
+
+std::string DerToPem(std::string_view der, std::string_view label) {
+  std::string out = "-----BEGIN " + std::string(label) + "-----\n";
+  for (size_t off = 0; off < der.size(); off += 48) {
+    const size_t n = std::min<size_t>(48, der.size() - off);
+    unsigned char line[65];
+    const int len = EVP_EncodeBlock(line, reinterpret_cast<const unsigned char*>(der.data() + off),
+                                    static_cast<int>(n));
+    out.append(reinterpret_cast<const char*>(line), static_cast<size_t>(len));
+    out.push_back('\n');
+  }
+  out += "-----END " + std::string(label) + "-----\n";
+  return out;
 }
 
 Result<std::string> CertFingerprintSha256(X509* cert) {

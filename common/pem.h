@@ -39,6 +39,10 @@ Result<std::string> PrivateKeyToPem(EVP_PKEY* key);
 Result<EvpPkeyPtr> PrivateKeyFromPem(std::string_view pem);
 Result<std::string> PublicKeyToDer(EVP_PKEY* key);  // SubjectPublicKeyInfo
 
+// PEM armour around DER bytes without parsing them (for stored, already
+// verified DER): base64 in 64-character lines between BEGIN/END `label`.
+std::string DerToPem(std::string_view der, std::string_view label);
+
 // Fingerprint: lower-case hex SHA-256 of the DER, no colons.
 Result<std::string> CertFingerprintSha256(X509* cert);
 

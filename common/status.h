@@ -52,6 +52,9 @@ class [[nodiscard]] Status {
   // Returns a copy whose message is prefixed with `context: `.
   Status WithContext(std::string_view context) const;
 
+  // Marks a status as deliberately unchecked.
+  void IgnoreError() const {}
+
  private:
   Code code_ = Code::kOk;
   std::string message_;

@@ -1,0 +1,30 @@
+// The HTTPS API routes of DESIGN.md section 8. Handlers are thin: parse,
+// authenticate, call enrollment::EnrollmentService or AdminService, render.
+#pragma once
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "enrollment/admin.h"
+#include "enrollment/service.h"
+#include "server/metrics.h"
+
+namespace hostca::server {
+
+struct ApiContext {
+  enrollment::EnrollmentService& enroll;
+  enrollment::AdminService& admin;
+  Metrics& metrics;
+  storage::Storage& store;
+  const Clock& clock;
+};
+
+// Registers every /v1 route except GET /v1/ca (the server owns it).
+void RegisterApi(httplib::Server& srv, ApiContext& ctx);
+
+// JSON of a certificate record (DESIGN.md section 8 conventions).
+nlohmann::json CertJson(const storage::CertRecord& rec, int64_t now, bool with_pem);
+
+}  // namespace hostca::server

@@ -1,0 +1,123 @@
+#include "server/api_util.h"
+
+#include <openssl/ssl.h>
+
+#include <chrono>
+
+#include "common/encoding.h"
+#include "server/http_util.h"
+
+namespace hostca::server {
+
+using nlohmann::json;
+
+
+// Times a handler into the metrics and counts refusals by their code.
+Handler Instrument(ApiContext& ctx, std::string route, Handler h) {
+  return [&ctx, route = std::move(route), h = std::move(h)](const httplib::Request& req,
+                                                            httplib::Response& res) {
+    const auto start = std::chrono::steady_clock::now();
+    h(req, res);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ctx.metrics.ObserveRequest(route, res.status, secs);
+    if (res.status >= 400) {
+      const json body = json::parse(res.body, nullptr, false);
+      if (body.is_object() && body.contains("error")) {
+        ctx.metrics.CountRefused(body["error"].value("code", "unknown"));
+      }
+    }
+  };
+}
+
+// An admin call: Bearer token checked in constant time against the stored hash.
+Handler Admin(ApiContext& ctx, Handler h) {
+  return [&ctx, h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    const std::string token = auth.rfind(prefix, 0) == 0 ? auth.substr(prefix.size()) : "";
+    if (Status st = ctx.admin.CheckAdminToken(token); !st.ok()) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      WriteError(res, st);
+      return;
+    }
+    h(req, res);
+  };
+}
+
+// The peer's client certificate and chain from the TLS connection.
+Result<enrollment::ClientIdentity> ClientIdentity(ApiContext& ctx, const httplib::Request& req) {
+  // httplib exposes the connection as const; OpenSSL's getters take it mutable.
+  SSL* ssl = const_cast<SSL*>(req.ssl);
+  X509Ptr cert(ssl != nullptr ? SSL_get1_peer_certificate(ssl) : nullptr);
+  STACK_OF(X509)* chain = ssl != nullptr ? SSL_get_peer_cert_chain(ssl) : nullptr;
+  return ctx.enroll.Authenticate(cert.get(), chain);
+}
+
+json IssuedJson(const enrollment::IssuedResponse& r) {
+  return {{"host_id", r.host_id},
+          {"serial", r.serial_hex},
+          {"certificate", r.certificate_pem},
+          {"chain", r.chain},
+          {"not_after", FormatRfc3339(r.not_after)}};
+}
+
+// A string field; empty when absent; invalid_argument when of another type.
+Result<std::string> StringField(const json& body, const char* name, bool required) {
+  if (!body.contains(name) || body[name].is_null()) {
+    if (required) {
+      return InvalidArgument(std::string("missing field '") + name + "'", "missing_field");
+    }
+    return std::string();
+  }
+  if (!body[name].is_string()) {
+    return InvalidArgument(std::string("field '") + name + "' must be a string", "bad_field");
+  }
+  return body[name].get<std::string>();
+}
+
+Result<int64_t> IntField(const json& body, const char* name, int64_t def) {
+  if (!body.contains(name) || body[name].is_null()) {
+    return def;
+  }
+  if (!body[name].is_number_integer()) {
+    return InvalidArgument(std::string("field '") + name + "' must be an integer", "bad_field");
+  }
+  return body[name].get<int64_t>();
+}
+
+Result<int> ReasonField(const json& body, const char* def) {
+  HOSTCA_ASSIGN_OR_RETURN(std::string name, StringField(body, "reason", false));
+  return enrollment::ParseRevocationReason(name.empty() ? def : name);
+}
+
+json TokenJson(const storage::TokenRecord& t, int64_t now) {
+  json j = {{"name", t.name},
+            {"max_uses", t.max_uses},
+            {"uses", t.uses},
+            {"created_at", FormatRfc3339(t.created_at)},
+            {"expires_at", FormatRfc3339(t.expires_at)},
+            {"state", now >= t.expires_at ? "expired" : t.uses >= t.max_uses ? "used_up" : "active"}};
+  if (!t.reason.empty()) {
+    j["reason"] = t.reason;
+  }
+  if (!t.host_id.empty()) {
+    j["host_id"] = t.host_id;
+  }
+  return j;
+}
+
+json HostJson(const storage::HostRecord& h) {
+  json j = {{"host_id", h.host_id},
+            {"hostname", h.primary_name},
+            {"aliases", h.aliases},
+            {"created_at", FormatRfc3339(h.created_at)},
+            {"preregistered", h.preregistered},
+            {"source", "internal"}};
+  if (h.reissue_until != 0) {
+    j["reissue_until"] = FormatRfc3339(h.reissue_until);
+  }
+  return j;
+}
+
+}  // namespace hostca::server

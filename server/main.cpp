@@ -1,0 +1,171 @@
+// hostca-server: `init` creates a CA in a data directory, `serve` runs it.
+// Exit codes: 0 ok, 1 error, 2 usage.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "common/clock.h"
+#include "server/init.h"
+#include "server/options.h"
+#include "server/server.h"
+
+namespace hostca::server {
+namespace {
+
+struct Flags {
+  std::string data_dir, config, listen, http_listen, passphrase_file, log_level;
+  InitOptions init;
+};
+
+void AddCommonFlags(CLI::App* cmd, Flags* f) {
+  cmd->add_option("--data", f->data_dir, "data directory of the CA")->required();
+  cmd->add_option("--config", f->config, "TOML configuration file (see conf/hostca.toml)");
+  cmd->add_option("--passphrase-file", f->passphrase_file,
+                  "file holding the CA key passphrase (default DATA/ca.pass; "
+                  "HOSTCA_KEY_PASSPHRASE wins)");
+  cmd->add_option("--log-level", f->log_level, "trace, debug, info, warn, error");
+}
+
+// Config file first, then flags.
+Result<ServerOptions> BuildOptions(const Flags& f) {
+  ServerOptions o;
+  if (!f.config.empty()) {
+    HOSTCA_RETURN_IF_ERROR(LoadConfigFile(f.config, &o));
+  }
+  o.data_dir = f.data_dir;
+  if (!f.listen.empty()) {
+    o.listen = f.listen;
+  }
+  if (!f.http_listen.empty()) {
+    o.http_listen = f.http_listen;
+  }
+  if (!f.passphrase_file.empty()) {
+    o.passphrase_file = f.passphrase_file;
+  }
+  if (!f.log_level.empty()) {
+    o.log_level = f.log_level;
+  }
+  return o;
+}
+
+void SetupLogging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("hostca");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+int RunInitCommand(const Flags& f) {
+  auto options = BuildOptions(f);
+  if (!options.ok()) {
+    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
+    return 1;
+  }
+  auto report = RunInit(*options, f.init, SystemClock::Instance());
+  if (!report.ok()) {
+    std::cerr << "hostca-server init: " << report.status().ToString() << "\n";
+    return 1;
+  }
+  if (f.init.intermediate) {
+    std::cout << "Intermediate CA key written. Have your root sign\n  " << options->data_dir
+              << "/ca.csr\nthen run\n  hostca-server init --data " << options->data_dir
+              << " --install-ca-cert SIGNED.pem   (the certificate, then its chain up to the "
+                 "root)\n";
+  } else {
+    std::cout << "CA created in " << options->data_dir << "\n"
+              << "  fingerprint (SHA-256): " << report->fingerprint_sha256 << "\n"
+              << "  admin token:           " << options->data_dir << "/admin.token\n";
+  }
+  for (const std::string& path : report->written) {
+    std::cout << "  wrote " << path << "\n";
+  }
+  if (report->passphrase_generated) {
+    std::cout << "The CA key passphrase was generated into " << options->data_dir
+              << "/ca.pass (0600). Keep a copy somewhere safe.\n";
+  }
+  return 0;
+}
+
+int RunServeCommand(const Flags& f) {
+  auto options = BuildOptions(f);
+  if (!options.ok()) {
+    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
+    return 1;
+  }
+  SetupLogging(options->log_level);
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = Server::Create(*options, SystemClock::Instance());
+  if (!server.ok()) {
+    spdlog::error("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  if (Status st = (*server)->Bind(); !st.ok()) {
+    spdlog::error("cannot start: {}", st.ToString());
+    return 1;
+  }
+  Server* srv = server->get();
+  std::thread waiter([srv, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal {}: draining requests and stopping", sig);
+    srv->Stop();
+  });
+  waiter.detach();
+  spdlog::info("hostca-server ready");
+  const Status st = srv->Run();
+  if (!st.ok()) {
+    spdlog::error("{}", st.ToString());
+    return 1;
+  }
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace hostca::server
+
+int main(int argc, char** argv) {
+  using hostca::server::Flags;
+  CLI::App app{"hostca-server: the hostca certificate authority"};
+  app.require_subcommand(1);
+  Flags f;
+  CLI::App* init = app.add_subcommand("init", "create a CA in a new data directory");
+  hostca::server::AddCommonFlags(init, &f);
+  init->add_option("--key-type", f.init.key_type, "p256 (default), p384, ed25519, rsa3072, rsa4096");
+  init->add_option("--name", f.init.organization, "organisation (O=) of the CA and its certificates");
+  init->add_option("--server-name", f.init.server_names,
+                   "name of this server in its TLS certificate (repeat; default localhost, "
+                   "127.0.0.1)");
+  init->add_flag("--intermediate", f.init.intermediate,
+                 "make a key and DATA/ca.csr for an external root to sign");
+  init->add_option("--install-ca-cert", f.init.install_ca_cert,
+                   "finish an intermediate CA: PEM file with the signed certificate and its chain");
+  CLI::App* serve = app.add_subcommand("serve", "serve the CA over HTTPS and plain HTTP");
+  hostca::server::AddCommonFlags(serve, &f);
+  serve->add_option("--listen", f.listen, "HTTPS API address (default 127.0.0.1:8443)");
+  serve->add_option("--http-listen", f.http_listen,
+                    "plain-HTTP address for /ca.crt and /crl (default 127.0.0.1:8080)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (init->parsed()) {
+    return hostca::server::RunInitCommand(f);
+  }
+  return hostca::server::RunServeCommand(f);
+}

@@ -1,0 +1,88 @@
+#include "server/metrics.h"
+
+#include <sstream>
+
+namespace hostca::server {
+
+void Metrics::CountRefused(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++refused_[reason];
+}
+
+void Metrics::ObserveRequest(const std::string& route, int status, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Histogram& h = latency_[route];
+  for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+    if (seconds <= kLatencyBuckets[i]) {
+      ++h.buckets[i];
+    }
+  }
+  ++h.count;
+  h.sum += seconds;
+  ++requests_[{route, status}];
+}
+
+std::string Metrics::Render(const Gauges& g) const {
+  std::ostringstream out;
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n"
+        << name << " " << v << "\n";
+  };
+  auto gauge = [&](const char* name, const char* help, uint64_t v) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
+        << name << " " << v << "\n";
+  };
+  counter("hostca_certificates_issued_total", "Certificates issued at first enrollment.",
+          issued_.load());
+  counter("hostca_certificates_renewed_total", "Certificates issued by renewal.", renewed_.load());
+  counter("hostca_certificates_reissued_total", "Certificates issued by reissue.",
+          reissued_.load());
+  counter("hostca_certificates_revoked_total", "Certificates revoked.", revoked_.load());
+  gauge("hostca_tokens_active", "Authorization tokens that can still be used.", g.tokens_active);
+  gauge("hostca_hosts", "Known hosts.", g.hosts);
+  gauge("hostca_store_certificates", "Certificate records in the store.", g.store.cert_count);
+  gauge("hostca_store_map_bytes", "Size of the LMDB map.", g.store.map_size_bytes);
+  gauge("hostca_store_used_bytes", "Bytes of the LMDB map in use.", g.store.used_bytes);
+  counter("hostca_store_commits_total", "Group commits (durable transactions).", g.store.commits);
+  counter("hostca_store_writes_total", "Writes committed through group commit.", g.store.writes);
+  counter("hostca_store_failed_commits_total", "Group commits that failed.",
+          g.store.failed_commits);
+  out << "# HELP hostca_store_batch_size Writes per group commit.\n"
+      << "# TYPE hostca_store_batch_size histogram\n";
+  static constexpr const char* kBatchLe[] = {"1", "3", "7", "15", "31", "63", "127", "+Inf"};
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < g.store.batch_histogram.size(); ++i) {
+    cumulative += g.store.batch_histogram[i];
+    out << "hostca_store_batch_size_bucket{le=\"" << kBatchLe[i] << "\"} " << cumulative << "\n";
+  }
+  out << "hostca_store_batch_size_count " << g.store.commits << "\n"
+      << "hostca_store_batch_size_sum " << g.store.writes << "\n";
+
+  std::lock_guard<std::mutex> lock(mu_);
+  out << "# HELP hostca_refused_total Requests refused, by error code.\n"
+      << "# TYPE hostca_refused_total counter\n";
+  for (const auto& [reason, n] : refused_) {
+    out << "hostca_refused_total{code=\"" << reason << "\"} " << n << "\n";
+  }
+  out << "# HELP hostca_requests_total HTTP requests by route and status.\n"
+      << "# TYPE hostca_requests_total counter\n";
+  for (const auto& [key, n] : requests_) {
+    out << "hostca_requests_total{route=\"" << key.first << "\",status=\"" << key.second << "\"} "
+        << n << "\n";
+  }
+  out << "# HELP hostca_request_duration_seconds Request latency by route.\n"
+      << "# TYPE hostca_request_duration_seconds histogram\n";
+  for (const auto& [route, h] : latency_) {
+    for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      out << "hostca_request_duration_seconds_bucket{route=\"" << route << "\",le=\""
+          << kLatencyBuckets[i] << "\"} " << h.buckets[i] << "\n";
+    }
+    out << "hostca_request_duration_seconds_bucket{route=\"" << route << "\",le=\"+Inf\"} "
+        << h.count << "\n"
+        << "hostca_request_duration_seconds_sum{route=\"" << route << "\"} " << h.sum << "\n"
+        << "hostca_request_duration_seconds_count{route=\"" << route << "\"} " << h.count << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace hostca::server

@@ -1,0 +1,52 @@
+// Metrics: counters and latency histograms for GET /metrics, rendered in the
+// Prometheus text format (DESIGN.md section 10).
+//
+// Thread-safe: counters are atomics; the per-reason and per-route maps take a
+// mutex (only on refusals and at the end of a request, never while signing).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "storage/records.h"
+
+namespace hostca::server {
+
+class Metrics {
+ public:
+  static constexpr std::array<double, 12> kLatencyBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+
+  void CountIssued() { issued_.fetch_add(1, std::memory_order_relaxed); }
+  void CountRenewed() { renewed_.fetch_add(1, std::memory_order_relaxed); }
+  void CountReissued() { reissued_.fetch_add(1, std::memory_order_relaxed); }
+  void CountRevoked(uint64_t n = 1) { revoked_.fetch_add(n, std::memory_order_relaxed); }
+  void CountRefused(const std::string& reason);
+  void ObserveRequest(const std::string& route, int status, double seconds);
+
+  // Everything above plus the gauges the caller reads at scrape time.
+  struct Gauges {
+    storage::StorageStats store;
+    uint64_t tokens_active = 0;
+    uint64_t hosts = 0;
+  };
+  std::string Render(const Gauges& gauges) const;
+
+ private:
+  struct Histogram {
+    std::array<uint64_t, kLatencyBuckets.size()> buckets{};
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  std::atomic<uint64_t> issued_{0}, renewed_{0}, reissued_{0}, revoked_{0};
+  mutable std::mutex mu_;
+  std::map<std::string, uint64_t> refused_;                   // GUARDED_BY(mu_)
+  std::map<std::string, Histogram> latency_;                  // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, int>, uint64_t> requests_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace hostca::server

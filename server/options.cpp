@@ -1,0 +1,116 @@
+#include "server/options.h"
+
+#include <set>
+#include <toml++/toml.h>
+
+namespace hostca::server {
+namespace {
+
+// Known keys per table; anything else is a typo and refused.
+const std::set<std::string>& KnownKeys() {
+  static const std::set<std::string> keys = {
+      "server.listen",         "server.http_listen",        "server.public_url",
+      "server.threads",        "server.max_body_bytes",     "server.log_level",
+      "ca.passphrase_file",    "issuance.validity_days",    "issuance.min_rsa_bits",
+      "storage.initial_map_mib", "storage.max_map_gib",     "storage.max_batch",
+      "storage.durable",
+  };
+  return keys;
+}
+
+Status CheckUnknownKeys(const toml::table& root, const std::string& path) {
+  for (const auto& [table_name, node] : root) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      return InvalidArgument(path + ": top-level key '" + std::string(table_name.str()) +
+                             "' is not in a table ([server], [ca], [issuance], [storage])");
+    }
+    for (const auto& [key, value] : *table) {
+      const std::string full = std::string(table_name.str()) + "." + std::string(key.str());
+      if (KnownKeys().count(full) == 0) {
+        return InvalidArgument(path + ": unknown key '" + full + "' (line " +
+                               std::to_string(value.source().begin.line) + ")");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+Status Get(const toml::table& root, const char* table, const char* key, const std::string& path,
+           T* out) {
+  const auto node = root[table][key];
+  if (!node) {
+    return Status::Ok();
+  }
+  const auto value = node.value<T>();
+  if (!value) {
+    return InvalidArgument(path + ": key '" + std::string(table) + "." + key +
+                           "' has the wrong type (line " +
+                           std::to_string(node.node()->source().begin.line) + ")");
+  }
+  *out = *value;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LoadConfigFile(const std::string& path, ServerOptions* o) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& err) {
+    return InvalidArgument(path + ":" + std::to_string(err.source().begin.line) + ": " +
+                           std::string(err.description()));
+  }
+  HOSTCA_RETURN_IF_ERROR(CheckUnknownKeys(root, path));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "server", "listen", path, &o->listen));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "server", "http_listen", path, &o->http_listen));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "server", "public_url", path, &o->public_url));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "server", "threads", path, &o->threads));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "server", "max_body_bytes", path, &o->max_body_bytes));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "server", "log_level", path, &o->log_level));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "ca", "passphrase_file", path, &o->passphrase_file));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "issuance", "validity_days", path, &o->validity_days));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "issuance", "min_rsa_bits", path, &o->min_rsa_bits));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "initial_map_mib", path, &o->initial_map_mib));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "max_map_gib", path, &o->max_map_gib));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "max_batch", path, &o->max_batch));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "durable", path, &o->durable));
+  if (o->validity_days <= 0 || o->validity_days > 3650) {
+    return InvalidArgument(path + ": issuance.validity_days must be between 1 and 3650");
+  }
+  if (o->min_rsa_bits < 2048) {
+    return InvalidArgument(path + ": issuance.min_rsa_bits must be at least 2048");
+  }
+  if (o->max_batch < 1 || o->threads < 0) {
+    return InvalidArgument(path + ": storage.max_batch must be >= 1 and server.threads >= 0");
+  }
+  return Status::Ok();
+}
+
+Status SplitHostPort(const std::string& addr, std::string* host, int* port) {
+  const auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= addr.size()) {
+    return InvalidArgument("address '" + addr + "' is not HOST:PORT");
+  }
+  std::string h = addr.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+    h = h.substr(1, h.size() - 2);
+  }
+  int p = 0;
+  for (char c : addr.substr(colon + 1)) {
+    if (c < '0' || c > '9' || p > 65535) {
+      return InvalidArgument("address '" + addr + "' has a bad port");
+    }
+    p = p * 10 + (c - '0');
+  }
+  if (h.empty() || p > 65535) {
+    return InvalidArgument("address '" + addr + "' is not HOST:PORT");
+  }
+  *host = h;
+  *port = p;
+  return Status::Ok();
+}
+
+}  // namespace hostca::server

@@ -1,0 +1,44 @@
+// ServerOptions: every setting of hostca-server, with its documented default
+// (STYLE.md rule 7). Filled from the TOML file (conf/hostca.toml documents
+// each key) and then from command-line flags, which win.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace hostca::server {
+
+struct ServerOptions {
+  // [server]
+  std::string data_dir = "/var/lib/hostca-server";  // --data
+  std::string listen = "127.0.0.1:8443";            // HTTPS API; port 0 picks a free port
+  std::string http_listen = "127.0.0.1:8080";       // plain HTTP: CA certificate and CRL only
+  // Base URL of the plain-HTTP listener written into certificates (CRL
+  // distribution point, AIA caIssuers). Empty: "http://<http_listen>" as bound.
+  std::string public_url;
+  int threads = 0;                       // HTTP worker threads; 0 = 4 per core, at least 8
+  uint64_t max_body_bytes = 64 * 1024;   // larger request bodies get 413
+  std::string log_level = "info";        // trace, debug, info, warn, error
+  // [ca]
+  std::string passphrase_file;  // default: DATA/ca.pass; HOSTCA_KEY_PASSPHRASE wins over both
+  // [issuance]
+  int64_t validity_days = 365;  // host certificate lifetime
+  int min_rsa_bits = 2048;      // smallest RSA key accepted in a CSR
+  // [storage]
+  uint64_t initial_map_mib = 64;       // LMDB map size at start; grows on its own
+  uint64_t max_map_gib = 1024;         // growth stops here (then: 507 resource_exhausted)
+  int max_batch = 512;                 // most writes per group commit
+  bool durable = true;                 // fsync every group commit (never turn off in production)
+};
+
+// Reads a TOML file into `options` (keys absent from the file keep their
+// values). invalid_argument with the file, key and line on a bad file or an
+// unknown key, so typos do not pass silently.
+Status LoadConfigFile(const std::string& path, ServerOptions* options);
+
+// "host:port" -> parts. invalid_argument if malformed. IPv6 as "[::1]:8443".
+Status SplitHostPort(const std::string& addr, std::string* host, int* port);
+
+}  // namespace hostca::server

@@ -1,0 +1,60 @@
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "server/http_util.h"
+#include "server/options.h"
+#include "tests/testutil.h"
+
+namespace hostca::server {
+namespace {
+
+TEST_CASE("the documented example configuration loads") {
+  ServerOptions o;
+  const Status st = LoadConfigFile(std::string(HOSTCA_SOURCE_DIR) + "/conf/hostca.toml", &o);
+  INFO(st.ToString());
+  REQUIRE(st.ok());
+  REQUIRE(o.listen == "127.0.0.1:8443");
+  REQUIRE(o.validity_days == 365);
+}
+
+TEST_CASE("unknown keys, wrong types and bad TOML are refused with the line") {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("c.toml");
+  ServerOptions o;
+  std::ofstream(path) << "[server]\nlisten = \"127.0.0.1:9\"\nlistne = \"x\"\n";
+  Status st = LoadConfigFile(path, &o);
+  REQUIRE(st.code() == Code::kInvalidArgument);
+  REQUIRE_THAT(st.message(), Catch::Contains("server.listne") && Catch::Contains("line 3"));
+  std::ofstream(path) << "[issuance]\nvalidity_days = \"long\"\n";
+  REQUIRE(LoadConfigFile(path, &o).code() == Code::kInvalidArgument);
+  std::ofstream(path) << "[issuance\n";
+  REQUIRE(LoadConfigFile(path, &o).code() == Code::kInvalidArgument);
+  std::ofstream(path) << "[issuance]\nmin_rsa_bits = 1024\n";
+  REQUIRE(LoadConfigFile(path, &o).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("addresses split into host and port") {
+  std::string host;
+  int port = -1;
+  REQUIRE(SplitHostPort("127.0.0.1:0", &host, &port).ok());
+  REQUIRE((host == "127.0.0.1" && port == 0));
+  REQUIRE(SplitHostPort("[::1]:8443", &host, &port).ok());
+  REQUIRE((host == "::1" && port == 8443));
+  REQUIRE_FALSE(SplitHostPort("localhost", &host, &port).ok());
+  REQUIRE_FALSE(SplitHostPort("localhost:99999", &host, &port).ok());
+}
+
+TEST_CASE("status codes map to one HTTP status each") {
+  REQUIRE(HttpStatusFor(InvalidArgument("x")) == 400);
+  REQUIRE(HttpStatusFor(Unauthenticated("x")) == 401);
+  REQUIRE(HttpStatusFor(PermissionDenied("x", "token_expired")) == 403);
+  REQUIRE(HttpStatusFor(NotFound("x")) == 404);
+  REQUIRE(HttpStatusFor(Conflict("x")) == 409);
+  REQUIRE(HttpStatusFor(ResourceExhausted("x")) == 507);
+  REQUIRE(HttpStatusFor(ResourceExhausted("x", "rate_limited")) == 429);
+  REQUIRE(HttpStatusFor(Unavailable("x")) == 503);
+  REQUIRE(HttpStatusFor(Internal("x")) == 500);
+}
+
+}  // namespace
+}  // namespace hostca::server

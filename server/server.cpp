@@ -1,0 +1,300 @@
+#include "server/server.h"
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "ca/keys.h"
+#include "common/encoding.h"
+#include "common/file.h"
+#include "common/pem.h"
+#include "enrollment/security_level.h"
+#include "server/http_util.h"
+#include "server/layout.h"
+
+namespace hostca::server {
+namespace {
+
+using Clock_ = std::chrono::steady_clock;
+
+// Per-request context kept by the worker thread that serves the request:
+// httplib runs the pre-routing handler, the handler and the logger on the
+// same thread.
+thread_local Clock_::time_point tl_request_start;
+
+std::string NewRequestId() { return HexEncode(RandomBytes(8)); }
+
+Result<std::vector<X509Ptr>> LoadChain(const DataLayout& layout) {
+  if (!FileExists(layout.ca_chain())) {
+    return std::vector<X509Ptr>{};
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const std::string pem, ReadFile(layout.ca_chain()));
+  if (pem.empty()) {
+    return std::vector<X509Ptr>{};
+  }
+  return CertsFromPemBundle(pem);
+}
+
+// Accept any client certificate at the handshake: hosts without one must
+// still reach /v1/enroll, and an expired one must get a clear
+// certificate_expired answer rather than a TLS alert. Handlers that need a
+// client certificate verify it themselves (EnrollmentService::Authenticate).
+int AcceptAnyClientCert(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 1; }
+
+// TLS settings of the API listener: the server's certificate chain and key
+// from DATA/tls, TLS 1.2 or newer, forward-secret AEAD suites only, and an
+// optional client certificate (the CA is announced as acceptable issuer).
+bool SetupTls(SSL_CTX& ctx, const DataLayout& layout) {
+  SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_set_cipher_list(&ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
+    return false;
+  }
+  if (SSL_CTX_use_certificate_chain_file(&ctx, layout.tls_crt().c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(&ctx, layout.tls_key().c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(&ctx) != 1) {
+    return false;
+  }
+  STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(layout.ca_crt().c_str());
+  if (ca_names == nullptr) {
+    return false;
+  }
+  SSL_CTX_set_client_CA_list(&ctx, ca_names);
+  SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, AcceptAnyClientCert);
+  static const unsigned char kSessionContext[] = "hostca";
+  SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options, const Clock& clock,
+                                               enrollment::Resolver* resolver) {
+  std::unique_ptr<Server> server(new Server(options, clock));
+  server->resolver_ = resolver != nullptr ? resolver : &server->system_resolver_;
+  HOSTCA_RETURN_IF_ERROR(server->Load());
+  server->RegisterRoutes();
+  return server;
+}
+
+Server::~Server() { Stop(); }
+
+Status Server::Load() {
+  const DataLayout layout(options_.data_dir);
+  if (!FileExists(layout.ca_crt())) {
+    if (FileExists(layout.ca_csr())) {
+      return InvalidArgument(options_.data_dir +
+                             " holds an intermediate CA key awaiting its certificate: run "
+                             "hostca-server init --data DIR --install-ca-cert FILE");
+    }
+    return InvalidArgument(options_.data_dir +
+                           " holds no CA (no ca.crt): run hostca-server init --data DIR first");
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const std::string pass,
+                          ResolvePassphrase(layout, options_.passphrase_file));
+  HOSTCA_ASSIGN_OR_RETURN(EvpPkeyPtr key, ca::LoadEncryptedKey(layout.ca_key(), pass));
+  HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(layout.ca_crt()));
+  HOSTCA_ASSIGN_OR_RETURN(X509Ptr ca_cert, CertFromPem(ca_pem));
+  HOSTCA_ASSIGN_OR_RETURN(ca_der_, CertToDer(ca_cert.get()));
+  HOSTCA_ASSIGN_OR_RETURN(ca_pem_, CertToPem(ca_cert.get()));
+  HOSTCA_ASSIGN_OR_RETURN(std::vector<X509Ptr> chain, LoadChain(layout));
+
+  storage::LmdbOptions lmdb;
+  lmdb.path = layout.db();
+  lmdb.initial_map_size = options_.initial_map_mib << 20;
+  lmdb.max_map_size = options_.max_map_gib << 30;
+  lmdb.max_batch = static_cast<size_t>(options_.max_batch);
+  lmdb.durable = options_.durable;
+  if (!FileExists(layout.db() + "/data.mdb")) {
+    return InvalidArgument(layout.db() + " holds no store: the data directory is incomplete");
+  }
+  HOSTCA_ASSIGN_OR_RETURN(store_, storage::OpenLmdbStorage(lmdb));
+  std::string organization;
+  HOSTCA_RETURN_IF_ERROR(store_->View([&](storage::ReadTxn& txn) -> Status {
+    HOSTCA_ASSIGN_OR_RETURN(organization, txn.GetMeta(kMetaOrganization));
+    return Status::Ok();
+  }).WithContext("the store in " + layout.db() + " does not belong to a hostca CA"));
+  HOSTCA_ASSIGN_OR_RETURN(issuer_, ca::Issuer::Create(std::move(key), std::move(ca_cert),
+                                                      std::move(chain), organization));
+  limiter_ = std::make_unique<enrollment::FailureRateLimiter>(clock_,
+                                                              enrollment::RateLimitOptions{});
+  admin_ = std::make_unique<enrollment::AdminService>(*store_, clock_);
+  https_ = std::make_unique<httplib::SSLServer>(
+      [layout](SSL_CTX& ctx) { return SetupTls(ctx, layout); });
+  if (!https_->is_valid()) {
+    return InvalidArgument("cannot load the server's TLS identity from " + layout.tls_dir());
+  }
+  http_ = std::make_unique<httplib::Server>();
+  return Status::Ok();
+}
+
+void Server::ConfigureCommon(httplib::Server& srv, const char* listener) {
+  const int threads = options_.threads > 0
+                          ? options_.threads
+                          : std::max(8, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+  srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  srv.set_payload_max_length(options_.max_body_bytes);
+  srv.set_read_timeout(std::chrono::seconds(10));
+  srv.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    tl_request_start = Clock_::now();
+    res.set_header("X-Request-Id", NewRequestId());
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  srv.set_logger([listener](const httplib::Request& req, const httplib::Response& res) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock_::now() -
+                                                                          tl_request_start)
+                        .count();
+    // Paths never carry secrets (tokens travel in bodies and headers).
+    spdlog::info("{} req={} {} {} {} {} {}us", listener, res.get_header_value("X-Request-Id"),
+                 req.remote_addr, req.method, req.path, res.status, us);
+  });
+}
+
+void Server::RegisterRoutes() {
+  ConfigureCommon(*https_, "https");
+  ConfigureCommon(*http_, "http");
+  https_->Get("/healthz", [this](const auto& req, auto& res) { HandleHealth(req, res); });
+  https_->Get("/v1/ca", [this](const auto& req, auto& res) { HandleGetCa(req, res); });
+  https_->Get("/metrics", [this](const auto& req, auto& res) { HandleMetrics(req, res); });
+  http_->Get("/ca.crt", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(ca_der_, "application/pkix-cert");
+  });
+  auto not_found = [](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) {
+      WriteError(res, NotFound("no such resource"));
+    }
+  };
+  https_->set_error_handler(not_found);
+  http_->set_error_handler(not_found);
+}
+
+void Server::StartServices() {
+  enrollment::EnrollmentOptions eo;
+  eo.validity_seconds = options_.validity_days * 86400;
+  eo.csr_policy.min_rsa_bits = options_.min_rsa_bits;
+  eo.public_url = options_.public_url;
+  if (eo.public_url.empty()) {
+    std::string host;
+    int port = 0;
+    SplitHostPort(options_.http_listen, &host, &port).IgnoreError();
+    if (host.find(':') != std::string::npos) {
+      host = "[" + host + "]";
+    }
+    eo.public_url = "http://" + host + ":" + std::to_string(http_port_);
+  }
+  while (!eo.public_url.empty() && eo.public_url.back() == '/') {
+    eo.public_url.pop_back();
+  }
+  enroll_ = std::make_unique<enrollment::EnrollmentService>(*issuer_, *store_, clock_, *resolver_,
+                                                            *limiter_, eo);
+  api_ = std::make_unique<ApiContext>(ApiContext{*enroll_, *admin_, metrics_, *store_, clock_});
+  RegisterApi(*https_, *api_);
+}
+
+void Server::HandleMetrics(const httplib::Request&, httplib::Response& res) {
+  Metrics::Gauges g;
+  g.store = store_->Stats();
+  const int64_t now = clock_.NowSeconds();
+  store_
+      ->View([&](storage::ReadTxn& txn) -> Status {
+        if (auto tokens = txn.ListTokens(); tokens.ok()) {
+          for (const auto& t : *tokens) {
+            g.tokens_active += (now < t.expires_at && t.uses < t.max_uses) ? 1 : 0;
+          }
+        }
+        if (auto hosts = txn.ListHosts(); hosts.ok()) {
+          g.hosts = hosts->size();
+        }
+        return Status::Ok();
+      })
+      .IgnoreError();
+  res.set_content(metrics_.Render(g), "text/plain; version=0.0.4");
+}
+
+void Server::HandleHealth(const httplib::Request&, httplib::Response& res) {
+  const Status st = store_->View([](storage::ReadTxn& txn) { return txn.CountCerts().status(); });
+  if (!st.ok()) {
+    WriteError(res, Unavailable("store: " + st.message()));
+    return;
+  }
+  WriteJson(res, 200, {{"status", "ok"}});
+}
+
+void Server::HandleGetCa(const httplib::Request&, httplib::Response& res) {
+  std::string level_name = std::string(SecurityLevelName(enrollment::kDefaultSecurityLevel));
+  std::string mode = "internal";
+  const Status st = store_->View([&](storage::ReadTxn& txn) -> Status {
+    if (auto level = txn.GetMeta(kMetaSecurityLevel); level.ok()) {
+      level_name = *level;
+    }
+    if (auto m = txn.GetMeta(kMetaMode); m.ok()) {
+      mode = *m;
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    WriteError(res, st);
+    return;
+  }
+  const auto level = enrollment::ParseSecurityLevel(level_name);
+  const auto level_value = level.ok() ? *level : enrollment::kDefaultSecurityLevel;
+  WriteJson(res, 200,
+            {{"certificate", ca_pem_},
+             {"chain", issuer_->chain_pem()},
+             {"fingerprint_sha256", issuer_->fingerprint_sha256()},
+             {"security_level", enrollment::SecurityLevelName(level_value)},
+             {"crl_refresh_seconds", enrollment::CrlRefreshSeconds(level_value)},
+             {"mode", mode}});
+}
+
+Status Server::Bind() {
+  std::string host;
+  int port = 0;
+  HOSTCA_RETURN_IF_ERROR(SplitHostPort(options_.listen, &host, &port));
+  https_port_ = port == 0 ? https_->bind_to_any_port(host) : (https_->bind_to_port(host, port) ? port : -1);
+  if (https_port_ <= 0) {
+    return Unavailable("cannot listen on " + options_.listen + " (HTTPS)");
+  }
+  HOSTCA_RETURN_IF_ERROR(SplitHostPort(options_.http_listen, &host, &port));
+  http_port_ = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
+  if (http_port_ <= 0) {
+    return Unavailable("cannot listen on " + options_.http_listen + " (HTTP)");
+  }
+  std::string https_host;
+  SplitHostPort(options_.listen, &https_host, &port).IgnoreError();
+  spdlog::info("listening https://{}:{} (API)", https_host, https_port_);
+  spdlog::info("listening http://{}:{} (CA certificate and CRL)", host, http_port_);
+  // The certificate URLs depend on the bound plain-HTTP port.
+  StartServices();
+  return Status::Ok();
+}
+
+Status Server::Run() {
+  std::thread http_thread([this] { http_->listen_after_bind(); });
+  const bool ok = https_->listen_after_bind();
+  http_->stop();
+  http_thread.join();
+  store_->Close();
+  if (!ok && !stopped_) {
+    return Unavailable("the HTTPS listener stopped unexpectedly");
+  }
+  return Status::Ok();
+}
+
+void Server::Stop() {
+  if (stopped_.exchange(true)) {
+    return;
+  }
+  if (https_) {
+    https_->stop();
+  }
+  if (http_) {
+    http_->stop();
+  }
+}
+
+}  // namespace hostca::server

@@ -1,0 +1,80 @@
+// Server: the `hostca-server serve` process. Owns the CA (ca::Issuer), the
+// store, the HTTPS API listener and the plain-HTTP listener for the CA
+// certificate and the CRL.
+//
+// Life cycle: Create (loads and checks everything; refuses a bad data
+// directory with a clear message) -> Bind (binds both listeners; port 0 picks
+// a free one, the log says which) -> Run (blocks until Stop) -> Stop (from any
+// thread: stops accepting, drains requests in flight, closes the store).
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "ca/issuer.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "enrollment/admin.h"
+#include "enrollment/rate_limiter.h"
+#include "enrollment/resolver.h"
+#include "enrollment/service.h"
+#include "server/api.h"
+#include "server/metrics.h"
+#include "server/options.h"
+#include "storage/storage.h"
+
+namespace hostca::server {
+
+class Server {
+ public:
+  // `resolver` (for the medium level's DNS check) may be null: the system
+  // resolver is used. Tests pass a FakeClock and a StaticResolver.
+  static Result<std::unique_ptr<Server>> Create(const ServerOptions& options, const Clock& clock,
+                                                enrollment::Resolver* resolver = nullptr);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Status Bind();
+  int https_port() const { return https_port_; }
+  int http_port() const { return http_port_; }
+  // Serves until Stop. Returns an error if a listener failed.
+  Status Run();
+  // Thread-safe and idempotent.
+  void Stop();
+
+ private:
+  Server(const ServerOptions& options, const Clock& clock) : options_(options), clock_(clock) {}
+  Status Load();
+  void RegisterRoutes();
+  void ConfigureCommon(httplib::Server& srv, const char* listener);
+  void HandleGetCa(const httplib::Request& req, httplib::Response& res);
+  void HandleHealth(const httplib::Request& req, httplib::Response& res);
+  void HandleMetrics(const httplib::Request& req, httplib::Response& res);
+  void StartServices();
+
+  ServerOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<ca::Issuer> issuer_;
+  std::unique_ptr<storage::Storage> store_;
+  std::string ca_der_;  // kept encoded: /ca.crt and /v1/ca never re-encode
+  std::string ca_pem_;
+  enrollment::SystemResolver system_resolver_;
+  enrollment::Resolver* resolver_ = nullptr;
+  Metrics metrics_;
+  std::unique_ptr<enrollment::FailureRateLimiter> limiter_;
+  std::unique_ptr<enrollment::EnrollmentService> enroll_;
+  std::unique_ptr<enrollment::AdminService> admin_;
+  std::unique_ptr<ApiContext> api_;
+  std::unique_ptr<httplib::SSLServer> https_;
+  std::unique_ptr<httplib::Server> http_;
+  int https_port_ = 0;
+  int http_port_ = 0;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace hostca::server

@@ -1,0 +1,34 @@
+// Binary encoding of the records: a version byte, then fields as big-endian
+// integers and length-prefixed strings. Written by hand rather than with a
+// serialisation library because it is on the hot path of every issuance and
+// of scans over millions of records, where a compact fixed layout with no
+// allocation beyond the strings is fastest; and it adds no dependency.
+// Decoding never trusts its input: malformed bytes give internal "corrupt record".
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "storage/records.h"
+
+namespace hostca::storage::internal {
+
+std::string Encode(const CertRecord& r);
+std::string Encode(const HostRecord& r);
+std::string Encode(const TokenRecord& r);
+std::string Encode(const MappingRecord& r);
+std::string Encode(const AuditEntry& r);
+
+Status Decode(std::string_view in, CertRecord* r);
+Status Decode(std::string_view in, HostRecord* r);
+Status Decode(std::string_view in, TokenRecord* r);
+Status Decode(std::string_view in, MappingRecord* r);
+Status Decode(std::string_view in, AuditEntry* r);
+
+// Order-preserving 8-byte keys.
+std::string BigEndian64(uint64_t v);
+uint64_t ReadBigEndian64(std::string_view in);
+std::string SignedKey(int64_t v);  // flips the sign bit so negative values sort first
+
+}  // namespace hostca::storage::internal

@@ -1,0 +1,338 @@
+#include "storage/internal/record_txn.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/audit_hash.h"
+#include "storage/internal/codec.h"
+
+namespace hostca::storage::internal {
+namespace {
+
+std::string HostKey(std::string_view host_id, std::string_view serial) {
+  std::string k(host_id);
+  k.push_back('\0');
+  k.append(serial);
+  return k;
+}
+
+std::string ExpiryKey(int64_t not_after, std::string_view serial) {
+  return SignedKey(not_after) + std::string(serial);
+}
+
+std::string StatusKey(CertStatus s, std::string_view serial) {
+  return std::string(1, static_cast<char>(s)) + std::string(serial);
+}
+
+}  // namespace
+
+std::string CertStatusName(CertStatus status) {
+  return status == CertStatus::kRevoked ? "revoked" : "valid";
+}
+
+Status RecordTxn::Writable() const {
+  return w_ != nullptr ? Status::Ok() : Internal("write in a read-only transaction");
+}
+
+template <typename R>
+Result<R> RecordTxn::GetRecord(Table t, std::string_view key, const char* what) {
+  HOSTCA_ASSIGN_OR_RETURN(auto raw, kv_.Get(t, key));
+  if (!raw) {
+    return NotFound(std::string("no such ") + what);
+  }
+  R rec;
+  HOSTCA_RETURN_IF_ERROR(Decode(*raw, &rec));
+  return rec;
+}
+
+template <typename R>
+Result<std::vector<R>> RecordTxn::ListAll(Table t) {
+  std::vector<R> out;
+  Status decode_error;
+  HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, "", [&](std::string_view, std::string_view v) {
+    R rec;
+    decode_error = Decode(v, &rec);
+    if (!decode_error.ok()) {
+      return false;
+    }
+    out.push_back(std::move(rec));
+    return true;
+  }));
+  HOSTCA_RETURN_IF_ERROR(decode_error);
+  return out;
+}
+
+Result<CertRecord> RecordTxn::GetCert(std::string_view serial) {
+  return GetRecord<CertRecord>(kCerts, serial, "certificate");
+}
+
+Result<std::vector<CertRecord>> RecordTxn::CertsByHost(std::string_view host_id) {
+  std::vector<std::string> serials;
+  const std::string prefix = HostKey(host_id, "");
+  HOSTCA_RETURN_IF_ERROR(kv_.Scan(kCertsByHost, prefix, [&](std::string_view k, std::string_view) {
+    if (k.substr(0, prefix.size()) != prefix) {
+      return false;
+    }
+    serials.emplace_back(k.substr(prefix.size()));
+    return true;
+  }));
+  std::vector<CertRecord> out;
+  for (const std::string& s : serials) {
+    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, GetCert(s));
+    out.push_back(std::move(rec));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const CertRecord& a, const CertRecord& b) { return a.issued_at < b.issued_at; });
+  return out;
+}
+
+Result<std::vector<CertRecord>> RecordTxn::CertsExpiringBetween(int64_t from, int64_t to,
+                                                                size_t limit) {
+  std::vector<std::string> serials;
+  const std::string end = SignedKey(to);
+  HOSTCA_RETURN_IF_ERROR(
+      kv_.Scan(kCertsByExpiry, SignedKey(from), [&](std::string_view k, std::string_view) {
+        if (serials.size() >= limit || k.substr(0, 8) >= end) {
+          return false;
+        }
+        serials.emplace_back(k.substr(8));
+        return true;
+      }));
+  std::vector<CertRecord> out;
+  out.reserve(serials.size());
+  for (const std::string& s : serials) {
+    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, GetCert(s));
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+Status RecordTxn::ForEachCertWithStatus(CertStatus status,
+                                        const std::function<bool(const CertRecord&)>& visit) {
+  const std::string prefix(1, static_cast<char>(status));
+  Status inner;
+  HOSTCA_RETURN_IF_ERROR(kv_.Scan(kCertsByStatus, prefix, [&](std::string_view k, std::string_view) {
+    if (k.substr(0, 1) != prefix) {
+      return false;
+    }
+    auto rec = GetCert(k.substr(1));
+    if (!rec.ok()) {
+      inner = rec.status();
+      return false;
+    }
+    return visit(*rec);
+  }));
+  return inner;
+}
+
+Result<HostRecord> RecordTxn::GetHost(std::string_view host_id) {
+  return GetRecord<HostRecord>(kHosts, host_id, "host");
+}
+
+Result<HostRecord> RecordTxn::GetHostByName(std::string_view name) {
+  HOSTCA_ASSIGN_OR_RETURN(auto id, kv_.Get(kHostNames, name));
+  if (!id) {
+    return NotFound("no host named " + std::string(name));
+  }
+  return GetHost(*id);
+}
+
+Result<std::vector<HostRecord>> RecordTxn::ListHosts() { return ListAll<HostRecord>(kHosts); }
+
+Result<TokenRecord> RecordTxn::GetToken(std::string_view hash) {
+  return GetRecord<TokenRecord>(kTokens, hash, "token");
+}
+
+Result<TokenRecord> RecordTxn::GetTokenByName(std::string_view name) {
+  HOSTCA_ASSIGN_OR_RETURN(auto hash, kv_.Get(kTokenNames, name));
+  if (!hash) {
+    return NotFound("no token named " + std::string(name));
+  }
+  return GetToken(*hash);
+}
+
+Result<std::vector<TokenRecord>> RecordTxn::ListTokens() { return ListAll<TokenRecord>(kTokens); }
+
+Result<MappingRecord> RecordTxn::GetMapping(std::string_view id) {
+  return GetRecord<MappingRecord>(kMappings, id, "mapping");
+}
+
+Result<std::vector<MappingRecord>> RecordTxn::ListMappings() {
+  return ListAll<MappingRecord>(kMappings);
+}
+
+Result<std::string> RecordTxn::GetMeta(std::string_view key) {
+  HOSTCA_ASSIGN_OR_RETURN(auto v, kv_.Get(kMeta, key));
+  if (!v) {
+    return NotFound("no meta key " + std::string(key));
+  }
+  return *v;
+}
+
+Result<std::vector<AuditEntry>> RecordTxn::ReadAudit(uint64_t from_seq, size_t limit) {
+  std::vector<AuditEntry> out;
+  Status inner;
+  HOSTCA_RETURN_IF_ERROR(
+      kv_.Scan(kAudit, BigEndian64(from_seq), [&](std::string_view, std::string_view v) {
+        if (out.size() >= limit) {
+          return false;
+        }
+        AuditEntry e;
+        inner = Decode(v, &e);
+        if (!inner.ok()) {
+          return false;
+        }
+        out.push_back(std::move(e));
+        return true;
+      }));
+  HOSTCA_RETURN_IF_ERROR(inner);
+  return out;
+}
+
+Result<AuditEntry> RecordTxn::LastAudit() {
+  HOSTCA_ASSIGN_OR_RETURN(auto last, kv_.Last(kAudit));
+  if (!last) {
+    return NotFound("the audit log is empty");
+  }
+  AuditEntry e;
+  HOSTCA_RETURN_IF_ERROR(Decode(last->second, &e));
+  return e;
+}
+
+Status RecordTxn::PutCertIndices(const CertRecord& rec) {
+  HOSTCA_RETURN_IF_ERROR(w_->Put(kCertsByHost, HostKey(rec.host_id, rec.serial), ""));
+  HOSTCA_RETURN_IF_ERROR(w_->Put(kCertsByExpiry, ExpiryKey(rec.not_after, rec.serial), ""));
+  return w_->Put(kCertsByStatus, StatusKey(rec.status, rec.serial), "");
+}
+
+Status RecordTxn::DelCertIndices(const CertRecord& rec) {
+  HOSTCA_RETURN_IF_ERROR(w_->Del(kCertsByHost, HostKey(rec.host_id, rec.serial)));
+  HOSTCA_RETURN_IF_ERROR(w_->Del(kCertsByExpiry, ExpiryKey(rec.not_after, rec.serial)));
+  return w_->Del(kCertsByStatus, StatusKey(rec.status, rec.serial));
+}
+
+Status RecordTxn::InsertCert(const CertRecord& rec) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  if (rec.serial.empty()) {
+    return InvalidArgument("a certificate record needs a serial");
+  }
+  HOSTCA_ASSIGN_OR_RETURN(auto existing, kv_.Get(kCerts, rec.serial));
+  if (existing) {
+    return AlreadyExists("serial already used", "duplicate_serial");
+  }
+  HOSTCA_RETURN_IF_ERROR(w_->Put(kCerts, rec.serial, Encode(rec)));
+  return PutCertIndices(rec);
+}
+
+Status RecordTxn::UpdateCert(const CertRecord& rec) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_ASSIGN_OR_RETURN(CertRecord old, GetCert(rec.serial));
+  HOSTCA_RETURN_IF_ERROR(DelCertIndices(old));
+  HOSTCA_RETURN_IF_ERROR(w_->Put(kCerts, rec.serial, Encode(rec)));
+  return PutCertIndices(rec);
+}
+
+Status RecordTxn::DeleteCert(std::string_view serial) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_ASSIGN_OR_RETURN(CertRecord old, GetCert(serial));
+  HOSTCA_RETURN_IF_ERROR(DelCertIndices(old));
+  return w_->Del(kCerts, serial);
+}
+
+Status RecordTxn::PutHost(const HostRecord& rec) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  std::set<std::string> names(rec.aliases.begin(), rec.aliases.end());
+  names.insert(rec.primary_name);
+  for (const std::string& n : names) {
+    HOSTCA_ASSIGN_OR_RETURN(auto owner, kv_.Get(kHostNames, n));
+    if (owner && *owner != rec.host_id) {
+      return Conflict(n + " belongs to host " + *owner, "name_conflict");
+    }
+  }
+  if (auto old = GetHost(rec.host_id); old.ok()) {
+    std::vector<std::string> old_names = old->aliases;
+    old_names.push_back(old->primary_name);
+    for (const std::string& n : old_names) {
+      if (names.count(n) == 0) {
+        HOSTCA_RETURN_IF_ERROR(w_->Del(kHostNames, n));
+      }
+    }
+  } else if (old.status().code() != Code::kNotFound) {
+    return old.status();
+  }
+  for (const std::string& n : names) {
+    HOSTCA_RETURN_IF_ERROR(w_->Put(kHostNames, n, rec.host_id));
+  }
+  return w_->Put(kHosts, rec.host_id, Encode(rec));
+}
+
+Status RecordTxn::DeleteHost(std::string_view host_id) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_ASSIGN_OR_RETURN(HostRecord old, GetHost(host_id));
+  HOSTCA_RETURN_IF_ERROR(w_->Del(kHostNames, old.primary_name));
+  for (const std::string& a : old.aliases) {
+    HOSTCA_RETURN_IF_ERROR(w_->Del(kHostNames, a));
+  }
+  return w_->Del(kHosts, host_id);
+}
+
+Status RecordTxn::PutToken(const TokenRecord& rec) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_ASSIGN_OR_RETURN(auto owner, kv_.Get(kTokenNames, rec.name));
+  if (owner && *owner != rec.hash) {
+    return AlreadyExists("a token named " + rec.name + " exists", "token_name_taken");
+  }
+  if (auto old = GetToken(rec.hash); old.ok() && old->name != rec.name) {
+    HOSTCA_RETURN_IF_ERROR(w_->Del(kTokenNames, old->name));
+  }
+  HOSTCA_RETURN_IF_ERROR(w_->Put(kTokenNames, rec.name, rec.hash));
+  return w_->Put(kTokens, rec.hash, Encode(rec));
+}
+
+Status RecordTxn::DeleteToken(std::string_view hash) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_ASSIGN_OR_RETURN(TokenRecord old, GetToken(hash));
+  HOSTCA_RETURN_IF_ERROR(w_->Del(kTokenNames, old.name));
+  return w_->Del(kTokens, hash);
+}
+
+Status RecordTxn::PutMapping(const MappingRecord& rec) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  return w_->Put(kMappings, rec.id, Encode(rec));
+}
+
+Status RecordTxn::DeleteMapping(std::string_view id) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_RETURN_IF_ERROR(GetMapping(id).status());
+  return w_->Del(kMappings, id);
+}
+
+Status RecordTxn::PutMeta(std::string_view key, std::string_view value) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  return w_->Put(kMeta, key, value);
+}
+
+Result<AuditEntry> RecordTxn::AppendAudit(int64_t time, std::string actor, std::string action,
+                                          std::string detail) {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  AuditEntry e;
+  auto last = LastAudit();
+  if (last.ok()) {
+    e.seq = last->seq + 1;
+    e.prev_hash = last->hash;
+  } else if (last.status().code() == Code::kNotFound) {
+    e.seq = 1;
+    e.prev_hash = AuditGenesisHash();
+  } else {
+    return last.status();
+  }
+  e.time = time;
+  e.actor = std::move(actor);
+  e.action = std::move(action);
+  e.detail = std::move(detail);
+  e.hash = AuditEntryHash(e.prev_hash, e.seq, e.time, e.actor, e.action, e.detail);
+  HOSTCA_RETURN_IF_ERROR(w_->Put(kAudit, BigEndian64(e.seq), Encode(e)));
+  return e;
+}
+
+}  // namespace hostca::storage::internal

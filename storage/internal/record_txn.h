@@ -1,0 +1,61 @@
+// RecordTxn: the typed records and their indices over a key-value
+// transaction. One implementation serves every backend. Read-only when
+// constructed from a KvRead.
+#pragma once
+
+#include "storage/internal/kv.h"
+#include "storage/storage.h"
+
+namespace hostca::storage::internal {
+
+class RecordTxn final : public WriteTxn {
+ public:
+  explicit RecordTxn(KvRead& kv) : kv_(kv), w_(nullptr) {}
+  explicit RecordTxn(KvWrite& kv) : kv_(kv), w_(&kv) {}
+
+  Result<CertRecord> GetCert(std::string_view serial) override;
+  Result<std::vector<CertRecord>> CertsByHost(std::string_view host_id) override;
+  Result<std::vector<CertRecord>> CertsExpiringBetween(int64_t from, int64_t to,
+                                                       size_t limit) override;
+  Status ForEachCertWithStatus(CertStatus status,
+                               const std::function<bool(const CertRecord&)>& visit) override;
+  Result<uint64_t> CountCerts() override { return kv_.Count(kCerts); }
+  Result<HostRecord> GetHost(std::string_view host_id) override;
+  Result<HostRecord> GetHostByName(std::string_view name) override;
+  Result<std::vector<HostRecord>> ListHosts() override;
+  Result<TokenRecord> GetToken(std::string_view hash) override;
+  Result<TokenRecord> GetTokenByName(std::string_view name) override;
+  Result<std::vector<TokenRecord>> ListTokens() override;
+  Result<MappingRecord> GetMapping(std::string_view id) override;
+  Result<std::vector<MappingRecord>> ListMappings() override;
+  Result<std::string> GetMeta(std::string_view key) override;
+  Result<std::vector<AuditEntry>> ReadAudit(uint64_t from_seq, size_t limit) override;
+  Result<AuditEntry> LastAudit() override;
+
+  Status InsertCert(const CertRecord& rec) override;
+  Status UpdateCert(const CertRecord& rec) override;
+  Status DeleteCert(std::string_view serial) override;
+  Status PutHost(const HostRecord& rec) override;
+  Status DeleteHost(std::string_view host_id) override;
+  Status PutToken(const TokenRecord& rec) override;
+  Status DeleteToken(std::string_view hash) override;
+  Status PutMapping(const MappingRecord& rec) override;
+  Status DeleteMapping(std::string_view id) override;
+  Status PutMeta(std::string_view key, std::string_view value) override;
+  Result<AuditEntry> AppendAudit(int64_t time, std::string actor, std::string action,
+                                 std::string detail) override;
+
+ private:
+  template <typename R>
+  Result<R> GetRecord(Table t, std::string_view key, const char* what);
+  template <typename R>
+  Result<std::vector<R>> ListAll(Table t);
+  Status Writable() const;
+  Status PutCertIndices(const CertRecord& rec);
+  Status DelCertIndices(const CertRecord& rec);
+
+  KvRead& kv_;
+  KvWrite* w_;
+};
+
+}  // namespace hostca::storage::internal

@@ -1,0 +1,66 @@
+// The typed records hostca stores. Plain values; no behaviour.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hostca::storage {
+
+// "expired" is derived from not_after and the time, never stored.
+enum class CertStatus : uint8_t { kValid = 0, kRevoked = 1 };
+std::string CertStatusName(CertStatus status);
+
+struct CertRecord {
+  std::string serial;              // raw big-endian INTEGER content octets; the primary key
+  std::string host_id;             // UUID text
+  std::vector<std::string> names;  // DNS names in the certificate
+  int64_t not_before = 0, not_after = 0, issued_at = 0;  // unix seconds
+  CertStatus status = CertStatus::kValid;
+  int revocation_reason = -1;  // RFC 5280 CRLReason code, -1 when not revoked
+  int64_t revoked_at = 0;
+  std::string source = "internal";  // "internal" | "external"
+  std::string der;                  // the certificate, DER
+};
+
+struct HostRecord {
+  std::string host_id;
+  std::string primary_name;
+  std::vector<std::string> aliases;  // approved extra names
+  int64_t created_at = 0;
+  bool preregistered = false;  // added by an admin
+  int64_t reissue_until = 0;   // end of an open reissue window, 0 = none
+};
+
+struct TokenRecord {
+  std::string hash;  // raw SHA-256 of the token value (the key); the value is never stored
+  std::string name;  // unique
+  uint32_t max_uses = 1, uses = 0;
+  int64_t created_at = 0, expires_at = 0;
+  std::string reason, host_id;  // host_id set: a reissue token
+};
+
+// A name a host asked for that waits for an admin's approval.
+struct MappingRecord {
+  std::string id;  // random hex
+  std::string host_id;
+  std::string name;
+  int64_t requested_at = 0;
+};
+
+struct AuditEntry {
+  uint64_t seq = 0;  // 1, 2, 3, ... assigned by AppendAudit
+  int64_t time = 0;
+  std::string actor, action, detail;  // never secrets
+  std::string prev_hash, hash;        // raw SHA-256 (common/audit_hash.h)
+};
+
+struct StorageStats {
+  uint64_t commits = 0, writes = 0, failed_commits = 0, max_batch = 0;
+  // Batch sizes: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+.
+  std::array<uint64_t, 8> batch_histogram{};
+  uint64_t map_size_bytes = 0, used_bytes = 0, cert_count = 0, map_resizes = 0;
+};
+
+}  // namespace hostca::storage
