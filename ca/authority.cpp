@@ -5,8 +5,7 @@
 
 namespace hostca::ca {
 
-Result<X509Ptr> CreateRootCertificate(EVP_PKEY* key, const CaOptions& options,
-                                      const Clock& clock) {
+Result<X509Ptr> CreateRootCertificate(EVP_PKEY* key, const CaOptions& options, const Clock& clock) {
   ClearOpenSslErrors();
   const int64_t now = clock.NowSeconds();
   X509Ptr cert(X509_new());
@@ -27,9 +26,9 @@ Result<X509Ptr> CreateRootCertificate(EVP_PKEY* key, const CaOptions& options,
                                               options.organization + " Root CA"));
   X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
   HOSTCA_RETURN_IF_ERROR(internal::AddSubjectKeyId(cert.get()));
-  for (const auto& [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
-                                   std::pair{NID_key_usage,
-                                             "critical,keyCertSign,cRLSign,digitalSignature"}}) {
+  for (const auto& [nid, value] :
+       {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+        std::pair{NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"}}) {
     HOSTCA_ASSIGN_OR_RETURN(X509ExtensionPtr ext, internal::MakeExtension(cert.get(), nid, value));
     X509_add_ext(cert.get(), ext.get(), -1);
   }
@@ -51,9 +50,9 @@ Result<X509ReqPtr> CreateIntermediateCsr(EVP_PKEY* key, const CaOptions& options
                                               options.organization, "",
                                               options.organization + " Intermediate CA"));
   X509ExtStackPtr exts(sk_X509_EXTENSION_new_null());
-  for (const auto& [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
-                                   std::pair{NID_key_usage,
-                                             "critical,keyCertSign,cRLSign,digitalSignature"}}) {
+  for (const auto& [nid, value] :
+       {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+        std::pair{NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"}}) {
     HOSTCA_ASSIGN_OR_RETURN(X509ExtensionPtr ext, internal::MakeExtension(nullptr, nid, value));
     sk_X509_EXTENSION_push(exts.get(), ext.release());
   }
@@ -73,9 +72,10 @@ Result<std::vector<X509Ptr>> CheckIntermediateCertificate(X509* cert, EVP_PKEY* 
     return InvalidArgument("the certificate is not for this CA's key", "key_mismatch");
   }
   if (X509_check_ca(cert) < 1) {
-    return InvalidArgument("the certificate is not a CA certificate (basicConstraints CA:TRUE "
-                           "and keyCertSign are required)",
-                           "not_a_ca");
+    return InvalidArgument(
+        "the certificate is not a CA certificate (basicConstraints CA:TRUE "
+        "and keyCertSign are required)",
+        "not_a_ca");
   }
   time_t now = static_cast<time_t>(clock.NowSeconds());
   if (X509_cmp_time(X509_get0_notAfter(cert), &now) <= 0) {

@@ -85,15 +85,16 @@ Result<std::unique_ptr<Issuer>> Issuer::Create(EvpPkeyPtr key, X509Ptr ca_cert,
     HOSTCA_ASSIGN_OR_RETURN(std::string pem, CertToPem(c.get()));
     is->chain_pem_.push_back(std::move(pem));
   }
-  HOSTCA_ASSIGN_OR_RETURN(is->basic_constraints_,
-                          internal::MakeExtension(nullptr, NID_basic_constraints, "critical,CA:FALSE"));
-  HOSTCA_ASSIGN_OR_RETURN(is->key_usage_sig_,
-                          internal::MakeExtension(nullptr, NID_key_usage, "critical,digitalSignature"));
+  HOSTCA_ASSIGN_OR_RETURN(
+      is->basic_constraints_,
+      internal::MakeExtension(nullptr, NID_basic_constraints, "critical,CA:FALSE"));
+  HOSTCA_ASSIGN_OR_RETURN(is->key_usage_sig_, internal::MakeExtension(nullptr, NID_key_usage,
+                                                                      "critical,digitalSignature"));
   HOSTCA_ASSIGN_OR_RETURN(
       is->key_usage_rsa_,
       internal::MakeExtension(nullptr, NID_key_usage, "critical,digitalSignature,keyEncipherment"));
-  HOSTCA_ASSIGN_OR_RETURN(is->eku_,
-                          internal::MakeExtension(nullptr, NID_ext_key_usage, "serverAuth,clientAuth"));
+  HOSTCA_ASSIGN_OR_RETURN(
+      is->eku_, internal::MakeExtension(nullptr, NID_ext_key_usage, "serverAuth,clientAuth"));
   HOSTCA_ASSIGN_OR_RETURN(is->aki_, internal::MakeAkiFromIssuer(ca_cert.get()));
   is->key_ = std::move(key);
   is->ca_cert_ = std::move(ca_cert);
@@ -103,25 +104,26 @@ Result<std::unique_ptr<Issuer>> Issuer::Create(EvpPkeyPtr key, X509Ptr ca_cert,
 
 Status Issuer::AddExtensions(X509* cert, const IssuanceRequest& req) const {
   const bool rsa = EVP_PKEY_get_base_id(req.public_key) == EVP_PKEY_RSA;
-  for (X509_EXTENSION* ext : {basic_constraints_.get(), rsa ? key_usage_rsa_.get()
-                                                            : key_usage_sig_.get(),
-                              eku_.get(), aki_.get()}) {
+  for (X509_EXTENSION* ext :
+       {basic_constraints_.get(), rsa ? key_usage_rsa_.get() : key_usage_sig_.get(), eku_.get(),
+        aki_.get()}) {
     if (X509_add_ext(cert, ext, -1) != 1) {
       return OpenSslError("cannot add extension");
     }
   }
   HOSTCA_RETURN_IF_ERROR(internal::AddSubjectKeyId(cert));
-  HOSTCA_RETURN_IF_ERROR(internal::AddSubjectAltName(cert, req.dns_names, req.ip_addresses, req.uris));
+  HOSTCA_RETURN_IF_ERROR(
+      internal::AddSubjectAltName(cert, req.dns_names, req.ip_addresses, req.uris));
   if (!req.crl_url.empty()) {
-    HOSTCA_ASSIGN_OR_RETURN(X509ExtensionPtr cdp,
-                            internal::MakeExtension(nullptr, NID_crl_distribution_points,
-                                                    "URI:" + req.crl_url));
+    HOSTCA_ASSIGN_OR_RETURN(
+        X509ExtensionPtr cdp,
+        internal::MakeExtension(nullptr, NID_crl_distribution_points, "URI:" + req.crl_url));
     X509_add_ext(cert, cdp.get(), -1);
   }
   if (!req.ca_issuers_url.empty()) {
-    HOSTCA_ASSIGN_OR_RETURN(X509ExtensionPtr aia,
-                            internal::MakeExtension(nullptr, NID_info_access,
-                                                    "caIssuers;URI:" + req.ca_issuers_url));
+    HOSTCA_ASSIGN_OR_RETURN(
+        X509ExtensionPtr aia,
+        internal::MakeExtension(nullptr, NID_info_access, "caIssuers;URI:" + req.ca_issuers_url));
     X509_add_ext(cert, aia.get(), -1);
   }
   return Status::Ok();

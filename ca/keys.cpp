@@ -24,9 +24,9 @@ Result<KeyType> ParseKeyType(std::string_view name) {
   if (name == "rsa4096") {
     return KeyType::kRsa4096;
   }
-  return InvalidArgument("unknown key type '" + std::string(name) +
-                             "' (p256, p384, ed25519, rsa3072, rsa4096)",
-                         "bad_key_type");
+  return InvalidArgument(
+      "unknown key type '" + std::string(name) + "' (p256, p384, ed25519, rsa3072, rsa4096)",
+      "bad_key_type");
 }
 
 std::string_view KeyTypeName(KeyType type) {
@@ -77,9 +77,9 @@ Status WriteEncryptedKey(const std::string& path, EVP_PKEY* key, std::string_vie
     return InvalidArgument("the CA key passphrase is empty");
   }
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PKCS8PrivateKey(bio.get(), key, EVP_aes_256_cbc(),
-                                            passphrase.data(), static_cast<int>(passphrase.size()),
-                                            nullptr, nullptr) != 1) {
+  if (!bio ||
+      PEM_write_bio_PKCS8PrivateKey(bio.get(), key, EVP_aes_256_cbc(), passphrase.data(),
+                                    static_cast<int>(passphrase.size()), nullptr, nullptr) != 1) {
     return OpenSslError("cannot encrypt the CA key");
   }
   BUF_MEM* mem = nullptr;

@@ -71,7 +71,11 @@ std::string Cell(const nlohmann::json& object, const std::string& key) {
   return v.is_null() ? "-" : v.dump();
 }
 
-void PrintJson(const nlohmann::json& doc) { std::cout << doc.dump() << "\n" << std::flush; }
+void PrintJson(const nlohmann::json& doc) {
+  // Replace invalid UTF-8 (say, from a file name) instead of throwing.
+  std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"
+            << std::flush;
+}
 
 int ReportError(const Status& status, bool json) {
   std::cerr << "hostca: " << status.ToString() << "\n";

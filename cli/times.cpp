@@ -41,8 +41,8 @@ Result<int64_t> ParseDuration(std::string_view text) {
   } else {
     unit = 1;  // plain seconds
   }
-  if (digits.empty() || !std::all_of(digits.begin(), digits.end(),
-                                     [](char c) { return c >= '0' && c <= '9'; })) {
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return bad();
   }
   int64_t value = 0;

@@ -51,7 +51,8 @@ TEST_CASE("RFC 3339 formatting and parsing") {
 }
 
 TEST_CASE("atomic writes set the mode and replace the content") {
-  const auto dir = std::filesystem::temp_directory_path() / ("hostca-common-" + HexEncode(RandomBytes(6)));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("hostca-common-" + HexEncode(RandomBytes(6)));
   REQUIRE(MakeDirs(dir.string(), 0700).ok());
   const std::string path = (dir / "k").string();
   REQUIRE(WriteFileAtomic(path, "one", 0600).ok());

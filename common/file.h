@@ -4,9 +4,9 @@
 // leaves either the old or the new content, never a mix.
 #pragma once
 
+#include <sys/types.h>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 
 #include "common/status.h"
 

@@ -44,11 +44,9 @@ using BioPtr = std::unique_ptr<BIO, OsslDeleter<BIO_free_all>>;
 using BignumPtr = std::unique_ptr<BIGNUM, OsslDeleter<BN_free>>;
 using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, OsslDeleter<ASN1_INTEGER_free>>;
 using Asn1TimePtr = std::unique_ptr<ASN1_TIME, OsslDeleter<ASN1_TIME_free>>;
-using Asn1OctetStringPtr =
-    std::unique_ptr<ASN1_OCTET_STRING, OsslDeleter<ASN1_OCTET_STRING_free>>;
+using Asn1OctetStringPtr = std::unique_ptr<ASN1_OCTET_STRING, OsslDeleter<ASN1_OCTET_STRING_free>>;
 using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, OsslDeleter<GENERAL_NAMES_free>>;
-using BasicConstraintsPtr =
-    std::unique_ptr<BASIC_CONSTRAINTS, OsslDeleter<BASIC_CONSTRAINTS_free>>;
+using BasicConstraintsPtr = std::unique_ptr<BASIC_CONSTRAINTS, OsslDeleter<BASIC_CONSTRAINTS_free>>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, OsslDeleter<SSL_CTX_free>>;
 using SslPtr = std::unique_ptr<SSL, OsslDeleter<SSL_free>>;
 
@@ -66,8 +64,7 @@ using X509ExtStackPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), X509ExtStackDe
 
 // Drains OpenSSL's (thread-local) error queue into a Status with `code`,
 // message "<what>: <openssl errors>". Always returns a non-OK status.
-Status OpenSslError(std::string_view what, Code code = Code::kInternal,
-                    std::string reason = {});
+Status OpenSslError(std::string_view what, Code code = Code::kInternal, std::string reason = {});
 
 // Clears the thread's OpenSSL error queue (before an operation whose failure
 // is expected and handled, so stale errors do not leak into messages).

@@ -13,7 +13,9 @@ BioPtr MemBio(std::string_view data) {
   return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
 }
 
-bool LooksLikePem(std::string_view data) { return data.find("-----BEGIN") != std::string_view::npos; }
+bool LooksLikePem(std::string_view data) {
+  return data.find("-----BEGIN") != std::string_view::npos;
+}
 
 Result<std::string> BioContents(BIO* bio) {
   BUF_MEM* mem = nullptr;
@@ -75,10 +77,13 @@ Result<X509Ptr> CertFromPemOrDer(std::string_view data) {
 }
 
 Result<std::string> CertToPem(X509* cert) {
-  return WriteToString("cannot encode certificate", [&](BIO* b) { return PEM_write_bio_X509(b, cert); });
+  return WriteToString("cannot encode certificate",
+                       [&](BIO* b) { return PEM_write_bio_X509(b, cert); });
 }
 
-Result<std::string> CertToDer(X509* cert) { return I2d("cannot encode certificate", cert, i2d_X509); }
+Result<std::string> CertToDer(X509* cert) {
+  return I2d("cannot encode certificate", cert, i2d_X509);
+}
 
 Result<std::vector<X509Ptr>> CertsFromPemBundle(std::string_view pem) {
   ClearOpenSslErrors();

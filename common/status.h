@@ -93,7 +93,7 @@ inline Status Internal(std::string msg, std::string reason = {}) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result built from an OK status");
   }
@@ -123,9 +123,9 @@ class [[nodiscard]] Result {
 #define HOSTCA_CONCAT_INNER(a, b) a##b
 #define HOSTCA_CONCAT(a, b) HOSTCA_CONCAT_INNER(a, b)
 
-#define HOSTCA_RETURN_IF_ERROR(expr)        \
-  do {                                      \
-    ::hostca::Status hostca_st_ = (expr);   \
+#define HOSTCA_RETURN_IF_ERROR(expr)         \
+  do {                                       \
+    ::hostca::Status hostca_st_ = (expr);    \
     if (!hostca_st_.ok()) return hostca_st_; \
   } while (0)
 

@@ -116,7 +116,8 @@ Result<std::string> AdminService::AddHost(const std::string& hostname,
       }
     }
     HOSTCA_RETURN_IF_ERROR(txn.PutHost(host));
-    return txn.AppendAudit(now, actor, "host.add", "host=" + host.host_id + " name=" + host.primary_name)
+    return txn
+        .AppendAudit(now, actor, "host.add", "host=" + host.host_id + " name=" + host.primary_name)
         .status();
   }));
   return host.host_id;
@@ -204,16 +205,14 @@ Result<std::vector<storage::MappingRecord>> AdminService::ListMappings() const {
 
 Status AdminService::ApproveMapping(const std::string& id, const std::string& actor) {
   const int64_t now = clock_.NowSeconds();
-  return store_.Update([&](storage::WriteTxn& txn) {
-    return enrollment::ApproveMapping(txn, id, now, actor);
-  });
+  return store_.Update(
+      [&](storage::WriteTxn& txn) { return enrollment::ApproveMapping(txn, id, now, actor); });
 }
 
 Status AdminService::RejectMapping(const std::string& id, const std::string& actor) {
   const int64_t now = clock_.NowSeconds();
-  return store_.Update([&](storage::WriteTxn& txn) {
-    return enrollment::RejectMapping(txn, id, now, actor);
-  });
+  return store_.Update(
+      [&](storage::WriteTxn& txn) { return enrollment::RejectMapping(txn, id, now, actor); });
 }
 
 Result<std::vector<storage::CertRecord>> AdminService::ListCerts(const CertFilter& f) const {
@@ -237,13 +236,13 @@ Result<std::vector<storage::CertRecord>> AdminService::ListCerts(const CertFilte
       HOSTCA_ASSIGN_OR_RETURN(auto host, FindHost(txn, f.host));
       HOSTCA_ASSIGN_OR_RETURN(candidates, txn.CertsByHost(host.host_id));
     } else if (f.status == "revoked") {
-      HOSTCA_RETURN_IF_ERROR(txn.ForEachCertWithStatus(
-          storage::CertStatus::kRevoked, [&](const storage::CertRecord& c) {
-            if (keep(c)) {
-              out.push_back(c);
-            }
-            return out.size() < f.limit;
-          }));
+      HOSTCA_RETURN_IF_ERROR(txn.ForEachCertWithStatus(storage::CertStatus::kRevoked,
+                                                       [&](const storage::CertRecord& c) {
+                                                         if (keep(c)) {
+                                                           out.push_back(c);
+                                                         }
+                                                         return out.size() < f.limit;
+                                                       }));
       return Status::Ok();
     } else {
       // Walk the expiry index: "valid" and "expires_before" start at now.
@@ -332,8 +331,9 @@ Status AdminService::SetMode(const std::string& mode, const std::string& actor) 
   if (mode != "internal") {
     // External certificates arrive with the external-CA issue; until then
     // no host can hold one, so the switch is refused as the contract says.
-    return Conflict("mode " + mode + " needs an external trust bundle and external certificates, "
-                                     "which this server does not have configured",
+    return Conflict("mode " + mode +
+                        " needs an external trust bundle and external certificates, "
+                        "which this server does not have configured",
                     "external_not_configured");
   }
   const int64_t now = clock_.NowSeconds();

@@ -17,7 +17,7 @@
 namespace hostca::enrollment {
 
 struct RateLimitOptions {
-  int max_failures = 10;       // failed attempts allowed per window
+  int max_failures = 10;  // failed attempts allowed per window
   int64_t window_seconds = 60;
 };
 

@@ -12,9 +12,8 @@ Result<SecurityLevel> ParseSecurityLevel(std::string_view name) {
   if (name == "medium") {
     return SecurityLevel::kMedium;
   }
-  return InvalidArgument("unknown security level '" + std::string(name) +
-                             "' (very-high, high, medium)",
-                         "bad_level");
+  return InvalidArgument(
+      "unknown security level '" + std::string(name) + "' (very-high, high, medium)", "bad_level");
 }
 
 std::string_view SecurityLevelName(SecurityLevel level) {

@@ -13,9 +13,9 @@ namespace {
 constexpr int kReasonSuperseded = 4;
 
 constexpr const char* kReasonNames[] = {
-    "unspecified",          "keyCompromise",  "cACompromise",  "affiliationChanged",
-    "superseded",           "cessationOfOperation", "certificateHold", "",
-    "removeFromCRL",        "privilegeWithdrawn",   "aACompromise"};
+    "unspecified",   "keyCompromise",        "cACompromise",    "affiliationChanged",
+    "superseded",    "cessationOfOperation", "certificateHold", "",
+    "removeFromCRL", "privilegeWithdrawn",   "aACompromise"};
 
 bool IsValidAt(const storage::CertRecord& rec, int64_t now) {
   return rec.status == storage::CertStatus::kValid && rec.not_after > now;
@@ -154,10 +154,11 @@ Result<EnrollmentService::Decision> EnrollmentService::Decide(const EnrollReques
       if (token) {
         HOSTCA_RETURN_IF_ERROR(CheckToken(*token, "", now));
       } else if (level != SecurityLevel::kMedium) {
-        return PermissionDenied("an authorization token is required to enroll a new host at "
-                                "security level " +
-                                    std::string(SecurityLevelName(level)),
-                                "token_required");
+        return PermissionDenied(
+            "an authorization token is required to enroll a new host at "
+            "security level " +
+                std::string(SecurityLevelName(level)),
+            "token_required");
       } else {
         const auto addrs = resolver_.Resolve(hostname);
         if (std::find(addrs.begin(), addrs.end(), req.source_address) == addrs.end()) {
@@ -178,14 +179,15 @@ Result<EnrollmentService::Decision> EnrollmentService::Decide(const EnrollReques
       HOSTCA_RETURN_IF_ERROR(CheckToken(*token, d.host.host_id, now));
     }
     HOSTCA_ASSIGN_OR_RETURN(auto certs, txn.CertsByHost(d.host.host_id));
-    const bool has_valid = std::any_of(certs.begin(), certs.end(),
-                                       [&](const auto& c) { return IsValidAt(c, now); });
+    const bool has_valid =
+        std::any_of(certs.begin(), certs.end(), [&](const auto& c) { return IsValidAt(c, now); });
     const bool reissue_ok =
         (token && token->host_id == d.host.host_id) || d.host.reissue_until > now;
     if (has_valid || !certs.empty()) {
       if (!reissue_ok) {
-        return has_valid ? Conflict(hostname + " is already enrolled: renew with its certificate, "
-                                               "or reissue with a reissue token or window",
+        return has_valid ? Conflict(hostname +
+                                        " is already enrolled: renew with its certificate, "
+                                        "or reissue with a reissue token or window",
                                     "already_enrolled")
                          : PermissionDenied(hostname +
                                                 " had certificates before: a new one needs a "
@@ -233,9 +235,8 @@ Result<IssuedResponse> EnrollmentService::SignAndStore(
   rec.not_after = issued.not_after;
   rec.issued_at = now;
   rec.der = std::move(issued.der);
-  HOSTCA_RETURN_IF_ERROR(store_.Update([&](storage::WriteTxn& txn) {
-    return CommitIssue(txn, d, rec, requested_names, now);
-  }));
+  HOSTCA_RETURN_IF_ERROR(store_.Update(
+      [&](storage::WriteTxn& txn) { return CommitIssue(txn, d, rec, requested_names, now); }));
   return Respond(d, rec, issued.pem);
 }
 
@@ -289,9 +290,9 @@ Status EnrollmentService::CommitIssue(storage::WriteTxn& txn, const Decision& d,
   static constexpr const char* kActions[] = {"cert.enroll", "cert.enroll", "cert.reissue",
                                              "cert.renew"};
   return txn
-      .AppendAudit(now, "host:" + host.host_id, kActions[static_cast<int>(d.kind)],
-                   "serial=" + ca::SerialToHex(rec.serial) + " names=" + host.primary_name +
-                       token_note)
+      .AppendAudit(
+          now, "host:" + host.host_id, kActions[static_cast<int>(d.kind)],
+          "serial=" + ca::SerialToHex(rec.serial) + " names=" + host.primary_name + token_note)
       .status();
 }
 
@@ -326,9 +327,9 @@ Result<ClientIdentity> EnrollmentService::Authenticate(X509* cert, STACK_OF(X509
       return PermissionDenied("the client certificate has expired: ask for a reissue",
                               "certificate_expired");
     }
-    return Unauthenticated(std::string("the client certificate is not valid: ") +
-                               X509_verify_cert_error_string(err),
-                           "client_cert_invalid");
+    return Unauthenticated(
+        std::string("the client certificate is not valid: ") + X509_verify_cert_error_string(err),
+        "client_cert_invalid");
   }
   const ASN1_INTEGER* serial_asn1 = X509_get0_serialNumber(cert);
   const std::string serial(reinterpret_cast<const char*>(ASN1_STRING_get0_data(serial_asn1)),
@@ -389,9 +390,9 @@ Status EnrollmentService::RevokeOwn(const ClientIdentity& who, int reason) {
     rec.revoked_at = now;
     HOSTCA_RETURN_IF_ERROR(txn.UpdateCert(rec));
     return txn
-        .AppendAudit(now, "host:" + rec.host_id, "cert.revoke",
-                     "serial=" + ca::SerialToHex(rec.serial) +
-                         " reason=" + RevocationReasonName(reason))
+        .AppendAudit(
+            now, "host:" + rec.host_id, "cert.revoke",
+            "serial=" + ca::SerialToHex(rec.serial) + " reason=" + RevocationReasonName(reason))
         .status();
   });
 }

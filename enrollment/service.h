@@ -30,12 +30,12 @@ namespace hostca::enrollment {
 struct EnrollmentOptions {
   int64_t validity_seconds = 365LL * 86400;  // host certificate lifetime
   int64_t backdate_seconds = 300;            // notBefore = now - this (clock skew)
-  std::string public_url;                    // base of CDP (<url>/crl) and AIA (<url>/ca.crt); empty: none
+  std::string public_url;  // base of CDP (<url>/crl) and AIA (<url>/ca.crt); empty: none
   ca::CsrPolicy csr_policy;
 };
 
 struct EnrollRequest {
-  std::string csr;             // PEM or DER
+  std::string csr;  // PEM or DER
   std::string hostname;
   std::string token;           // may be empty
   std::string source_address;  // the peer's IP address

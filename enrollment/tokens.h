@@ -13,11 +13,11 @@
 namespace hostca::enrollment {
 
 struct TokenSpec {
-  std::string name;               // unique, 1..64 of [A-Za-z0-9._-]
-  uint32_t max_uses = 1;          // 1..100000; reissue tokens are always single-use
-  int64_t ttl_seconds = 86400;    // 60 s .. 365 days
-  std::string reason;             // free text for the audit log, at most 256 bytes
-  std::string host_id;            // set: a reissue token bound to this host
+  std::string name;             // unique, 1..64 of [A-Za-z0-9._-]
+  uint32_t max_uses = 1;        // 1..100000; reissue tokens are always single-use
+  int64_t ttl_seconds = 86400;  // 60 s .. 365 days
+  std::string reason;           // free text for the audit log, at most 256 bytes
+  std::string host_id;          // set: a reissue token bound to this host
 };
 
 struct CreatedToken {
@@ -44,8 +44,8 @@ Status CheckToken(const storage::TokenRecord& token, std::string_view host_id, i
 // Re-reads the token inside `txn`, checks it and counts one use; returns the
 // updated record. Errors as CheckToken plus token_invalid when it no longer
 // exists.
-Result<storage::TokenRecord> SpendToken(storage::WriteTxn& txn, const std::string& hash, std::string_view host_id,
-                  int64_t now);
+Result<storage::TokenRecord> SpendToken(storage::WriteTxn& txn, const std::string& hash,
+                                        std::string_view host_id, int64_t now);
 
 // Expired or used up: what `token cleanup` deletes.
 bool TokenIsSpent(const storage::TokenRecord& token, int64_t now);

@@ -36,64 +36,67 @@ namespace {
 
 void RegisterHostRoutes(httplib::Server& srv, ApiContext& ctx) {
   srv.Post("/v1/enroll", Instrument(ctx, "enroll", [&ctx](const auto& req, auto& res) {
-    auto body = ParseJsonBody(req);
-    if (!body.ok()) {
-      return WriteError(res, body.status());
-    }
-    enrollment::EnrollRequest er;
-    for (auto [field, out, required] : {std::tuple{"csr", &er.csr, true},
-                                        std::tuple{"hostname", &er.hostname, true},
-                                        std::tuple{"token", &er.token, false}}) {
-      auto v = StringField(*body, field, required);
-      if (!v.ok()) {
-        return WriteError(res, v.status());
-      }
-      *out = std::move(*v);
-    }
-    er.source_address = req.remote_addr;
-    auto issued = ctx.enroll.Enroll(er);
-    if (!issued.ok()) {
-      if (issued.status().reason() == "rate_limited") {
-        res.set_header("Retry-After", "60");
-      }
-      return WriteError(res, issued.status());
-    }
-    issued->reissue ? ctx.metrics.CountReissued() : ctx.metrics.CountIssued();
-    WriteJson(res, 201, IssuedJson(*issued));
-  }));
+             auto body = ParseJsonBody(req);
+             if (!body.ok()) {
+               return WriteError(res, body.status());
+             }
+             enrollment::EnrollRequest er;
+             for (auto [field, out, required] :
+                  {std::tuple{"csr", &er.csr, true}, std::tuple{"hostname", &er.hostname, true},
+                   std::tuple{"token", &er.token, false}}) {
+               auto v = StringField(*body, field, required);
+               if (!v.ok()) {
+                 return WriteError(res, v.status());
+               }
+               *out = std::move(*v);
+             }
+             er.source_address = req.remote_addr;
+             auto issued = ctx.enroll.Enroll(er);
+             if (!issued.ok()) {
+               if (issued.status().reason() == "rate_limited") {
+                 res.set_header("Retry-After", "60");
+               }
+               return WriteError(res, issued.status());
+             }
+             issued->reissue ? ctx.metrics.CountReissued() : ctx.metrics.CountIssued();
+             WriteJson(res, 201, IssuedJson(*issued));
+           }));
   srv.Post("/v1/renew", Instrument(ctx, "renew", [&ctx](const auto& req, auto& res) {
-    auto who = ClientIdentity(ctx, req);
-    if (!who.ok()) {
-      return WriteError(res, who.status());
-    }
-    auto body = ParseJsonBody(req);
-    auto csr = body.ok() ? StringField(*body, "csr", true) : Result<std::string>(body.status());
-    if (!csr.ok()) {
-      return WriteError(res, csr.status());
-    }
-    auto issued = ctx.enroll.Renew(*who, *csr);
-    if (!issued.ok()) {
-      return WriteError(res, issued.status());
-    }
-    ctx.metrics.CountRenewed();
-    WriteJson(res, 201, IssuedJson(*issued));
-  }));
+             auto who = ClientIdentity(ctx, req);
+             if (!who.ok()) {
+               return WriteError(res, who.status());
+             }
+             auto body = ParseJsonBody(req);
+             auto csr =
+                 body.ok() ? StringField(*body, "csr", true) : Result<std::string>(body.status());
+             if (!csr.ok()) {
+               return WriteError(res, csr.status());
+             }
+             auto issued = ctx.enroll.Renew(*who, *csr);
+             if (!issued.ok()) {
+               return WriteError(res, issued.status());
+             }
+             ctx.metrics.CountRenewed();
+             WriteJson(res, 201, IssuedJson(*issued));
+           }));
   srv.Post("/v1/revoke", Instrument(ctx, "revoke", [&ctx](const auto& req, auto& res) {
-    auto who = ClientIdentity(ctx, req);
-    if (!who.ok()) {
-      return WriteError(res, who.status());
-    }
-    auto body = req.body.empty() ? Result<json>(json::object()) : ParseJsonBody(req);
-    auto reason = body.ok() ? ReasonField(*body, "keyCompromise") : Result<int>(body.status());
-    if (!reason.ok()) {
-      return WriteError(res, reason.status());
-    }
-    if (Status st = ctx.enroll.RevokeOwn(*who, *reason); !st.ok()) {
-      return WriteError(res, st);
-    }
-    ctx.metrics.CountRevoked();
-    WriteJson(res, 200, {{"serial", ca::SerialToHex(who->record.serial)}, {"status", "revoked"}});
-  }));
+             auto who = ClientIdentity(ctx, req);
+             if (!who.ok()) {
+               return WriteError(res, who.status());
+             }
+             auto body = req.body.empty() ? Result<json>(json::object()) : ParseJsonBody(req);
+             auto reason =
+                 body.ok() ? ReasonField(*body, "keyCompromise") : Result<int>(body.status());
+             if (!reason.ok()) {
+               return WriteError(res, reason.status());
+             }
+             if (Status st = ctx.enroll.RevokeOwn(*who, *reason); !st.ok()) {
+               return WriteError(res, st);
+             }
+             ctx.metrics.CountRevoked();
+             WriteJson(res, 200,
+                       {{"serial", ca::SerialToHex(who->record.serial)}, {"status", "revoked"}});
+           }));
 }
 
 }  // namespace

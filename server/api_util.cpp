@@ -11,7 +11,6 @@ namespace hostca::server {
 
 using nlohmann::json;
 
-
 // Times a handler into the metrics and counts refusals by their code.
 Handler Instrument(ApiContext& ctx, std::string route, Handler h) {
   return [&ctx, route = std::move(route), h = std::move(h)](const httplib::Request& req,
@@ -97,7 +96,9 @@ json TokenJson(const storage::TokenRecord& t, int64_t now) {
             {"uses", t.uses},
             {"created_at", FormatRfc3339(t.created_at)},
             {"expires_at", FormatRfc3339(t.expires_at)},
-            {"state", now >= t.expires_at ? "expired" : t.uses >= t.max_uses ? "used_up" : "active"}};
+            {"state", now >= t.expires_at    ? "expired"
+                      : t.uses >= t.max_uses ? "used_up"
+                                             : "active"}};
   if (!t.reason.empty()) {
     j["reason"] = t.reason;
   }

@@ -82,9 +82,9 @@ Status FinishInit(const ServerOptions& server, const InitOptions& init, const Da
 Status RefuseExisting(const DataLayout& layout, bool allow_key_and_csr) {
   for (const std::string& f : {layout.ca_crt(), layout.admin_token(), layout.db() + "/data.mdb"}) {
     if (FileExists(f)) {
-      return AlreadyExists("a CA already exists in " + layout.dir + " (" + f +
-                               "); refusing to overwrite it",
-                           "ca_exists");
+      return AlreadyExists(
+          "a CA already exists in " + layout.dir + " (" + f + "); refusing to overwrite it",
+          "ca_exists");
     }
   }
   if (!allow_key_and_csr) {
@@ -113,8 +113,8 @@ Result<InitReport> InitRoot(const ServerOptions& server, const InitOptions& init
   HOSTCA_ASSIGN_OR_RETURN(const std::string root_pem, CertToPem(root.get()));
   HOSTCA_RETURN_IF_ERROR(WriteFileExclusive(layout.ca_crt(), root_pem, 0644));
   report.written.push_back(layout.ca_crt());
-  HOSTCA_ASSIGN_OR_RETURN(auto issuer,
-                          ca::Issuer::Create(std::move(key), std::move(root), {}, init.organization));
+  HOSTCA_ASSIGN_OR_RETURN(
+      auto issuer, ca::Issuer::Create(std::move(key), std::move(root), {}, init.organization));
   report.fingerprint_sha256 = issuer->fingerprint_sha256();
   HOSTCA_RETURN_IF_ERROR(FinishInit(server, init, layout, *issuer, clock, &report));
   return report;

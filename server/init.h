@@ -13,22 +13,24 @@
 namespace hostca::server {
 
 struct InitOptions {
-  std::string key_type = "p256";          // p256 | p384 | ed25519 | rsa3072 | rsa4096
-  std::string organization = "hostca";    // O= of the CA and every certificate
-  std::vector<std::string> server_names;  // names of the server's TLS certificate; default localhost, 127.0.0.1
-  bool intermediate = false;              // write a key and DIR/ca.csr for an external root to sign
-  std::string install_ca_cert;            // PEM: the signed intermediate, then its chain up to the root
+  std::string key_type = "p256";        // p256 | p384 | ed25519 | rsa3072 | rsa4096
+  std::string organization = "hostca";  // O= of the CA and every certificate
+  std::vector<std::string>
+      server_names;           // names of the server's TLS certificate; default localhost, 127.0.0.1
+  bool intermediate = false;  // write a key and DIR/ca.csr for an external root to sign
+  std::string install_ca_cert;  // PEM: the signed intermediate, then its chain up to the root
   int64_t tls_validity_days = 365;
 };
 
 struct InitReport {
-  std::string fingerprint_sha256;  // of the CA certificate (empty after --intermediate)
+  std::string fingerprint_sha256;    // of the CA certificate (empty after --intermediate)
   std::vector<std::string> written;  // files created, for the summary
   bool passphrase_generated = false;
 };
 
 // Runs init for `server.data_dir`. Errors: already_exists when a CA is there,
 // invalid_argument for bad options or a certificate that does not fit.
-Result<InitReport> RunInit(const ServerOptions& server, const InitOptions& init, const Clock& clock);
+Result<InitReport> RunInit(const ServerOptions& server, const InitOptions& init,
+                           const Clock& clock);
 
 }  // namespace hostca::server

@@ -10,15 +10,19 @@ namespace hostca::server {
 struct DataLayout {
   explicit DataLayout(const std::string& dir) : dir(dir) {}
   std::string dir;
-  std::string ca_crt() const { return dir + "/ca.crt"; }        // the CA certificate, PEM
-  std::string ca_chain() const { return dir + "/ca-chain.pem"; }  // above an intermediate CA, up to the root
-  std::string ca_key() const { return dir + "/ca.key"; }        // encrypted PKCS#8, 0600
-  std::string ca_pass() const { return dir + "/ca.pass"; }      // generated passphrase, 0600
-  std::string ca_csr() const { return dir + "/ca.csr"; }        // intermediate flow only
-  std::string admin_token() const { return dir + "/admin.token"; }  // 0600; the store keeps its hash
+  std::string ca_crt() const { return dir + "/ca.crt"; }  // the CA certificate, PEM
+  std::string ca_chain() const {
+    return dir + "/ca-chain.pem";
+  }  // above an intermediate CA, up to the root
+  std::string ca_key() const { return dir + "/ca.key"; }    // encrypted PKCS#8, 0600
+  std::string ca_pass() const { return dir + "/ca.pass"; }  // generated passphrase, 0600
+  std::string ca_csr() const { return dir + "/ca.csr"; }    // intermediate flow only
+  std::string admin_token() const {
+    return dir + "/admin.token";
+  }  // 0600; the store keeps its hash
   std::string tls_dir() const { return dir + "/tls"; }
-  std::string tls_crt() const { return dir + "/tls/server.crt"; }   // leaf + chain, PEM
-  std::string tls_key() const { return dir + "/tls/server.key"; }   // 0600
+  std::string tls_crt() const { return dir + "/tls/server.crt"; }  // leaf + chain, PEM
+  std::string tls_key() const { return dir + "/tls/server.key"; }  // 0600
   std::string db() const { return dir + "/db"; }
 };
 

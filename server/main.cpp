@@ -144,8 +144,10 @@ int main(int argc, char** argv) {
   Flags f;
   CLI::App* init = app.add_subcommand("init", "create a CA in a new data directory");
   hostca::server::AddCommonFlags(init, &f);
-  init->add_option("--key-type", f.init.key_type, "p256 (default), p384, ed25519, rsa3072, rsa4096");
-  init->add_option("--name", f.init.organization, "organisation (O=) of the CA and its certificates");
+  init->add_option("--key-type", f.init.key_type,
+                   "p256 (default), p384, ed25519, rsa3072, rsa4096");
+  init->add_option("--name", f.init.organization,
+                   "organisation (O=) of the CA and its certificates");
   init->add_option("--server-name", f.init.server_names,
                    "name of this server in its TLS certificate (repeat; default localhost, "
                    "127.0.0.1)");

@@ -1,7 +1,7 @@
 #include "server/options.h"
 
-#include <set>
 #include <toml++/toml.h>
+#include <set>
 
 namespace hostca::server {
 namespace {
@@ -9,10 +9,10 @@ namespace {
 // Known keys per table; anything else is a typo and refused.
 const std::set<std::string>& KnownKeys() {
   static const std::set<std::string> keys = {
-      "server.listen",         "server.http_listen",        "server.public_url",
-      "server.threads",        "server.max_body_bytes",     "server.log_level",
-      "ca.passphrase_file",    "issuance.validity_days",    "issuance.min_rsa_bits",
-      "storage.initial_map_mib", "storage.max_map_gib",     "storage.max_batch",
+      "server.listen",           "server.http_listen",     "server.public_url",
+      "server.threads",          "server.max_body_bytes",  "server.log_level",
+      "ca.passphrase_file",      "issuance.validity_days", "issuance.min_rsa_bits",
+      "storage.initial_map_mib", "storage.max_map_gib",    "storage.max_batch",
       "storage.durable",
   };
   return keys;

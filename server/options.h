@@ -18,19 +18,19 @@ struct ServerOptions {
   // Base URL of the plain-HTTP listener written into certificates (CRL
   // distribution point, AIA caIssuers). Empty: "http://<http_listen>" as bound.
   std::string public_url;
-  int threads = 0;                       // HTTP worker threads; 0 = 4 per core, at least 8
-  uint64_t max_body_bytes = 64 * 1024;   // larger request bodies get 413
-  std::string log_level = "info";        // trace, debug, info, warn, error
+  int threads = 0;                      // HTTP worker threads; 0 = 4 per core, at least 8
+  uint64_t max_body_bytes = 64 * 1024;  // larger request bodies get 413
+  std::string log_level = "info";       // trace, debug, info, warn, error
   // [ca]
   std::string passphrase_file;  // default: DATA/ca.pass; HOSTCA_KEY_PASSPHRASE wins over both
   // [issuance]
   int64_t validity_days = 365;  // host certificate lifetime
   int min_rsa_bits = 2048;      // smallest RSA key accepted in a CSR
   // [storage]
-  uint64_t initial_map_mib = 64;       // LMDB map size at start; grows on its own
-  uint64_t max_map_gib = 1024;         // growth stops here (then: 507 resource_exhausted)
-  int max_batch = 512;                 // most writes per group commit
-  bool durable = true;                 // fsync every group commit (never turn off in production)
+  uint64_t initial_map_mib = 64;  // LMDB map size at start; grows on its own
+  uint64_t max_map_gib = 1024;    // growth stops here (then: 507 resource_exhausted)
+  int max_batch = 512;            // most writes per group commit
+  bool durable = true;            // fsync every group commit (never turn off in production)
 };
 
 // Reads a TOML file into `options` (keys absent from the file keep their

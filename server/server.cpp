@@ -49,8 +49,8 @@ int AcceptAnyClientCert(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 
 // optional client certificate (the CA is announced as acceptable issuer).
 bool SetupTls(SSL_CTX& ctx, const DataLayout& layout) {
   SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_set_cipher_list(&ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
     return false;
   }
@@ -114,14 +114,17 @@ Status Server::Load() {
   }
   HOSTCA_ASSIGN_OR_RETURN(store_, storage::OpenLmdbStorage(lmdb));
   std::string organization;
-  HOSTCA_RETURN_IF_ERROR(store_->View([&](storage::ReadTxn& txn) -> Status {
-    HOSTCA_ASSIGN_OR_RETURN(organization, txn.GetMeta(kMetaOrganization));
-    return Status::Ok();
-  }).WithContext("the store in " + layout.db() + " does not belong to a hostca CA"));
+  HOSTCA_RETURN_IF_ERROR(
+      store_
+          ->View([&](storage::ReadTxn& txn) -> Status {
+            HOSTCA_ASSIGN_OR_RETURN(organization, txn.GetMeta(kMetaOrganization));
+            return Status::Ok();
+          })
+          .WithContext("the store in " + layout.db() + " does not belong to a hostca CA"));
   HOSTCA_ASSIGN_OR_RETURN(issuer_, ca::Issuer::Create(std::move(key), std::move(ca_cert),
                                                       std::move(chain), organization));
-  limiter_ = std::make_unique<enrollment::FailureRateLimiter>(clock_,
-                                                              enrollment::RateLimitOptions{});
+  limiter_ =
+      std::make_unique<enrollment::FailureRateLimiter>(clock_, enrollment::RateLimitOptions{});
   admin_ = std::make_unique<enrollment::AdminService>(*store_, clock_);
   https_ = std::make_unique<httplib::SSLServer>(
       [layout](SSL_CTX& ctx) { return SetupTls(ctx, layout); });
@@ -145,9 +148,9 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener) {
     return httplib::Server::HandlerResponse::Unhandled;
   });
   srv.set_logger([listener](const httplib::Request& req, const httplib::Response& res) {
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock_::now() -
-                                                                          tl_request_start)
-                        .count();
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock_::now() - tl_request_start)
+            .count();
     // Paths never carry secrets (tokens travel in bodies and headers).
     spdlog::info("{} req={} {} {} {} {} {}us", listener, res.get_header_value("X-Request-Id"),
                  req.remote_addr, req.method, req.path, res.status, us);
@@ -255,12 +258,14 @@ Status Server::Bind() {
   std::string host;
   int port = 0;
   HOSTCA_RETURN_IF_ERROR(SplitHostPort(options_.listen, &host, &port));
-  https_port_ = port == 0 ? https_->bind_to_any_port(host) : (https_->bind_to_port(host, port) ? port : -1);
+  https_port_ =
+      port == 0 ? https_->bind_to_any_port(host) : (https_->bind_to_port(host, port) ? port : -1);
   if (https_port_ <= 0) {
     return Unavailable("cannot listen on " + options_.listen + " (HTTPS)");
   }
   HOSTCA_RETURN_IF_ERROR(SplitHostPort(options_.http_listen, &host, &port));
-  http_port_ = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
+  http_port_ =
+      port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   if (http_port_ <= 0) {
     return Unavailable("cannot listen on " + options_.http_listen + " (HTTP)");
   }

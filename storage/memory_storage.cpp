@@ -2,7 +2,9 @@
 // commit as LMDB, over std::map tables. Writes apply in place under an
 // exclusive lock with an undo log, so a failed nested write or an aborted
 // batch is rolled back; readers hold a shared lock for their snapshot.
+#include <array>
 #include <map>
+#include <optional>
 #include <shared_mutex>
 #include <vector>
 
@@ -64,8 +66,8 @@ class MemKv final : public KvWrite {
  private:
   void Remember(Table t, std::string_view key) {
     auto it = t_[t].find(key);
-    undo_->push_back(Undo{t, std::string(key),
-                          it == t_[t].end() ? std::nullopt : std::optional(it->second)});
+    undo_->push_back(
+        Undo{t, std::string(key), it == t_[t].end() ? std::nullopt : std::optional(it->second)});
   }
   Tables& t_;
   std::vector<Undo>* undo_;
@@ -128,6 +130,7 @@ class MemBackend final : public Backend {
     return fn(records);
   }
   Status Grow() override { return ResourceExhausted("the in-memory store does not grow"); }
+  void Close() override {}
   void FillStats(StorageStats* s) override {
     std::shared_lock<std::shared_mutex> lock(mu_);
     s->cert_count = tables_[kCerts].size();

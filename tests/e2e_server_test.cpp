@@ -54,14 +54,15 @@ TEST_CASE("init writes the data directory with private files at 0600") {
   REQUIRE(ca.ok());
   REQUIRE_THAT(init.output, Catch::Contains(*CertFingerprintSha256(ca->get())));
   // The server's TLS certificate chains to the CA for its default names.
-  const CommandResult verify = Run("openssl verify -x509_strict -purpose sslserver -CAfile " +
-                                   ShellQuote(data + "/ca.crt") + " " +
-                                   ShellQuote(data + "/tls/server.crt"));
+  const CommandResult verify =
+      Run("openssl verify -x509_strict -purpose sslserver -CAfile " + ShellQuote(data + "/ca.crt") +
+          " " + ShellQuote(data + "/tls/server.crt"));
   INFO(verify.output);
   REQUIRE(verify.exit_code == 0);
-  const CommandResult text = Run("openssl x509 -noout -ext subjectAltName -in " +
-                                 ShellQuote(data + "/tls/server.crt"));
-  REQUIRE_THAT(text.output, Catch::Contains("DNS:localhost") && Catch::Contains("IP Address:127.0.0.1"));
+  const CommandResult text =
+      Run("openssl x509 -noout -ext subjectAltName -in " + ShellQuote(data + "/tls/server.crt"));
+  REQUIRE_THAT(text.output,
+               Catch::Contains("DNS:localhost") && Catch::Contains("IP Address:127.0.0.1"));
 }
 
 TEST_CASE("init twice on the same directory refuses the second time and changes nothing") {

@@ -29,8 +29,14 @@ class ServerProcess {
   ServerProcess(const std::string& data_dir, const std::string& log_path,
                 std::vector<std::string> extra = {})
       : log_path_(log_path) {
-    std::vector<std::string> args = {BinaryPath("hostca-server"), "serve", "--data", data_dir,
-                                     "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"};
+    std::vector<std::string> args = {BinaryPath("hostca-server"),
+                                     "serve",
+                                     "--data",
+                                     data_dir,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--http-listen",
+                                     "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = ::fork();
     if (pid_ < 0) {
@@ -61,7 +67,8 @@ class ServerProcess {
 
   // Waits (bounded) until the log names both ports and /healthz answers 200
   // over TLS pinned to the CA in `ca_path`. False if the process died or timed out.
-  bool WaitReady(const std::string& ca_path, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  bool WaitReady(const std::string& ca_path,
+                 std::chrono::seconds limit = std::chrono::seconds(30)) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       if (Exited()) {

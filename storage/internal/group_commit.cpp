@@ -1,17 +1,47 @@
 #include "storage/internal/group_commit.h"
 
+#include <algorithm>
+#include <exception>
+
 #include "storage/internal/kv.h"
 
 namespace hostca::storage::internal {
+namespace {
+
+// No exception may leave the writer thread (it would end the process) or
+// cross the module boundary: a throwing fn fails only its own write.
+Status CallGuarded(const WriteFn& fn, WriteTxn& txn) {
+  try {
+    return fn(txn);
+  } catch (const std::exception& e) {
+    return Internal(std::string("a write threw an exception: ") + e.what());
+  } catch (...) {
+    return Internal("a write threw an exception");
+  }
+}
+
+size_t HistogramBucket(size_t batch_size, size_t buckets) {
+  size_t bucket = 0;
+  for (size_t v = batch_size; v > 1 && bucket + 1 < buckets; v >>= 1) {
+    ++bucket;
+  }
+  return bucket;
+}
+
+}  // namespace
 
 GroupCommitStorage::GroupCommitStorage(std::unique_ptr<Backend> backend, size_t max_batch)
     : backend_(std::move(backend)), max_batch_(std::max<size_t>(1, max_batch)) {
   writer_ = std::thread([this] { WriterLoop(); });
+  writer_id_ = writer_.get_id();
 }
 
 GroupCommitStorage::~GroupCommitStorage() { Close(); }
 
 Status GroupCommitStorage::View(const std::function<Status(ReadTxn&)>& fn) {
+  if (OnWriterThread()) {
+    return Internal("View called from inside an Update (it would deadlock)");
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) {
@@ -22,6 +52,9 @@ Status GroupCommitStorage::View(const std::function<Status(ReadTxn&)>& fn) {
 }
 
 Status GroupCommitStorage::Update(WriteFn fn) {
+  if (OnWriterThread()) {
+    return Internal("Update called from inside an Update (it would deadlock)");
+  }
   std::future<Status> result;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -36,17 +69,15 @@ Status GroupCommitStorage::Update(WriteFn fn) {
 }
 
 void GroupCommitStorage::Close() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closing_) {
-      return;
+  std::call_once(close_once_, [this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
     }
-    closing_ = true;
-  }
-  cv_.notify_one();
-  if (writer_.joinable()) {
-    writer_.join();
-  }
+    cv_.notify_one();
+    writer_.join();  // drains the queue first
+    backend_->Close();
+  });
 }
 
 void GroupCommitStorage::WriterLoop() {
@@ -65,7 +96,7 @@ void GroupCommitStorage::WriterLoop() {
     }
     std::vector<Status> results = RunBatch(batch);
     for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i].done.set_value(results[i]);
+      batch[i].done.set_value(std::move(results[i]));
     }
   }
 }
@@ -81,17 +112,19 @@ std::vector<Status> GroupCommitStorage::RunBatch(std::vector<Pending>& batch) {
     results.reserve(batch.size());
     bool full = false;
     for (Pending& p : batch) {
-      results.push_back((*txn)->RunNested(p.fn));
+      results.push_back((*txn)->RunNested([&p](WriteTxn& t) { return CallGuarded(p.fn, t); }));
       if (results.back().reason() == kMapFullReason) {
         full = true;
         break;
       }
     }
-    Status commit = full ? Status::Ok() : (*txn)->Commit();
+    Status commit;
+    if (full) {
+      (*txn)->Abort();
+    } else {
+      commit = (*txn)->Commit();
+    }
     if (full || commit.reason() == kMapFullReason) {
-      if (full) {
-        (*txn)->Abort();
-      }
       if (Status grown = backend_->Grow(); !grown.ok()) {
         Record(batch.size(), false);
         return std::vector<Status>(batch.size(), grown);
@@ -116,11 +149,7 @@ void GroupCommitStorage::Record(size_t n, bool ok) {
   ++stats_.commits;
   stats_.writes += n;
   stats_.max_batch = std::max<uint64_t>(stats_.max_batch, n);
-  size_t bucket = 0;
-  for (size_t v = n; v > 1 && bucket + 1 < stats_.batch_histogram.size(); v >>= 1) {
-    ++bucket;
-  }
-  ++stats_.batch_histogram[bucket];
+  ++stats_.batch_histogram[HistogramBucket(n, stats_.batch_histogram.size())];
 }
 
 StorageStats GroupCommitStorage::Stats() {

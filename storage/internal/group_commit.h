@@ -1,7 +1,13 @@
 // GroupCommitStorage: the Storage implementation shared by every backend.
-// Writes queue up; one writer thread runs a batch of them in one backend
-// transaction (each in a nested transaction of its own), commits once, and
-// only then releases the callers. View runs on the caller's thread.
+// Writes queue up; one writer thread takes up to max_batch of them, runs them
+// in one backend transaction (each in a nested transaction of its own),
+// commits once (one fsync), and only then releases the callers. When the
+// backend reports "map_full" the whole batch is undone, the backend grows and
+// the batch runs again. View runs on the caller's thread.
+//
+// Thread safety: GroupCommitStorage is thread-safe; a Backend is called by
+// the writer thread (Begin, Grow, BatchTxn) and by any thread (View,
+// FillStats), and Close runs once after the writer stopped.
 #pragma once
 
 #include <condition_variable>
@@ -37,6 +43,8 @@ class Backend {
   // Makes room after "map_full"; resource_exhausted when it cannot grow.
   virtual Status Grow() = 0;
   virtual void FillStats(StorageStats* stats) = 0;
+  // Releases the backend's resources; View then returns unavailable.
+  virtual void Close() = 0;
 };
 
 class GroupCommitStorage final : public Storage {
@@ -57,6 +65,7 @@ class GroupCommitStorage final : public Storage {
   void WriterLoop();
   std::vector<Status> RunBatch(std::vector<Pending>& batch);
   void Record(size_t batch_size, bool ok);
+  bool OnWriterThread() const { return std::this_thread::get_id() == writer_id_; }
 
   std::unique_ptr<Backend> backend_;
   const size_t max_batch_;
@@ -67,6 +76,8 @@ class GroupCommitStorage final : public Storage {
   std::mutex stats_mu_;
   StorageStats stats_;  // GUARDED_BY(stats_mu_)
   std::thread writer_;
+  std::thread::id writer_id_;
+  std::once_flag close_once_;
 };
 
 }  // namespace hostca::storage::internal

@@ -24,11 +24,61 @@ std::string StatusKey(CertStatus s, std::string_view serial) {
   return std::string(1, static_cast<char>(s)) + std::string(serial);
 }
 
-}  // namespace
-
-std::string CertStatusName(CertStatus status) {
-  return status == CertStatus::kRevoked ? "revoked" : "valid";
+// Host names are DNS names, which compare case-insensitively: the unique
+// index is keyed by the lower-case form, the record keeps the name as given.
+std::string NameKey(std::string_view name) {
+  std::string k(name);
+  for (char& c : k) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return k;
 }
+
+// Key limits keep every index key below LMDB's 511-byte maximum.
+constexpr size_t kMaxBinaryKey = 64;  // serials, token hashes
+constexpr size_t kMaxTextKey = 255;   // ids, names, meta keys (no NUL)
+
+Status CheckKey(std::string_view what, std::string_view key, size_t max_size) {
+  if (key.empty() || key.size() > max_size || key.find('\0') != std::string_view::npos) {
+    return InvalidArgument(std::string(what) + " must be 1 to " + std::to_string(max_size) +
+                           " bytes without NUL");
+  }
+  return Status::Ok();
+}
+
+// Raw bytes (serials, hashes) may hold any byte value.
+Status CheckBinaryKey(std::string_view what, std::string_view key) {
+  if (key.empty() || key.size() > kMaxBinaryKey) {
+    return InvalidArgument(std::string(what) + " must be 1 to " + std::to_string(kMaxBinaryKey) +
+                           " bytes");
+  }
+  return Status::Ok();
+}
+
+Status CheckCert(const CertRecord& rec) {
+  HOSTCA_RETURN_IF_ERROR(CheckBinaryKey("a certificate serial", rec.serial));
+  // host_id may be empty (a certificate of no host, e.g. the server's own).
+  if (rec.host_id.size() > kMaxTextKey || rec.host_id.find('\0') != std::string::npos) {
+    return InvalidArgument("bad host id in a certificate record");
+  }
+  return Status::Ok();
+}
+
+Status CheckHost(const HostRecord& rec) {
+  HOSTCA_RETURN_IF_ERROR(CheckKey("a host id", rec.host_id, kMaxTextKey));
+  HOSTCA_RETURN_IF_ERROR(CheckKey("a host name", rec.primary_name, kMaxTextKey));
+  for (const std::string& a : rec.aliases) {
+    HOSTCA_RETURN_IF_ERROR(CheckKey("a host name", a, kMaxTextKey));
+  }
+  return Status::Ok();
+}
+
+// Meta keys the store keeps for itself (the format marker).
+constexpr std::string_view kReservedMetaPrefix = "storage_";
+
+}  // namespace
 
 Status RecordTxn::Writable() const {
   return w_ != nullptr ? Status::Ok() : Internal("write in a read-only transaction");
@@ -67,6 +117,9 @@ Result<CertRecord> RecordTxn::GetCert(std::string_view serial) {
 }
 
 Result<std::vector<CertRecord>> RecordTxn::CertsByHost(std::string_view host_id) {
+  if (host_id.size() > kMaxTextKey) {
+    return std::vector<CertRecord>();  // no such key can exist
+  }
   std::vector<std::string> serials;
   const std::string prefix = HostKey(host_id, "");
   HOSTCA_RETURN_IF_ERROR(kv_.Scan(kCertsByHost, prefix, [&](std::string_view k, std::string_view) {
@@ -111,17 +164,18 @@ Status RecordTxn::ForEachCertWithStatus(CertStatus status,
                                         const std::function<bool(const CertRecord&)>& visit) {
   const std::string prefix(1, static_cast<char>(status));
   Status inner;
-  HOSTCA_RETURN_IF_ERROR(kv_.Scan(kCertsByStatus, prefix, [&](std::string_view k, std::string_view) {
-    if (k.substr(0, 1) != prefix) {
-      return false;
-    }
-    auto rec = GetCert(k.substr(1));
-    if (!rec.ok()) {
-      inner = rec.status();
-      return false;
-    }
-    return visit(*rec);
-  }));
+  HOSTCA_RETURN_IF_ERROR(
+      kv_.Scan(kCertsByStatus, prefix, [&](std::string_view k, std::string_view) {
+        if (k.substr(0, 1) != prefix) {
+          return false;
+        }
+        auto rec = GetCert(k.substr(1));
+        if (!rec.ok()) {
+          inner = rec.status();
+          return false;
+        }
+        return visit(*rec);
+      }));
   return inner;
 }
 
@@ -130,7 +184,7 @@ Result<HostRecord> RecordTxn::GetHost(std::string_view host_id) {
 }
 
 Result<HostRecord> RecordTxn::GetHostByName(std::string_view name) {
-  HOSTCA_ASSIGN_OR_RETURN(auto id, kv_.Get(kHostNames, name));
+  HOSTCA_ASSIGN_OR_RETURN(auto id, kv_.Get(kHostNames, NameKey(name)));
   if (!id) {
     return NotFound("no host named " + std::string(name));
   }
@@ -213,9 +267,7 @@ Status RecordTxn::DelCertIndices(const CertRecord& rec) {
 
 Status RecordTxn::InsertCert(const CertRecord& rec) {
   HOSTCA_RETURN_IF_ERROR(Writable());
-  if (rec.serial.empty()) {
-    return InvalidArgument("a certificate record needs a serial");
-  }
+  HOSTCA_RETURN_IF_ERROR(CheckCert(rec));
   HOSTCA_ASSIGN_OR_RETURN(auto existing, kv_.Get(kCerts, rec.serial));
   if (existing) {
     return AlreadyExists("serial already used", "duplicate_serial");
@@ -226,6 +278,7 @@ Status RecordTxn::InsertCert(const CertRecord& rec) {
 
 Status RecordTxn::UpdateCert(const CertRecord& rec) {
   HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_RETURN_IF_ERROR(CheckCert(rec));
   HOSTCA_ASSIGN_OR_RETURN(CertRecord old, GetCert(rec.serial));
   HOSTCA_RETURN_IF_ERROR(DelCertIndices(old));
   HOSTCA_RETURN_IF_ERROR(w_->Put(kCerts, rec.serial, Encode(rec)));
@@ -241,20 +294,27 @@ Status RecordTxn::DeleteCert(std::string_view serial) {
 
 Status RecordTxn::PutHost(const HostRecord& rec) {
   HOSTCA_RETURN_IF_ERROR(Writable());
-  std::set<std::string> names(rec.aliases.begin(), rec.aliases.end());
-  names.insert(rec.primary_name);
+  HOSTCA_RETURN_IF_ERROR(CheckHost(rec));
+  std::set<std::string> names;
+  names.insert(NameKey(rec.primary_name));
+  for (const std::string& a : rec.aliases) {
+    names.insert(NameKey(a));
+  }
+  // Check every name before writing anything, so a refused PutHost leaves
+  // the transaction as it was even if the caller ignores the error.
   for (const std::string& n : names) {
     HOSTCA_ASSIGN_OR_RETURN(auto owner, kv_.Get(kHostNames, n));
     if (owner && *owner != rec.host_id) {
       return Conflict(n + " belongs to host " + *owner, "name_conflict");
     }
   }
-  if (auto old = GetHost(rec.host_id); old.ok()) {
+  auto old = GetHost(rec.host_id);
+  if (old.ok()) {
     std::vector<std::string> old_names = old->aliases;
     old_names.push_back(old->primary_name);
     for (const std::string& n : old_names) {
-      if (names.count(n) == 0) {
-        HOSTCA_RETURN_IF_ERROR(w_->Del(kHostNames, n));
+      if (names.count(NameKey(n)) == 0) {
+        HOSTCA_RETURN_IF_ERROR(DelNameIfOwned(NameKey(n), rec.host_id));
       }
     }
   } else if (old.status().code() != Code::kNotFound) {
@@ -266,24 +326,37 @@ Status RecordTxn::PutHost(const HostRecord& rec) {
   return w_->Put(kHosts, rec.host_id, Encode(rec));
 }
 
+Status RecordTxn::DelNameIfOwned(const std::string& name_key, std::string_view host_id) {
+  HOSTCA_ASSIGN_OR_RETURN(auto owner, kv_.Get(kHostNames, name_key));
+  if (owner && *owner == host_id) {
+    return w_->Del(kHostNames, name_key);
+  }
+  return Status::Ok();
+}
+
 Status RecordTxn::DeleteHost(std::string_view host_id) {
   HOSTCA_RETURN_IF_ERROR(Writable());
   HOSTCA_ASSIGN_OR_RETURN(HostRecord old, GetHost(host_id));
-  HOSTCA_RETURN_IF_ERROR(w_->Del(kHostNames, old.primary_name));
+  HOSTCA_RETURN_IF_ERROR(DelNameIfOwned(NameKey(old.primary_name), host_id));
   for (const std::string& a : old.aliases) {
-    HOSTCA_RETURN_IF_ERROR(w_->Del(kHostNames, a));
+    HOSTCA_RETURN_IF_ERROR(DelNameIfOwned(NameKey(a), host_id));
   }
   return w_->Del(kHosts, host_id);
 }
 
 Status RecordTxn::PutToken(const TokenRecord& rec) {
   HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_RETURN_IF_ERROR(CheckBinaryKey("a token hash", rec.hash));
+  HOSTCA_RETURN_IF_ERROR(CheckKey("a token name", rec.name, kMaxTextKey));
   HOSTCA_ASSIGN_OR_RETURN(auto owner, kv_.Get(kTokenNames, rec.name));
   if (owner && *owner != rec.hash) {
     return AlreadyExists("a token named " + rec.name + " exists", "token_name_taken");
   }
-  if (auto old = GetToken(rec.hash); old.ok() && old->name != rec.name) {
+  auto old = GetToken(rec.hash);
+  if (old.ok() && old->name != rec.name) {
     HOSTCA_RETURN_IF_ERROR(w_->Del(kTokenNames, old->name));
+  } else if (!old.ok() && old.status().code() != Code::kNotFound) {
+    return old.status();
   }
   HOSTCA_RETURN_IF_ERROR(w_->Put(kTokenNames, rec.name, rec.hash));
   return w_->Put(kTokens, rec.hash, Encode(rec));
@@ -292,12 +365,16 @@ Status RecordTxn::PutToken(const TokenRecord& rec) {
 Status RecordTxn::DeleteToken(std::string_view hash) {
   HOSTCA_RETURN_IF_ERROR(Writable());
   HOSTCA_ASSIGN_OR_RETURN(TokenRecord old, GetToken(hash));
-  HOSTCA_RETURN_IF_ERROR(w_->Del(kTokenNames, old.name));
+  HOSTCA_ASSIGN_OR_RETURN(auto owner, kv_.Get(kTokenNames, old.name));
+  if (owner && *owner == hash) {
+    HOSTCA_RETURN_IF_ERROR(w_->Del(kTokenNames, old.name));
+  }
   return w_->Del(kTokens, hash);
 }
 
 Status RecordTxn::PutMapping(const MappingRecord& rec) {
   HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_RETURN_IF_ERROR(CheckKey("a mapping id", rec.id, kMaxTextKey));
   return w_->Put(kMappings, rec.id, Encode(rec));
 }
 
@@ -309,6 +386,10 @@ Status RecordTxn::DeleteMapping(std::string_view id) {
 
 Status RecordTxn::PutMeta(std::string_view key, std::string_view value) {
   HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_RETURN_IF_ERROR(CheckKey("a meta key", key, kMaxTextKey));
+  if (key.substr(0, kReservedMetaPrefix.size()) == kReservedMetaPrefix) {
+    return InvalidArgument("meta keys starting with storage_ belong to the store");
+  }
   return w_->Put(kMeta, key, value);
 }
 

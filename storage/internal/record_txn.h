@@ -1,6 +1,8 @@
 // RecordTxn: the typed records and their indices over a key-value
-// transaction. One implementation serves every backend. Read-only when
-// constructed from a KvRead.
+// transaction (see kv.h for the key layout). One implementation serves every
+// backend, so LMDB and the in-memory store behave the same. Read-only when
+// constructed from a KvRead (writes then return internal). Not thread-safe;
+// lives as long as the transaction it wraps.
 #pragma once
 
 #include "storage/internal/kv.h"
@@ -53,6 +55,8 @@ class RecordTxn final : public WriteTxn {
   Status Writable() const;
   Status PutCertIndices(const CertRecord& rec);
   Status DelCertIndices(const CertRecord& rec);
+  // Removes a name index entry if it points at host_id.
+  Status DelNameIfOwned(const std::string& name_key, std::string_view host_id);
 
   KvRead& kv_;
   KvWrite* w_;

@@ -1,0 +1,152 @@
+// Admin commands: cert (inventory and revocation), level, mode.
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "cli/times.h"
+#include "common/clock.h"
+#include "common/encoding.h"
+
+namespace hostca::cli {
+namespace {
+
+using nlohmann::json;
+
+struct CertListArgs {
+  std::string status;
+  std::string host;
+  std::string name;
+  std::string expires_before;
+  int64_t expires_within = 0;
+  int64_t limit = 0;
+};
+
+std::string CertListPath(const CertListArgs& a) {
+  std::string before = a.expires_before;
+  if (a.expires_within > 0) {
+    before = FormatRfc3339(SystemClock::Instance().NowSeconds() + a.expires_within);
+  }
+  return "/v1/certs" + QueryString({{"status", a.status},
+                                    {"host", a.host},
+                                    {"name", a.name},
+                                    {"expires_before", before},
+                                    {"limit", a.limit > 0 ? std::to_string(a.limit) : ""}});
+}
+
+void RenderCertList(const json& r) {
+  std::vector<Row> rows;
+  for (const json& c : r.value("certificates", json::array())) {
+    rows.push_back({Cell(c, "serial"), Cell(c, "host_id"), Cell(c, "status"),
+                    Cell(c, "not_after"), Cell(c, "source"), Cell(c, "names")});
+  }
+  std::cout << FormatTable({"SERIAL", "HOST_ID", "STATUS", "NOT_AFTER", "SOURCE", "NAMES"}, rows);
+}
+
+void RenderCert(const json& c) {
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"serial", Cell(c, "serial")},         {"host ID", Cell(c, "host_id")},
+      {"names", Cell(c, "names")},           {"status", Cell(c, "status")},
+      {"not before", Cell(c, "not_before")}, {"not after", Cell(c, "not_after")},
+      {"source", Cell(c, "source")}};
+  if (c.contains("revoked_at")) {
+    fields.emplace_back("revoked at", Cell(c, "revoked_at"));
+    fields.emplace_back("reason", Cell(c, "revocation_reason"));
+  }
+  std::cout << FormatFields(fields);
+}
+
+// A check that accepts only RFC 3339 UTC times.
+CLI::Validator Rfc3339() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        auto t = ParseRfc3339(value);
+        return t.ok() ? "" : "bad RFC 3339 time '" + value + "' (example 2026-01-31T00:00:00Z)";
+      },
+      "RFC3339", "rfc3339");
+}
+
+void AddCertCommands(CLI::App& app, const Globals& g, Action* action) {
+  CLI::App* cert = app.add_subcommand("cert", "certificate inventory (admin)");
+  cert->require_subcommand(1);
+  auto l = std::make_shared<CertListArgs>();
+  CLI::App* list = cert->add_subcommand("list", "list certificates");
+  list->add_option("--status", l->status, "valid, revoked or expired")
+      ->check(CLI::IsMember({"valid", "revoked", "expired"}));
+  list->add_option("--host", l->host, "host ID or name");
+  list->add_option("--name", l->name, "DNS name in the certificate");
+  CLI::Option* before =
+      list->add_option("--expires-before", l->expires_before, "RFC 3339 time")->check(Rfc3339());
+  list->add_option("--expires-within", l->expires_within, "duration from now: 30d, 12h")
+      ->transform(DurationSeconds())
+      ->excludes(before);
+  list->add_option("--limit", l->limit, "at most this many")->check(CLI::PositiveNumber);
+  OnRun(list, action, [&g, l] {
+    return RunAdmin(g, Method::kGet, CertListPath(*l), json(), 200, RenderCertList);
+  });
+
+  auto serial = std::make_shared<std::string>();
+  auto pem = std::make_shared<bool>(false);
+  CLI::App* show = cert->add_subcommand("show", "one certificate");
+  show->add_option("serial", *serial, "serial (hex)")->required();
+  show->add_flag("--pem", *pem, "print only the certificate, PEM");
+  OnRun(show, action, [&g, serial, pem] {
+    return RunAdmin(g, Method::kGet, "/v1/certs/" + UrlEncode(*serial), json(), 200,
+                    [pem](const json& c) {
+                      *pem ? void(std::cout << c.value("certificate", "")) : RenderCert(c);
+                    });
+  });
+
+  auto reason = std::make_shared<std::string>();
+  CLI::App* revoke = cert->add_subcommand("revoke", "revoke one certificate");
+  revoke->add_option("serial", *serial, "serial (hex)")->required();
+  revoke->add_option("--reason", *reason, "RFC 5280 reason name (default unspecified)");
+  OnRun(revoke, action, [&g, serial, reason] {
+    json body = json::object();
+    if (!reason->empty()) {
+      body["reason"] = *reason;
+    }
+    return RunAdmin(g, Method::kPost, "/v1/certs/" + UrlEncode(*serial) + "/revoke", body, 200,
+                    [](const json& r) { std::cout << "revoked certificate " << Cell(r, "serial") << "\n"; });
+  });
+}
+
+void RenderLevel(const json& r) {
+  const std::string refresh = r.contains("crl_refresh_seconds") && r["crl_refresh_seconds"].is_number()
+                                  ? FormatDuration(r["crl_refresh_seconds"].get<int64_t>())
+                                  : "-";
+  std::cout << "security level: " << Cell(r, "level") << " (hosts refresh the CRL every "
+            << refresh << ")\n";
+}
+
+// `NAME get` and `NAME set VALUE` for a setting at `path` whose JSON member
+// is `key` and whose values are `values`.
+void AddSetting(CLI::App& app, const Globals& g, Action* action, const std::string& name,
+                const std::string& path, const std::string& key,
+                const std::vector<std::string>& values,
+                const std::function<void(const json&)>& render) {
+  CLI::App* cmd = app.add_subcommand(name, "the domain's " + key + " (admin)");
+  cmd->require_subcommand(1);
+  CLI::App* get = cmd->add_subcommand("get", "show the " + key);
+  OnRun(get, action, [&g, path, render] {
+    return RunAdmin(g, Method::kGet, path, json(), 200, render);
+  });
+  auto value = std::make_shared<std::string>();
+  CLI::App* set = cmd->add_subcommand("set", "change the " + key);
+  set->add_option(key, *value, key)->required()->check(CLI::IsMember(values));
+  OnRun(set, action, [&g, path, key, value, render] {
+    return RunAdmin(g, Method::kPut, path, {{key, *value}}, 200, render);
+  });
+}
+
+}  // namespace
+
+void AddInventoryCommands(CLI::App& app, const Globals& g, Action* action) {
+  AddCertCommands(app, g, action);
+  AddSetting(app, g, action, "level", "/v1/security-level", "level",
+             {"very-high", "high", "medium"}, RenderLevel);
+  AddSetting(app, g, action, "mode", "/v1/mode", "mode", {"internal", "mixed", "external"},
+             [](const json& r) { std::cout << "mode: " << Cell(r, "mode") << "\n"; });
+}
+
+}  // namespace hostca::cli
