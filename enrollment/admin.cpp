@@ -11,11 +11,14 @@
 namespace hostca::enrollment {
 namespace {
 
-Status RevokeRecord(storage::WriteTxn& txn, storage::CertRecord rec, int reason, int64_t now) {
+Status RevokeRecord(storage::WriteTxn& txn, storage::CertRecord rec, int reason, int64_t now,
+                    std::vector<storage::CertRecord>* revoked) {
   rec.status = storage::CertStatus::kRevoked;
   rec.revocation_reason = reason;
   rec.revoked_at = now;
-  return txn.UpdateCert(rec);
+  HOSTCA_RETURN_IF_ERROR(txn.UpdateCert(rec));
+  revoked->push_back(std::move(rec));
+  return Status::Ok();
 }
 
 }  // namespace
@@ -175,13 +178,15 @@ Result<int> AdminService::RevokeHost(const std::string& id_or_name, int reason,
                                      const std::string& actor) {
   const int64_t now = clock_.NowSeconds();
   int revoked = 0;
+  std::vector<storage::CertRecord> records;
   HOSTCA_RETURN_IF_ERROR(store_.Update([&](storage::WriteTxn& txn) -> Status {
     revoked = 0;
+    records.clear();
     HOSTCA_ASSIGN_OR_RETURN(auto host, FindHost(txn, id_or_name));
     HOSTCA_ASSIGN_OR_RETURN(auto certs, txn.CertsByHost(host.host_id));
     for (const auto& c : certs) {
       if (c.status == storage::CertStatus::kValid) {
-        HOSTCA_RETURN_IF_ERROR(RevokeRecord(txn, c, reason, now));
+        HOSTCA_RETURN_IF_ERROR(RevokeRecord(txn, c, reason, now, &records));
         ++revoked;
       }
     }
@@ -191,6 +196,7 @@ Result<int> AdminService::RevokeHost(const std::string& id_or_name, int reason,
                          " certificates=" + std::to_string(revoked))
         .status();
   }));
+  Announce(records);
   return revoked;
 }
 
@@ -279,17 +285,21 @@ Status AdminService::RevokeCert(const std::string& serial_hex, int reason,
                                 const std::string& actor) {
   HOSTCA_ASSIGN_OR_RETURN(const std::string serial, ca::SerialFromHex(serial_hex));
   const int64_t now = clock_.NowSeconds();
-  return store_.Update([&](storage::WriteTxn& txn) -> Status {
+  std::vector<storage::CertRecord> records;
+  HOSTCA_RETURN_IF_ERROR(store_.Update([&](storage::WriteTxn& txn) -> Status {
+    records.clear();
     HOSTCA_ASSIGN_OR_RETURN(auto rec, txn.GetCert(serial));
     if (rec.status == storage::CertStatus::kRevoked) {
       return Conflict("certificate " + serial_hex + " is already revoked", "already_revoked");
     }
-    HOSTCA_RETURN_IF_ERROR(RevokeRecord(txn, rec, reason, now));
+    HOSTCA_RETURN_IF_ERROR(RevokeRecord(txn, rec, reason, now, &records));
     return txn
         .AppendAudit(now, actor, "cert.revoke",
                      "serial=" + serial_hex + " reason=" + RevocationReasonName(reason))
         .status();
-  });
+  }));
+  Announce(records);
+  return Status::Ok();
 }
 
 Result<SecurityLevel> AdminService::GetLevel() const {

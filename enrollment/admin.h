@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "crl/publisher.h"
 #include "enrollment/security_level.h"
 #include "enrollment/tokens.h"
 #include "storage/storage.h"
@@ -34,7 +35,9 @@ struct HostView {
 
 class AdminService {
  public:
-  AdminService(storage::Storage& store, const Clock& clock) : store_(store), clock_(clock) {}
+  AdminService(storage::Storage& store, const Clock& clock,
+               crl::RevocationSink* revocations = nullptr)
+      : store_(store), clock_(clock), revocations_(revocations) {}
 
   // Constant-time check of a bearer token against the stored hash.
   // unauthenticated "admin_unauthenticated" when it does not match.
@@ -70,8 +73,15 @@ class AdminService {
  private:
   Result<storage::HostRecord> FindHost(storage::ReadTxn& txn, const std::string& id_or_name) const;
 
+  void Announce(const std::vector<storage::CertRecord>& revoked) const {
+    if (revocations_ != nullptr && !revoked.empty()) {
+      revocations_->OnRevoked(revoked);
+    }
+  }
+
   storage::Storage& store_;
   const Clock& clock_;
+  crl::RevocationSink* revocations_;  // may be null
 };
 
 }  // namespace hostca::enrollment

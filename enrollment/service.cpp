@@ -68,13 +68,15 @@ std::string CertStatusAt(const storage::CertRecord& rec, int64_t now) {
 
 EnrollmentService::EnrollmentService(const ca::Issuer& issuer, storage::Storage& store,
                                      const Clock& clock, Resolver& resolver,
-                                     FailureRateLimiter& limiter, EnrollmentOptions options)
+                                     FailureRateLimiter& limiter, EnrollmentOptions options,
+                                     crl::RevocationSink* revocations)
     : issuer_(issuer),
       store_(store),
       clock_(clock),
       resolver_(resolver),
       limiter_(limiter),
       options_(std::move(options)),
+      revocations_(revocations),
       trust_(X509_STORE_new()) {
   X509_STORE_add_cert(trust_.get(), issuer_.ca_cert());
   for (const std::string& pem : issuer_.chain_pem()) {
@@ -235,15 +237,19 @@ Result<IssuedResponse> EnrollmentService::SignAndStore(
   rec.not_after = issued.not_after;
   rec.issued_at = now;
   rec.der = std::move(issued.der);
-  HOSTCA_RETURN_IF_ERROR(store_.Update(
-      [&](storage::WriteTxn& txn) { return CommitIssue(txn, d, rec, requested_names, now); }));
+  std::vector<storage::CertRecord> revoked;
+  HOSTCA_RETURN_IF_ERROR(store_.Update([&](storage::WriteTxn& txn) {
+    revoked.clear();  // the write may run again after the store grew
+    return CommitIssue(txn, d, rec, requested_names, now, &revoked);
+  }));
+  Announce(revoked);
   return Respond(d, rec, issued.pem);
 }
 
 Status EnrollmentService::CommitIssue(storage::WriteTxn& txn, const Decision& d,
                                       const storage::CertRecord& rec,
                                       const std::vector<std::string>& requested_names,
-                                      int64_t now) {
+                                      int64_t now, std::vector<storage::CertRecord>* revoked) {
   const bool new_host = d.kind == Decision::Kind::kNewHost;
   std::string token_note;
   if (!d.token_hash.empty()) {
@@ -275,6 +281,7 @@ Status EnrollmentService::CommitIssue(storage::WriteTxn& txn, const Decision& d,
         c.revocation_reason = kReasonSuperseded;
         c.revoked_at = now;
         HOSTCA_RETURN_IF_ERROR(txn.UpdateCert(c));
+        revoked->push_back(c);
       }
     }
     host.reissue_until = 0;  // a window pays for one reissue
@@ -378,9 +385,16 @@ Result<IssuedResponse> EnrollmentService::Renew(const ClientIdentity& who,
   return SignAndStore(d, csr.public_key.get(), csr.requested_dns_names);
 }
 
+void EnrollmentService::Announce(const std::vector<storage::CertRecord>& revoked) const {
+  if (revocations_ != nullptr && !revoked.empty()) {
+    revocations_->OnRevoked(revoked);
+  }
+}
+
 Status EnrollmentService::RevokeOwn(const ClientIdentity& who, int reason) {
   const int64_t now = clock_.NowSeconds();
-  return store_.Update([&](storage::WriteTxn& txn) -> Status {
+  storage::CertRecord done;
+  HOSTCA_RETURN_IF_ERROR(store_.Update([&](storage::WriteTxn& txn) -> Status {
     HOSTCA_ASSIGN_OR_RETURN(auto rec, txn.GetCert(who.record.serial));
     if (rec.status == storage::CertStatus::kRevoked) {
       return Conflict("the certificate is already revoked", "already_revoked");
@@ -389,12 +403,15 @@ Status EnrollmentService::RevokeOwn(const ClientIdentity& who, int reason) {
     rec.revocation_reason = reason;
     rec.revoked_at = now;
     HOSTCA_RETURN_IF_ERROR(txn.UpdateCert(rec));
+    done = rec;
     return txn
         .AppendAudit(
             now, "host:" + rec.host_id, "cert.revoke",
             "serial=" + ca::SerialToHex(rec.serial) + " reason=" + RevocationReasonName(reason))
         .status();
-  });
+  }));
+  Announce({done});
+  return Status::Ok();
 }
 
 }  // namespace hostca::enrollment

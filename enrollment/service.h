@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/ossl.h"
 #include "common/status.h"
+#include "crl/publisher.h"
 #include "enrollment/rate_limiter.h"
 #include "enrollment/resolver.h"
 #include "enrollment/security_level.h"
@@ -58,7 +59,8 @@ struct ClientIdentity {
 class EnrollmentService {
  public:
   EnrollmentService(const ca::Issuer& issuer, storage::Storage& store, const Clock& clock,
-                    Resolver& resolver, FailureRateLimiter& limiter, EnrollmentOptions options);
+                    Resolver& resolver, FailureRateLimiter& limiter, EnrollmentOptions options,
+                    crl::RevocationSink* revocations = nullptr);
 
   // POST /v1/enroll. Errors (reason): bad_csr/csr_* , bad_hostname (400);
   // token_required, token_invalid, token_expired, token_used_up,
@@ -87,7 +89,9 @@ class EnrollmentService {
   Result<IssuedResponse> SignAndStore(const Decision& d, EVP_PKEY* key,
                                       const std::vector<std::string>& requested_names);
   Status CommitIssue(storage::WriteTxn& txn, const Decision& d, const storage::CertRecord& rec,
-                     const std::vector<std::string>& requested_names, int64_t now);
+                     const std::vector<std::string>& requested_names, int64_t now,
+                     std::vector<storage::CertRecord>* revoked);
+  void Announce(const std::vector<storage::CertRecord>& revoked) const;
   IssuedResponse Respond(const Decision& d, const storage::CertRecord& rec,
                          const std::string& pem) const;
 
@@ -97,6 +101,7 @@ class EnrollmentService {
   Resolver& resolver_;
   FailureRateLimiter& limiter_;
   const EnrollmentOptions options_;
+  crl::RevocationSink* revocations_;  // may be null
   X509StorePtr trust_;  // the CA (and its chain) for client certificates
 };
 

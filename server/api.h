@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "crl/publisher.h"
 #include "enrollment/admin.h"
 #include "enrollment/service.h"
 #include "server/metrics.h"
@@ -19,6 +20,7 @@ struct ApiContext {
   Metrics& metrics;
   storage::Storage& store;
   const Clock& clock;
+  crl::Publisher& crl;
 };
 
 // Registers every /v1 route except GET /v1/ca (the server owns it).

@@ -13,7 +13,7 @@ const std::set<std::string>& KnownKeys() {
       "server.threads",          "server.max_body_bytes",  "server.log_level",
       "ca.passphrase_file",      "issuance.validity_days", "issuance.min_rsa_bits",
       "storage.initial_map_mib", "storage.max_map_gib",    "storage.max_batch",
-      "storage.durable",
+      "storage.durable",       "crl.validity_days",         "crl.republish_seconds",
   };
   return keys;
 }
@@ -23,7 +23,7 @@ Status CheckUnknownKeys(const toml::table& root, const std::string& path) {
     const auto* table = node.as_table();
     if (table == nullptr) {
       return InvalidArgument(path + ": top-level key '" + std::string(table_name.str()) +
-                             "' is not in a table ([server], [ca], [issuance], [storage])");
+                             "' is not in a table ([server], [ca], [issuance], [crl], [storage])");
     }
     for (const auto& [key, value] : *table) {
       const std::string full = std::string(table_name.str()) + "." + std::string(key.str());
@@ -77,6 +77,14 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "max_map_gib", path, &o->max_map_gib));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "max_batch", path, &o->max_batch));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "durable", path, &o->durable));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "crl", "validity_days", path, &o->crl_validity_days));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "crl", "republish_seconds", path, &o->crl_republish_seconds));
+  if (o->crl_validity_days < 1 || o->crl_validity_days > 365) {
+    return InvalidArgument(path + ": crl.validity_days must be between 1 and 365");
+  }
+  if (o->crl_republish_seconds < 60 || o->crl_republish_seconds > 86400) {
+    return InvalidArgument(path + ": crl.republish_seconds must be between 60 and 86400");
+  }
   if (o->validity_days <= 0 || o->validity_days > 3650) {
     return InvalidArgument(path + ": issuance.validity_days must be between 1 and 3650");
   }

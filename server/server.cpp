@@ -27,6 +27,16 @@ thread_local Clock_::time_point tl_request_start;
 
 std::string NewRequestId() { return HexEncode(RandomBytes(8)); }
 
+// RFC 9110 IMF-fixdate.
+std::string HttpDate(int64_t unix_seconds) {
+  const time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm_utc {};
+  gmtime_r(&t, &tm_utc);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm_utc);
+  return buf;
+}
+
 Result<std::vector<X509Ptr>> LoadChain(const DataLayout& layout) {
   if (!FileExists(layout.ca_chain())) {
     return std::vector<X509Ptr>{};
@@ -125,7 +135,13 @@ Status Server::Load() {
                                                       std::move(chain), organization));
   limiter_ =
       std::make_unique<enrollment::FailureRateLimiter>(clock_, enrollment::RateLimitOptions{});
-  admin_ = std::make_unique<enrollment::AdminService>(*store_, clock_);
+  crl::CrlOptions crl_options;
+  crl_options.validity_seconds = options_.crl_validity_days * 86400;
+  crl_options.republish_seconds = options_.crl_republish_seconds;
+  crl_options.output_path = options_.data_dir + "/crl.der";
+  HOSTCA_ASSIGN_OR_RETURN(publisher_,
+                          crl::Publisher::Create(*issuer_, *store_, clock_, crl_options));
+  admin_ = std::make_unique<enrollment::AdminService>(*store_, clock_, publisher_.get());
   https_ = std::make_unique<httplib::SSLServer>(
       [layout](SSL_CTX& ctx) { return SetupTls(ctx, layout); });
   if (!https_->is_valid()) {
@@ -166,6 +182,8 @@ void Server::RegisterRoutes() {
   http_->Get("/ca.crt", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(ca_der_, "application/pkix-cert");
   });
+  http_->Get("/crl", [this](const auto& req, auto& res) { HandleCrl(req, res); });
+  https_->Get("/v1/crl", [this](const auto& req, auto& res) { HandleCrl(req, res); });
   auto not_found = [](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty()) {
       WriteError(res, NotFound("no such resource"));
@@ -193,9 +211,36 @@ void Server::StartServices() {
     eo.public_url.pop_back();
   }
   enroll_ = std::make_unique<enrollment::EnrollmentService>(*issuer_, *store_, clock_, *resolver_,
-                                                            *limiter_, eo);
-  api_ = std::make_unique<ApiContext>(ApiContext{*enroll_, *admin_, metrics_, *store_, clock_});
+                                                            *limiter_, eo, publisher_.get());
+  api_ = std::make_unique<ApiContext>(
+      ApiContext{*enroll_, *admin_, metrics_, *store_, clock_, *publisher_});
   RegisterApi(*https_, *api_);
+}
+
+// CRL distribution (DESIGN.md section 6): DER or PEM, an ETag from the CRL
+// number so pollers get 304s, and a max-age no longer than the level's
+// refresh interval (nor past nextUpdate).
+void Server::HandleCrl(const httplib::Request& req, httplib::Response& res) {
+  const auto crl = publisher_->Current();
+  const int64_t refresh = enroll_->CurrentLevel() == enrollment::SecurityLevel::kVeryHigh ? 3600
+                          : enroll_->CurrentLevel() == enrollment::SecurityLevel::kMedium
+                              ? 8 * 3600
+                              : 4 * 3600;
+  const int64_t max_age =
+      std::max<int64_t>(0, std::min(refresh, crl->next_update - clock_.NowSeconds()));
+  res.set_header("ETag", crl->etag);
+  res.set_header("Cache-Control", "public, max-age=" + std::to_string(max_age));
+  res.set_header("Last-Modified", HttpDate(crl->this_update));
+  const std::string inm = req.get_header_value("If-None-Match");
+  if (!inm.empty() && (inm == crl->etag || inm == "*" || inm.find(crl->etag) != std::string::npos)) {
+    res.status = 304;
+    return;
+  }
+  if (req.get_param_value("format") == "pem") {
+    res.set_content(crl->pem, "application/x-pem-file");
+  } else {
+    res.set_content(crl->der, "application/pkix-crl");
+  }
 }
 
 void Server::HandleMetrics(const httplib::Request&, httplib::Response& res) {
@@ -279,10 +324,12 @@ Status Server::Bind() {
 }
 
 Status Server::Run() {
+  publisher_->Start();
   std::thread http_thread([this] { http_->listen_after_bind(); });
   const bool ok = https_->listen_after_bind();
   http_->stop();
   http_thread.join();
+  publisher_->Stop();
   store_->Close();
   if (!ok && !stopped_) {
     return Unavailable("the HTTPS listener stopped unexpectedly");

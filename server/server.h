@@ -18,6 +18,7 @@
 #include "ca/issuer.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "crl/publisher.h"
 #include "enrollment/admin.h"
 #include "enrollment/rate_limiter.h"
 #include "enrollment/resolver.h"
@@ -55,6 +56,7 @@ class Server {
   void HandleGetCa(const httplib::Request& req, httplib::Response& res);
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);
+  void HandleCrl(const httplib::Request& req, httplib::Response& res);
   void StartServices();
 
   ServerOptions options_;
@@ -66,6 +68,7 @@ class Server {
   enrollment::SystemResolver system_resolver_;
   enrollment::Resolver* resolver_ = nullptr;
   Metrics metrics_;
+  std::unique_ptr<crl::Publisher> publisher_;
   std::unique_ptr<enrollment::FailureRateLimiter> limiter_;
   std::unique_ptr<enrollment::EnrollmentService> enroll_;
   std::unique_ptr<enrollment::AdminService> admin_;

@@ -1,0 +1,136 @@
+// crl/: the hand-assembled CRL must be exactly what OpenSSL, GnuTLS and
+// Botan read as a valid CRL v2 from this CA.
+#include <botan/pubkey.h>
+#include <botan/x509_crl.h>
+#include <botan/x509cert.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "ca/authority.h"
+#include "ca/issuer.h"
+#include "ca/keys.h"
+#include "common/clock.h"
+#include "common/pem.h"
+#include "crl/crl_builder.h"
+#include "crl/publisher.h"
+#include "storage/storage.h"
+#include "tests/testutil.h"
+
+namespace hostca::crl {
+namespace {
+
+using hostca::testing::Run;
+using hostca::testing::ShellQuote;
+using hostca::testing::TempDir;
+
+struct TestCa {
+  explicit TestCa(ca::KeyType type) : clock(std::time(nullptr)) {
+    EvpPkeyPtr key = std::move(*ca::GenerateKey(type));
+    X509Ptr root = std::move(*ca::CreateRootCertificate(key.get(), ca::CaOptions{}, clock));
+    issuer = std::move(*ca::Issuer::Create(std::move(key), std::move(root), {}, "hostca"));
+  }
+  FakeClock clock;
+  std::unique_ptr<ca::Issuer> issuer;
+};
+
+TEST_CASE("a signed CRL v2 that OpenSSL and certtool and Botan accept") {
+  for (ca::KeyType type : {ca::KeyType::kP256, ca::KeyType::kP384, ca::KeyType::kEd25519,
+                           ca::KeyType::kRsa3072}) {
+    INFO("key type " << ca::KeyTypeName(type));
+    TestCa ca(type);
+    auto signer = CrlSigner::Create(*ca.issuer);
+    REQUIRE(signer.ok());
+    CrlEntrySet entries;
+    const int64_t now = ca.clock.NowSeconds();
+    entries.Put({std::string("\x01\x02\x03", 3), now - 10, 1, now + 1000});  // keyCompromise
+    entries.Put({std::string("\x7f\xff", 2), now - 5, 4, now + 1000});       // superseded
+    entries.Put({std::string("\x80\x01", 2), now - 5, 0, now + 1000});       // top bit: needs 00
+    entries.Put({std::string("\x05", 1), now - 5, 1, now - 1});              // expired cert
+    REQUIRE(entries.DropExpired(now) == 1);
+    auto der = (*signer)->Sign(entries, 42, now, now + 7 * 86400);
+    REQUIRE(der.ok());
+    auto crl = CrlFromPemOrDer(*der);
+    REQUIRE(crl.ok());
+    REQUIRE(X509_CRL_verify(crl->get(), ca.issuer->key()) == 1);
+    REQUIRE(X509_CRL_get_version(crl->get()) == 1);
+    REQUIRE(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl->get())) == 3);
+    std::unique_ptr<ASN1_INTEGER, OsslDeleter<ASN1_INTEGER_free>> number(
+        static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl->get(), NID_crl_number, nullptr, nullptr)));
+    REQUIRE(ASN1_INTEGER_get(number.get()) == 42);
+    // The re-encoding by OpenSSL is byte-identical: our DER is canonical.
+    REQUIRE(*CrlToDer(crl->get()) == *der);
+
+    TempDir dir;
+    std::ofstream(dir.Sub("crl.der"), std::ios::binary) << *der;
+    std::ofstream(dir.Sub("ca.pem")) << ca.issuer->chain_pem()[0];
+    std::ofstream(dir.Sub("crl.pem")) << DerToPem(*der, "X509 CRL");
+    const auto text = Run("openssl crl -inform DER -in " + ShellQuote(dir.Sub("crl.der")) +
+                          " -noout -text -CAfile " + ShellQuote(dir.Sub("ca.pem")));
+    INFO(text.output);
+    REQUIRE(text.exit_code == 0);
+    REQUIRE_THAT(text.output, Catch::Contains("verify OK") && Catch::Contains("X509v3 CRL Number") &&
+                                  Catch::Contains("42") && Catch::Contains("Key Compromise") &&
+                                  Catch::Contains("Superseded") &&
+                                  Catch::Contains("X509v3 Authority Key Identifier") &&
+                                  Catch::Contains("Serial Number: 8001"));
+    const auto gnutls = Run("certtool --verify-crl --infile " + ShellQuote(dir.Sub("crl.pem")) +
+                            " --load-ca-certificate " + ShellQuote(dir.Sub("ca.pem")));
+    INFO(gnutls.output);
+    REQUIRE(gnutls.exit_code == 0);
+    REQUIRE_THAT(gnutls.output, Catch::Contains("Verified"));
+    Botan::X509_CRL botan_crl(std::vector<uint8_t>(der->begin(), der->end()));
+    REQUIRE(botan_crl.crl_number() == 42);
+    REQUIRE(botan_crl.get_revoked().size() == 3);
+    const std::string ca_der = *CertToDer(ca.issuer->ca_cert());
+    Botan::X509_Certificate botan_ca(std::vector<uint8_t>(ca_der.begin(), ca_der.end()));
+    std::unique_ptr<Botan::Public_Key> pub(botan_ca.subject_public_key());
+    REQUIRE(botan_crl.check_signature(*pub));
+  }
+}
+
+TEST_CASE("an empty CRL is valid too") {
+  TestCa ca(ca::KeyType::kP256);
+  auto signer = *CrlSigner::Create(*ca.issuer);
+  CrlEntrySet none;
+  auto der = signer->Sign(none, 1, ca.clock.NowSeconds(), ca.clock.NowSeconds() + 60);
+  auto crl = CrlFromPemOrDer(*der);
+  REQUIRE(crl.ok());
+  REQUIRE(X509_CRL_verify(crl->get(), ca.issuer->key()) == 1);
+  REQUIRE(X509_CRL_get_REVOKED(crl->get()) == nullptr);
+}
+
+TEST_CASE("the publisher's CRL number rises by one per publish and survives a restart") {
+  TestCa ca(ca::KeyType::kP256);
+  TempDir dir;
+  uint64_t last = 0;
+  {
+    auto store = *storage::OpenLmdbStorage({.path = dir.Sub("db")});
+    storage::CertRecord r;
+    r.serial = std::string("\x11\x22", 2);
+    r.host_id = "h";
+    r.not_after = ca.clock.NowSeconds() + 100;
+    r.status = storage::CertStatus::kRevoked;
+    r.revocation_reason = 1;
+    r.revoked_at = ca.clock.NowSeconds();
+    REQUIRE(store->Update([&](storage::WriteTxn& txn) { return txn.InsertCert(r); }).ok());
+    auto pub = Publisher::Create(*ca.issuer, *store, ca.clock, CrlOptions{});
+    REQUIRE(pub.ok());
+    REQUIRE((*pub)->Current()->number == 1);
+    REQUIRE((*pub)->Current()->entries == 1);
+    REQUIRE((*(*pub)->PublishNow())->number == 2);
+    REQUIRE((*(*pub)->PublishNow())->number == 3);
+    // The certificate expires: its entry leaves the next CRL.
+    ca.clock.Advance(101);
+    auto after = *(*pub)->PublishNow();
+    REQUIRE(after->entries == 0);
+    REQUIRE(after->next_update == after->this_update + 7 * 86400);
+    last = after->number;
+  }
+  auto store = *storage::OpenLmdbStorage({.path = dir.Sub("db")});
+  auto pub = Publisher::Create(*ca.issuer, *store, ca.clock, CrlOptions{});
+  REQUIRE((*pub)->Current()->number == last + 1);
+}
+
+}  // namespace
+}  // namespace hostca::crl
