@@ -19,6 +19,10 @@ int RunAdmin(const Globals& g, Method method, const std::string& path, const jso
   return 0;
 }
 
+json ReasonBody(const std::string& reason) {
+  return reason.empty() ? json::object() : json{{"reason", reason}};
+}
+
 namespace {
 
 // Rows of `list` (an array of objects), one Cell per key.
@@ -82,6 +86,7 @@ void AddTokenCommands(CLI::App& app, const Globals& g, Action* action) {
   create->add_option("--max-uses", c->max_uses, "certificates it pays for (default 1)")
       ->check(CLI::PositiveNumber);
   create->add_option("--ttl", c->ttl_seconds, "lifetime: 90m, 24h (default), 2d, 3600s")
+      ->type_name("DURATION")
       ->transform(DurationSeconds());
   create->add_option("--reason", c->reason, "why it exists (audit log)");
   create->add_option("--host-id", c->host_id, "bind to a host ID: a reissue token");
@@ -95,22 +100,27 @@ void AddTokenCommands(CLI::App& app, const Globals& g, Action* action) {
   CLI::App* del = token->add_subcommand("delete", "delete a token");
   del->add_option("name", *name, "token name")->required();
   OnRun(del, action, [&g, name] {
-    return RunAdmin(g, Method::kDelete, "/v1/tokens/" + UrlEncode(*name), json(), 200,
-                    [](const json& r) { std::cout << "deleted token " << Cell(r, "deleted") << "\n"; });
+    return RunAdmin(
+        g, Method::kDelete, "/v1/tokens/" + UrlEncode(*name), json(), 200,
+        [](const json& r) { std::cout << "deleted token " << Cell(r, "deleted") << "\n"; });
   });
 
   CLI::App* cleanup = token->add_subcommand("cleanup", "delete expired and used-up tokens");
   OnRun(cleanup, action, [&g] {
-    return RunAdmin(g, Method::kPost, "/v1/tokens/cleanup", json::object(), 200,
-                    [](const json& r) { std::cout << "removed " << Cell(r, "removed") << " tokens\n"; });
+    return RunAdmin(g, Method::kPost, "/v1/tokens/cleanup", json::object(), 200, [](const json& r) {
+      std::cout << "removed " << Cell(r, "removed") << " tokens\n";
+    });
   });
 }
 
 void RenderHost(const json& h) {
   std::vector<std::pair<std::string, std::string>> fields = {
-      {"host ID", Cell(h, "host_id")},       {"hostname", Cell(h, "hostname")},
-      {"aliases", Cell(h, "aliases")},       {"source", Cell(h, "source")},
-      {"preregistered", Cell(h, "preregistered")}, {"created", Cell(h, "created_at")}};
+      {"host ID", Cell(h, "host_id")},
+      {"hostname", Cell(h, "hostname")},
+      {"aliases", Cell(h, "aliases")},
+      {"source", Cell(h, "source")},
+      {"preregistered", Cell(h, "preregistered")},
+      {"created", Cell(h, "created_at")}};
   if (h.contains("reissue_until")) {
     fields.emplace_back("reissue until", Cell(h, "reissue_until"));
   }
@@ -125,6 +135,41 @@ struct HostAddArgs {
   std::vector<std::string> aliases;
 };
 
+struct HostActionArgs {
+  std::string host;             // ID or name
+  int64_t seconds = 48 * 3600;  // allow-reissue --for
+  std::string reason;           // revoke --reason; "" = server default
+};
+
+// host allow-reissue, host revoke.
+void AddHostActionCommands(CLI::App& host, const Globals& g, Action* action) {
+  auto a = std::make_shared<HostActionArgs>();
+  CLI::App* allow = host.add_subcommand("allow-reissue", "open a reissue window for a host");
+  allow->add_option("host", a->host, "host ID or name")->required();
+  allow->add_option("--for", a->seconds, "how long: 48h (default), 2d, 90m")
+      ->type_name("DURATION")
+      ->transform(DurationSeconds());
+  OnRun(allow, action, [&g, a] {
+    return RunAdmin(g, Method::kPost, "/v1/hosts/" + UrlEncode(a->host) + "/allow-reissue",
+                    {{"seconds", a->seconds}}, 200, [](const json& r) {
+                      std::cout << "reissue allowed for " << Cell(r, "host") << " until "
+                                << Cell(r, "reissue_until") << "\n";
+                    });
+  });
+
+  auto r = std::make_shared<HostActionArgs>();
+  CLI::App* revoke = host.add_subcommand("revoke", "revoke every certificate of a host");
+  revoke->add_option("host", r->host, "host ID or name")->required();
+  revoke->add_option("--reason", r->reason, "RFC 5280 reason name (default unspecified)");
+  OnRun(revoke, action, [&g, r] {
+    return RunAdmin(g, Method::kPost, "/v1/hosts/" + UrlEncode(r->host) + "/revoke",
+                    ReasonBody(r->reason), 200, [r](const json& answer) {
+                      std::cout << "revoked " << Cell(answer, "revoked") << " certificates of "
+                                << r->host << "\n";
+                    });
+  });
+}
+
 void AddHostAdminCommands(CLI::App& app, const Globals& g, Action* action) {
   CLI::App* host = app.add_subcommand("host", "hosts and their names (admin)");
   host->require_subcommand(1);
@@ -133,12 +178,11 @@ void AddHostAdminCommands(CLI::App& app, const Globals& g, Action* action) {
   a->add_option("hostname", add->hostname, "primary DNS name")->required();
   a->add_option("--alias", add->aliases, "an approved alias (repeatable)");
   OnRun(a, action, [&g, add] {
-    return RunAdmin(g, Method::kPost, "/v1/hosts",
-                    {{"hostname", add->hostname}, {"aliases", add->aliases}}, 201,
-                    [add](const json& r) {
-                      std::cout << "host " << Cell(r, "host_id") << " added (" << add->hostname
-                                << ")\n";
-                    });
+    return RunAdmin(
+        g, Method::kPost, "/v1/hosts", {{"hostname", add->hostname}, {"aliases", add->aliases}},
+        201, [add](const json& r) {
+          std::cout << "host " << Cell(r, "host_id") << " added (" << add->hostname << ")\n";
+        });
   });
 
   CLI::App* list = host->add_subcommand("list", "list hosts");
@@ -157,35 +201,7 @@ void AddHostAdminCommands(CLI::App& app, const Globals& g, Action* action) {
   OnRun(show, action, [&g, id] {
     return RunAdmin(g, Method::kGet, "/v1/hosts/" + UrlEncode(*id), json(), 200, RenderHost);
   });
-
-  auto window = std::make_shared<int64_t>(48 * 3600);
-  CLI::App* allow = host->add_subcommand("allow-reissue", "open a reissue window for a host");
-  allow->add_option("host", *id, "host ID or name")->required();
-  allow->add_option("--for", *window, "how long: 48h (default), 2d, 90m")
-      ->transform(DurationSeconds());
-  OnRun(allow, action, [&g, id, window] {
-    return RunAdmin(g, Method::kPost, "/v1/hosts/" + UrlEncode(*id) + "/allow-reissue",
-                    {{"seconds", *window}}, 200, [](const json& r) {
-                      std::cout << "reissue allowed for " << Cell(r, "host") << " until "
-                                << Cell(r, "reissue_until") << "\n";
-                    });
-  });
-
-  auto reason = std::make_shared<std::string>();
-  CLI::App* revoke = host->add_subcommand("revoke", "revoke every certificate of a host");
-  revoke->add_option("host", *id, "host ID or name")->required();
-  revoke->add_option("--reason", *reason, "RFC 5280 reason name (default unspecified)");
-  OnRun(revoke, action, [&g, id, reason] {
-    json body = json::object();
-    if (!reason->empty()) {
-      body["reason"] = *reason;
-    }
-    return RunAdmin(g, Method::kPost, "/v1/hosts/" + UrlEncode(*id) + "/revoke", body, 200,
-                    [id](const json& r) {
-                      std::cout << "revoked " << Cell(r, "revoked") << " certificates of " << *id
-                                << "\n";
-                    });
-  });
+  AddHostActionCommands(*host, g, action);
 }
 
 void AddMappingCommands(CLI::App& app, const Globals& g, Action* action) {
@@ -194,10 +210,10 @@ void AddMappingCommands(CLI::App& app, const Globals& g, Action* action) {
   CLI::App* list = mapping->add_subcommand("list", "list names waiting for approval");
   OnRun(list, action, [&g] {
     return RunAdmin(g, Method::kGet, "/v1/mappings", json(), 200, [](const json& r) {
-      std::cout << FormatTable({"ID", "HOST_ID", "NAME", "REQUESTED", "CONFLICT_HOST_ID"},
-                               RowsOf(r.value("mappings", json::array()),
-                                      {"id", "host_id", "name", "requested_at",
-                                       "conflict_host_id"}));
+      std::cout << FormatTable(
+          {"ID", "HOST_ID", "NAME", "REQUESTED", "CONFLICT_HOST_ID"},
+          RowsOf(r.value("mappings", json::array()),
+                 {"id", "host_id", "name", "requested_at", "conflict_host_id"}));
     });
   });
   for (const std::string verb : {"approve", "reject"}) {

@@ -52,8 +52,7 @@ void Log(const std::string& message) {
 // ETag of DIR/crl.pem), verify it against the pinned CA and write
 // DIR/crl.pem atomically. For now it only records the interval the server
 // announced and schedules the next refresh.
-Status RefreshCrlHook(const Globals& /*g*/, AgentState& st, int64_t interval_seconds,
-                      int64_t now) {
+Status RefreshCrlHook(const Globals& /*g*/, AgentState& st, int64_t interval_seconds, int64_t now) {
   st.crl_refresh_seconds = interval_seconds;
   st.next_crl_refresh = now + interval_seconds;
   return Status::Ok();
@@ -168,9 +167,8 @@ int RunAgent(const Globals& g, const AgentArgs& args) {
     const PassResult r = RunPass(g, st);
     const int64_t now = Now();
     const int64_t wake =
-        r.status.ok()
-            ? NextWake(now, r.renewal_due, st.next_crl_refresh, args.interval_seconds)
-            : now + BackoffSeconds(st.failures, jitter(rng));
+        r.status.ok() ? NextWake(now, r.renewal_due, st.next_crl_refresh, args.interval_seconds)
+                      : now + BackoffSeconds(st.failures, jitter(rng));
     Log("next check at " + FormatRfc3339(wake));
     if (SleepUntil(signals, wake)) {
       break;

@@ -21,8 +21,8 @@ struct AuditListArgs {
 void RenderAudit(const json& r) {
   std::vector<Row> rows;
   for (const json& e : r.value("entries", json::array())) {
-    rows.push_back({Cell(e, "seq"), Cell(e, "time"), Cell(e, "actor"), Cell(e, "action"),
-                    Cell(e, "detail")});
+    rows.push_back(
+        {Cell(e, "seq"), Cell(e, "time"), Cell(e, "actor"), Cell(e, "action"), Cell(e, "detail")});
   }
   std::cout << FormatTable({"SEQ", "TIME", "ACTOR", "ACTION", "DETAIL"}, rows);
 }
@@ -31,8 +31,9 @@ void RenderAudit(const json& r) {
 // entry to `verifier`. Stops at the first broken link.
 Status VerifyAll(const Globals& g, AuditChainVerifier& verifier) {
   while (true) {
-    const std::string path = "/v1/audit" + QueryString({{"from", std::to_string(verifier.next_seq())},
-                                                        {"limit", std::to_string(kPageSize)}});
+    const std::string path =
+        "/v1/audit" + QueryString({{"from", std::to_string(verifier.next_seq())},
+                                   {"limit", std::to_string(kPageSize)}});
     HOSTCA_ASSIGN_OR_RETURN(json page, AdminCall(g, Method::kGet, path, json(), 200));
     if (!page.contains("entries") || !page["entries"].is_array()) {
       return Internal("GET /v1/audit did not answer {entries: [...]}", "bad_response");
@@ -86,9 +87,8 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action* action) {
       ->check(CLI::PositiveNumber);
   OnRun(list, action, [&g, args] {
     const std::string path =
-        "/v1/audit" +
-        QueryString({{"from", args->from > 0 ? std::to_string(args->from) : ""},
-                     {"limit", args->limit > 0 ? std::to_string(args->limit) : ""}});
+        "/v1/audit" + QueryString({{"from", args->from > 0 ? std::to_string(args->from) : ""},
+                                   {"limit", args->limit > 0 ? std::to_string(args->limit) : ""}});
     return RunAdmin(g, Method::kGet, path, json(), 200, RenderAudit);
   });
   CLI::App* verify = audit->add_subcommand("verify", "check the audit log's hash chain");

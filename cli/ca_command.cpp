@@ -1,5 +1,6 @@
 // `hostca ca get`: fetch and pin the CA certificate.
 #include <algorithm>
+#include <cctype>
 #include <iostream>
 
 #include "cli/commands.h"

@@ -2,6 +2,8 @@
 
 #include <openssl/ssl.h>
 
+#include <cctype>
+
 #include "common/pem.h"
 
 namespace hostca::cli {

@@ -25,16 +25,19 @@ void OnRun(CLI::App* cmd, Action* action, Action run);
 int RunAdmin(const Globals& g, Method method, const std::string& path, const nlohmann::json& body,
              int want, const std::function<void(const nlohmann::json&)>& render);
 
+// {"reason": reason}, or {} for "" (the server's default).
+nlohmann::json ReasonBody(const std::string& reason);
+
 // A CLI11 transform turning a duration ("90s", "15m", "48h", "7d", seconds)
 // into seconds; anything else is a usage error.
 CLI::Validator DurationSeconds();
 
-void AddCaCommands(CLI::App& app, const Globals& g, Action* action);          // ca get
-void AddHostCommands(CLI::App& app, const Globals& g, Action* action);        // enroll, renew,
-                                                                              // revoke, status
-void AddAgentCommand(CLI::App& app, const Globals& g, Action* action);        // agent
-void AddAdminCommands(CLI::App& app, const Globals& g, Action* action);       // token, host, mapping
-void AddInventoryCommands(CLI::App& app, const Globals& g, Action* action);   // cert, level, mode
-void AddAuditCommands(CLI::App& app, const Globals& g, Action* action);       // audit
+void AddCaCommands(CLI::App& app, const Globals& g, Action* action);         // ca get
+void AddHostCommands(CLI::App& app, const Globals& g, Action* action);       // enroll, renew,
+                                                                             // revoke, status
+void AddAgentCommand(CLI::App& app, const Globals& g, Action* action);       // agent
+void AddAdminCommands(CLI::App& app, const Globals& g, Action* action);      // token, host, mapping
+void AddInventoryCommands(CLI::App& app, const Globals& g, Action* action);  // cert, level, mode
+void AddAuditCommands(CLI::App& app, const Globals& g, Action* action);      // audit
 
 }  // namespace hostca::cli

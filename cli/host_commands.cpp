@@ -1,5 +1,6 @@
 // Host commands: enroll, renew, revoke, status.
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <memory>
 
@@ -9,7 +10,6 @@
 #include "cli/times.h"
 #include "common/clock.h"
 #include "common/encoding.h"
-#include "common/file.h"
 
 namespace hostca::cli {
 namespace {
@@ -36,14 +36,11 @@ struct EnrollArgs {
 int Enroll(const Globals& g, const EnrollArgs& args) {
   EnrollParams params{args.hostname, args.token, *ParseKeyType(args.key_type)};
   if (!args.token_file.empty()) {
-    auto token = ReadFile(args.token_file);
+    auto token = ReadTokenFile(args.token_file);
     if (!token.ok()) {
       return ReportError(token.status(), g.json);
     }
     params.token = *token;
-    while (!params.token.empty() && std::isspace(static_cast<unsigned char>(params.token.back()))) {
-      params.token.pop_back();
-    }
   }
   auto answer = EnrollHost(g, params);
   if (!answer.ok()) {
@@ -96,7 +93,8 @@ int Renew(const Globals& g, bool force) {
 
 int Revoke(const Globals& g, const std::string& reason) {
   auto host = LoadHostState(StatePaths(g.dir));
-  auto client = host.ok() ? HostClient(g, *host) : Result<std::unique_ptr<ApiClient>>(host.status());
+  auto client =
+      host.ok() ? HostClient(g, *host) : Result<std::unique_ptr<ApiClient>>(host.status());
   auto res = client.ok() ? ExpectStatus((*client)->Post("/v1/revoke", {{"reason", reason}}), 200)
                          : Result<ApiResponse>(client.status());
   if (!res.ok()) {
@@ -131,8 +129,8 @@ json ServerStatus(const Globals& g) {
   if (auto server_time = ParseHttpDate(ca->date); server_time.ok()) {
     const double local_mid =
         std::chrono::duration<double>((t0 + (t1 - t0) / 2).time_since_epoch()).count();
-    out["clock_skew_seconds"] = static_cast<int64_t>(
-        std::llround(static_cast<double>(*server_time) - local_mid));
+    out["clock_skew_seconds"] =
+        static_cast<int64_t>(std::llround(static_cast<double>(*server_time) - local_mid));
   }
   return out;
 }
@@ -142,9 +140,10 @@ void PrintStatus(const json& s) {
       s["clock_skew_seconds"].is_number()
           ? FormatDuration(s["clock_skew_seconds"].get<int64_t>()) + " (server minus local)"
           : "unknown (no Date header from the server)";
-  const std::string refresh = s["crl_refresh_seconds"].is_number()
-                                  ? "every " + FormatDuration(s["crl_refresh_seconds"].get<int64_t>())
-                                  : "-";
+  const std::string refresh =
+      s["crl_refresh_seconds"].is_number()
+          ? "every " + FormatDuration(s["crl_refresh_seconds"].get<int64_t>())
+          : "-";
   std::vector<std::pair<std::string, std::string>> fields = {
       {"host ID", Cell(s, "host_id")},
       {"hostname", Cell(s, "hostname")},
@@ -160,7 +159,8 @@ void PrintStatus(const json& s) {
       {"mode", Cell(s, "mode")},
       {"clock skew", skew}};
   if (s.contains("server_error")) {
-    fields.emplace_back("server", "unreachable: " + s["server_error"]["message"].get<std::string>());
+    fields.emplace_back("server",
+                        "unreachable: " + s["server_error"]["message"].get<std::string>());
   }
   std::cout << FormatFields(fields);
 }

@@ -37,8 +37,8 @@ std::string CertListPath(const CertListArgs& a) {
 void RenderCertList(const json& r) {
   std::vector<Row> rows;
   for (const json& c : r.value("certificates", json::array())) {
-    rows.push_back({Cell(c, "serial"), Cell(c, "host_id"), Cell(c, "status"),
-                    Cell(c, "not_after"), Cell(c, "source"), Cell(c, "names")});
+    rows.push_back({Cell(c, "serial"), Cell(c, "host_id"), Cell(c, "status"), Cell(c, "not_after"),
+                    Cell(c, "source"), Cell(c, "names")});
   }
   std::cout << FormatTable({"SERIAL", "HOST_ID", "STATUS", "NOT_AFTER", "SOURCE", "NAMES"}, rows);
 }
@@ -78,6 +78,7 @@ void AddCertCommands(CLI::App& app, const Globals& g, Action* action) {
   CLI::Option* before =
       list->add_option("--expires-before", l->expires_before, "RFC 3339 time")->check(Rfc3339());
   list->add_option("--expires-within", l->expires_within, "duration from now: 30d, 12h")
+      ->type_name("DURATION")
       ->transform(DurationSeconds())
       ->excludes(before);
   list->add_option("--limit", l->limit, "at most this many")->check(CLI::PositiveNumber);
@@ -99,54 +100,71 @@ void AddCertCommands(CLI::App& app, const Globals& g, Action* action) {
 
   auto reason = std::make_shared<std::string>();
   CLI::App* revoke = cert->add_subcommand("revoke", "revoke one certificate");
-  revoke->add_option("serial", *serial, "serial (hex)")->required();
+  auto revoke_serial = std::make_shared<std::string>();
+  revoke->add_option("serial", *revoke_serial, "serial (hex)")->required();
   revoke->add_option("--reason", *reason, "RFC 5280 reason name (default unspecified)");
-  OnRun(revoke, action, [&g, serial, reason] {
-    json body = json::object();
-    if (!reason->empty()) {
-      body["reason"] = *reason;
-    }
-    return RunAdmin(g, Method::kPost, "/v1/certs/" + UrlEncode(*serial) + "/revoke", body, 200,
-                    [](const json& r) { std::cout << "revoked certificate " << Cell(r, "serial") << "\n"; });
+  OnRun(revoke, action, [&g, revoke_serial, reason] {
+    return RunAdmin(g, Method::kPost, "/v1/certs/" + UrlEncode(*revoke_serial) + "/revoke",
+                    ReasonBody(*reason), 200, [](const json& r) {
+                      std::cout << "revoked certificate " << Cell(r, "serial") << "\n";
+                    });
   });
 }
 
 void RenderLevel(const json& r) {
-  const std::string refresh = r.contains("crl_refresh_seconds") && r["crl_refresh_seconds"].is_number()
-                                  ? FormatDuration(r["crl_refresh_seconds"].get<int64_t>())
-                                  : "-";
-  std::cout << "security level: " << Cell(r, "level") << " (hosts refresh the CRL every "
-            << refresh << ")\n";
+  const std::string refresh =
+      r.contains("crl_refresh_seconds") && r["crl_refresh_seconds"].is_number()
+          ? FormatDuration(r["crl_refresh_seconds"].get<int64_t>())
+          : "-";
+  std::cout << "security level: " << Cell(r, "level") << " (hosts refresh the CRL every " << refresh
+            << ")\n";
 }
 
-// `NAME get` and `NAME set VALUE` for a setting at `path` whose JSON member
-// is `key` and whose values are `values`.
-void AddSetting(CLI::App& app, const Globals& g, Action* action, const std::string& name,
-                const std::string& path, const std::string& key,
-                const std::vector<std::string>& values,
-                const std::function<void(const json&)>& render) {
-  CLI::App* cmd = app.add_subcommand(name, "the domain's " + key + " (admin)");
+// A domain setting with `NAME get` and `NAME set VALUE` subcommands.
+struct Setting {
+  std::string name;         // the subcommand
+  std::string description;  // its help line
+  std::string path;         // GET/PUT here
+  std::string key;          // the JSON member holding the value
+  std::vector<std::string> values;
+  std::function<void(const json&)> render;
+};
+
+void AddSetting(CLI::App& app, const Globals& g, Action* action, const Setting& setting) {
+  auto s = std::make_shared<Setting>(setting);
+  CLI::App* cmd = app.add_subcommand(s->name, s->description);
   cmd->require_subcommand(1);
-  CLI::App* get = cmd->add_subcommand("get", "show the " + key);
-  OnRun(get, action, [&g, path, render] {
-    return RunAdmin(g, Method::kGet, path, json(), 200, render);
-  });
+  CLI::App* get = cmd->add_subcommand("get", "show the " + s->key);
+  OnRun(get, action,
+        [&g, s] { return RunAdmin(g, Method::kGet, s->path, json(), 200, s->render); });
   auto value = std::make_shared<std::string>();
-  CLI::App* set = cmd->add_subcommand("set", "change the " + key);
-  set->add_option(key, *value, key)->required()->check(CLI::IsMember(values));
-  OnRun(set, action, [&g, path, key, value, render] {
-    return RunAdmin(g, Method::kPut, path, {{key, *value}}, 200, render);
+  CLI::App* set = cmd->add_subcommand("set", "change the " + s->key);
+  set->add_option(s->key, *value, s->key)->required()->check(CLI::IsMember(s->values));
+  OnRun(set, action, [&g, s, value] {
+    return RunAdmin(g, Method::kPut, s->path, {{s->key, *value}}, 200, s->render);
   });
 }
+
+void RenderMode(const json& r) { std::cout << "mode: " << Cell(r, "mode") << "\n"; }
 
 }  // namespace
 
 void AddInventoryCommands(CLI::App& app, const Globals& g, Action* action) {
   AddCertCommands(app, g, action);
-  AddSetting(app, g, action, "level", "/v1/security-level", "level",
-             {"very-high", "high", "medium"}, RenderLevel);
-  AddSetting(app, g, action, "mode", "/v1/mode", "mode", {"internal", "mixed", "external"},
-             [](const json& r) { std::cout << "mode: " << Cell(r, "mode") << "\n"; });
+  AddSetting(app, g, action,
+             {"level",
+              "the domain's security level (admin)",
+              "/v1/security-level",
+              "level",
+              {"very-high", "high", "medium"},
+              RenderLevel});
+  AddSetting(app, g, action,
+             {"mode",
+              "internal, mixed or external CA (admin)",
+              "/v1/mode",
+              "mode",
+              {"internal", "mixed", "external"},
+              RenderMode});
 }
 
 }  // namespace hostca::cli

@@ -9,15 +9,15 @@
 namespace hostca::cli {
 
 Result<KeyType> ParseKeyType(std::string_view name) {
-  for (KeyType t : {KeyType::kP256, KeyType::kP384, KeyType::kEd25519, KeyType::kRsa2048,
-                    KeyType::kRsa3072}) {
+  for (KeyType t :
+       {KeyType::kP256, KeyType::kP384, KeyType::kEd25519, KeyType::kRsa2048, KeyType::kRsa3072}) {
     if (KeyTypeName(t) == name) {
       return t;
     }
   }
-  return InvalidArgument("unknown key type '" + std::string(name) +
-                             "' (p256, p384, ed25519, rsa2048, rsa3072)",
-                         "bad_key_type");
+  return InvalidArgument(
+      "unknown key type '" + std::string(name) + "' (p256, p384, ed25519, rsa2048, rsa3072)",
+      "bad_key_type");
 }
 
 std::string_view KeyTypeName(KeyType type) {

@@ -23,7 +23,7 @@ CLI::Validator DurationSeconds() {
         value = std::to_string(*seconds);
         return "";
       },
-      "DURATION", "duration");
+      "", "duration");
 }
 
 }  // namespace hostca::cli

@@ -23,20 +23,24 @@ Result<std::unique_ptr<ApiClient>> HostClient(const Globals& g, const HostState&
   return ApiClient::Create(url, ca_pem, &identity);
 }
 
-Result<std::string> AdminToken(const Globals& g) {
-  std::string token;
-  if (!g.admin_token_file.empty()) {
-    HOSTCA_ASSIGN_OR_RETURN(token, ReadFile(g.admin_token_file));
-  } else if (const char* env = std::getenv("HOSTCA_ADMIN_TOKEN"); env != nullptr) {
-    token = env;
-  }
+Result<std::string> ReadTokenFile(const std::string& path) {
+  HOSTCA_ASSIGN_OR_RETURN(std::string token, ReadFile(path));
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
     token.pop_back();
   }
+  return token;
+}
+
+Result<std::string> AdminToken(const Globals& g) {
+  std::string token;
+  if (!g.admin_token_file.empty()) {
+    HOSTCA_ASSIGN_OR_RETURN(token, ReadTokenFile(g.admin_token_file));
+  } else if (const char* env = std::getenv("HOSTCA_ADMIN_TOKEN"); env != nullptr) {
+    token = env;
+  }
   if (token.empty()) {
-    return Unauthenticated(
-        "no admin token: give --admin-token-file FILE or set HOSTCA_ADMIN_TOKEN",
-        "admin_token_missing");
+    return Unauthenticated("no admin token: give --admin-token-file FILE or set HOSTCA_ADMIN_TOKEN",
+                           "admin_token_missing");
   }
   return token;
 }

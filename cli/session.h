@@ -19,15 +19,19 @@ namespace hostca::cli {
 // Options that may stand before or after any subcommand.
 struct Globals {
   std::string server = "https://localhost:8443";  // --server, env HOSTCA_SERVER
-  std::string dir = "/var/lib/hostca";             // --dir: host state
-  bool json = false;                               // --json: one JSON document on stdout
-  std::string admin_token_file;                    // --admin-token-file; else HOSTCA_ADMIN_TOKEN
+  std::string dir = "/var/lib/hostca";            // --dir: host state
+  bool json = false;                              // --json: one JSON document on stdout
+  std::string admin_token_file;                   // --admin-token-file; else HOSTCA_ADMIN_TOKEN
 };
 
 // A client pinned to DIR/ca.crt. not_found "ca_not_pinned" before `ca get`.
 Result<std::unique_ptr<ApiClient>> PinnedClient(const Globals& g);
 // A pinned client presenting the host's certificate and key.
 Result<std::unique_ptr<ApiClient>> HostClient(const Globals& g, const HostState& host);
+
+// A token file's content without trailing whitespace (the newline an editor
+// or `echo` leaves).
+Result<std::string> ReadTokenFile(const std::string& path);
 
 // The admin token: the file's content without trailing whitespace, else the
 // HOSTCA_ADMIN_TOKEN variable; unauthenticated "admin_token_missing" when

@@ -45,8 +45,8 @@ Result<std::string> SerialHex(X509* cert) {
 }
 
 void ReadSubjectAltNames(X509* cert, CertInfo* info) {
-  GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) {
     return;
   }
@@ -175,8 +175,10 @@ Result<IssuedCert> ParseIssued(const json& body) {
     return InvalidArgument("the server's answer lacks host_id, serial, certificate or chain",
                            "bad_response");
   }
-  IssuedCert out{body["host_id"].get<std::string>(), body["serial"].get<std::string>(),
-                 body["certificate"].get<std::string>(), {}};
+  IssuedCert out{body["host_id"].get<std::string>(),
+                 body["serial"].get<std::string>(),
+                 body["certificate"].get<std::string>(),
+                 {}};
   for (const json& c : body["chain"]) {
     if (!c.is_string()) {
       return InvalidArgument("chain[] must hold PEM strings", "bad_response");
@@ -189,9 +191,9 @@ Result<IssuedCert> ParseIssued(const json& body) {
 Result<std::string> LoadPinnedCa(const StatePaths& paths) {
   auto pem = ReadFile(paths.ca_crt());
   if (!pem.ok()) {
-    return NotFound("no CA pinned in " + paths.dir() +
-                        ": run `hostca ca get --fingerprint SHA256` first",
-                    "ca_not_pinned");
+    return NotFound(
+        "no CA pinned in " + paths.dir() + ": run `hostca ca get --fingerprint SHA256` first",
+        "ca_not_pinned");
   }
   if (auto certs = CertsFromPemBundle(*pem); !certs.ok()) {
     return certs.status().WithContext(paths.ca_crt());
