@@ -158,9 +158,11 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener) {
   srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   srv.set_payload_max_length(options_.max_body_bytes);
   srv.set_read_timeout(std::chrono::seconds(10));
-  srv.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
+  srv.set_pre_routing_handler([this](const httplib::Request&, httplib::Response& res) {
     tl_request_start = Clock_::now();
     res.set_header("X-Request-Id", NewRequestId());
+    // Clients measure their clock skew against it (`hostca status`).
+    res.set_header("Date", HttpDate(clock_.NowSeconds()));
     return httplib::Server::HandlerResponse::Unhandled;
   });
   srv.set_logger([listener](const httplib::Request& req, const httplib::Response& res) {

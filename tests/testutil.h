@@ -58,6 +58,43 @@ inline CommandResult Run(const std::string& cmd) {
   return res;
 }
 
+// Runs `cmd` with stdout and stderr kept apart (for commands whose stdout is
+// one JSON document while they log to stderr).
+struct SplitResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+inline SplitResult RunSplit(const std::string& cmd) {
+  const std::string err_path =
+      (std::filesystem::temp_directory_path() / ("hostca-err-" + HexEncode(RandomBytes(6)))).string();
+  CommandResult r = [&] {
+    CommandResult res;
+    FILE* pipe = ::popen(("( " + cmd + " ) 2>" + err_path).c_str(), "r");
+    if (pipe == nullptr) {
+      throw std::runtime_error("popen failed: " + cmd);
+    }
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) {
+      res.output.append(buf, n);
+    }
+    const int status = ::pclose(pipe);
+    res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return res;
+  }();
+  SplitResult out{r.exit_code, r.output, ""};
+  if (FILE* f = std::fopen(err_path.c_str(), "r"); f != nullptr) {
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
+      out.err.append(buf, n);
+    }
+    std::fclose(f);
+  }
+  std::remove(err_path.c_str());
+  return out;
+}
+
 // Quotes `s` for /bin/sh.
 inline std::string ShellQuote(const std::string& s) {
   std::string out = "'";

@@ -1,0 +1,160 @@
+// End-to-end with the real binaries: an admin and a host drive a real
+// server with nothing but the `hostca` client.
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/file.h"
+#include "common/pem.h"
+#include "tests/server_process.h"
+#include "tests/testutil.h"
+
+namespace hostca::testing {
+namespace {
+
+using nlohmann::json;
+
+class CliWorld {
+ public:
+  CliWorld() {
+    data_ = tmp_.Sub("ca");
+    const auto init = Run(ShellQuote(BinaryPath("hostca-server")) + " init --data " + ShellQuote(data_));
+    if (init.exit_code != 0) {
+      throw std::runtime_error(init.output);
+    }
+    server_ = std::make_unique<ServerProcess>(data_, tmp_.Sub("server.log"));
+    if (!server_->WaitReady(data_ + "/ca.crt")) {
+      throw std::runtime_error("server not ready: " + server_->Log());
+    }
+    auto ca = CertFromPem(*ReadFile(data_ + "/ca.crt"));
+    fingerprint_ = *CertFingerprintSha256(ca->get());
+  }
+  // `hostca --server URL --dir DIR ARGS`, stdout and stderr apart.
+  SplitResult Host(const std::string& dir, const std::string& args) {
+    return RunSplit(ShellQuote(BinaryPath("hostca")) + " --server " + server_->https_url() +
+                    " --dir " + ShellQuote(tmp_.Sub(dir)) + " " + args);
+  }
+  SplitResult Admin(const std::string& args) {
+    return RunSplit(ShellQuote(BinaryPath("hostca")) + " --server " + server_->https_url() +
+                    " --dir " + ShellQuote(tmp_.Sub("admin")) + " --admin-token-file " +
+                    ShellQuote(data_ + "/admin.token") + " " + args);
+  }
+  const std::string& fingerprint() const { return fingerprint_; }
+  const std::string& data() const { return data_; }
+  ServerProcess& server() { return *server_; }
+  const TempDir& tmp() const { return tmp_; }
+
+ private:
+  TempDir tmp_;
+  std::string data_, fingerprint_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_CASE("a wrong fingerprint at ca get stops the client before it enrolls") {
+  CliWorld w;
+  const auto wrong = w.Host("h", "ca get --fingerprint " + std::string(64, 'b') +
+                                     " && echo SHOULD-NOT-RUN");
+  REQUIRE(wrong.exit_code == 1);
+  REQUIRE_THAT(wrong.err, Catch::Contains("fingerprint_mismatch"));
+  REQUIRE(wrong.out.find("SHOULD-NOT-RUN") == std::string::npos);
+  // Without a pinned CA, enroll refuses to talk to the server at all.
+  const auto enroll = w.Host("h", "enroll --hostname web.example --token x");
+  REQUIRE(enroll.exit_code == 1);
+  REQUIRE(w.server().Log().find("/v1/enroll") == std::string::npos);
+}
+
+TEST_CASE("admin and host workflow through the hostca client") {
+  CliWorld w;
+  REQUIRE(w.Admin("ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+  REQUIRE(w.Host("h", "ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+
+  const auto token = w.Admin("token create web --max-uses 2 --ttl 1h --json");
+  INFO(token.err);
+  REQUIRE(token.exit_code == 0);
+  const std::string value = json::parse(token.out)["token"];
+  REQUIRE(value.size() == 43);
+
+  const auto enrolled = w.Host("h", "enroll --hostname web.example --token " + value + " --json");
+  INFO(enrolled.err);
+  REQUIRE(enrolled.exit_code == 0);
+  const json e = json::parse(enrolled.out);
+  const std::string host_id = e["host_id"];
+  REQUIRE(*FileMode(w.tmp().Sub("h") + "/host.key") == 0600);
+  const auto verify = Run("openssl verify -x509_strict -purpose sslclient -CAfile " +
+                          ShellQuote(w.data() + "/ca.crt") + " " +
+                          ShellQuote(w.tmp().Sub("h") + "/host.crt"));
+  INFO(verify.output);
+  REQUIRE(verify.exit_code == 0);
+
+  const auto status = w.Host("h", "status --json");
+  INFO(status.err);
+  REQUIRE(status.exit_code == 0);
+  const json st = json::parse(status.out);
+  REQUIRE(st.dump().find(host_id) != std::string::npos);
+  REQUIRE(st.dump().find("high") != std::string::npos);
+
+  // Not due yet: renew does nothing; --force renews over TLS client auth.
+  REQUIRE(json::parse(w.Host("h", "renew --json").out)["renewed"] == false);
+  const auto renewed = w.Host("h", "renew --force --json");
+  INFO(renewed.err);
+  REQUIRE(renewed.exit_code == 0);
+  REQUIRE(json::parse(renewed.out)["host_id"] == host_id);
+  REQUIRE(w.Host("h", "agent --once").exit_code == 0);
+
+  // Admin views and the level.
+  REQUIRE(w.Admin("cert list --host web.example --json").out.find(host_id) != std::string::npos);
+  REQUIRE(w.Admin("host show web.example").exit_code == 0);
+  REQUIRE(w.Admin("level set very-high").exit_code == 0);
+  REQUIRE(json::parse(w.Admin("level get --json").out)["level"] == "very-high");
+  const auto no_token = w.Host("h2", "ca get --fingerprint " + w.fingerprint() +
+                                         " && " + ShellQuote(BinaryPath("hostca")) + " --server " +
+                                         w.server().https_url() + " --dir " +
+                                         ShellQuote(w.tmp().Sub("h2")) +
+                                         " enroll --hostname db.example");
+  REQUIRE(no_token.exit_code == 1);
+  REQUIRE_THAT(no_token.err, Catch::Contains("token_required"));
+
+  // The host revokes its own certificate; renewal is then refused.
+  REQUIRE(w.Host("h", "revoke --reason keyCompromise").exit_code == 0);
+  const auto refused = w.Host("h", "renew --force");
+  REQUIRE(refused.exit_code == 1);
+  REQUIRE_THAT(refused.err, Catch::Contains("certificate_revoked"));
+
+  // Every action is in the audit log, and the chain verifies.
+  const auto audit = w.Admin("audit verify");
+  INFO(audit.out << audit.err);
+  REQUIRE(audit.exit_code == 0);
+  REQUIRE_THAT(audit.out, Catch::Contains("audit chain OK"));
+  const std::string log_json = w.Admin("audit list --json").out;
+  for (const char* action : {"token.create", "cert.enroll", "cert.renew", "level.set", "cert.revoke"}) {
+    INFO(action);
+    REQUIRE(log_json.find(action) != std::string::npos);
+  }
+
+  // Metrics in Prometheus text.
+  httplib::SSLClient cli("localhost", w.server().https_port());
+  cli.set_ca_cert_path(w.data() + "/ca.crt");
+  cli.enable_server_certificate_verification(true);
+  auto metrics = cli.Get("/metrics");
+  REQUIRE(metrics);
+  REQUIRE_THAT(metrics->body, Catch::Contains("hostca_certificates_issued_total 1") &&
+                                  Catch::Contains("hostca_certificates_renewed_total 1") &&
+                                  Catch::Contains("hostca_refused_total{code=\"token_required\"} 1") &&
+                                  Catch::Contains("hostca_request_duration_seconds_bucket") &&
+                                  Catch::Contains("hostca_store_batch_size_bucket"));
+
+  // No token value and no admin token in the log or the store.
+  REQUIRE(w.server().Terminate() == 0);
+  const std::string log = w.server().Log();
+  std::string admin = *ReadFile(w.data() + "/admin.token");
+  admin.pop_back();
+  const std::string db = *ReadFile(w.data() + "/db/data.mdb");
+  for (const std::string& secret : {value, admin}) {
+    REQUIRE(log.find(secret) == std::string::npos);
+    REQUIRE(db.find(secret) == std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace hostca::testing
