@@ -1,6 +1,11 @@
 // FaultInjectingStorage: wraps a Storage so tests reach the failure paths of
-// a real disk (I/O errors, a full disk). While armed, Update returns the
-// armed status and stores nothing; reads pass through. Thread-safe.
+// a real disk (I/O errors, a full disk, an unavailable store). While armed,
+// Update returns the armed status without running fn, so nothing is
+// stored; View, Stats and Close always pass through. Unarmed, it is a plain
+// pass-through.
+//
+// Thread-safe; arming races with Update calls in flight only in which of
+// them see the fault.
 #pragma once
 
 #include <memory>
@@ -12,26 +17,32 @@ namespace hostca::storage {
 
 class FaultInjectingStorage final : public Storage {
  public:
-  explicit FaultInjectingStorage(std::unique_ptr<Storage> inner) : inner_(std::move(inner)) {}
+  // Owns `inner`.
+  explicit FaultInjectingStorage(std::unique_ptr<Storage> inner)
+      : owned_(std::move(inner)), inner_(*owned_) {}
+  // Borrows `inner`, which must outlive this object.
+  explicit FaultInjectingStorage(Storage& inner) : inner_(inner) {}
 
-  // Every Update fails with `st` until Clear().
+  // Every Update fails with `st` (not OK) until Clear().
   void FailCommits(Status st) {
     std::lock_guard<std::mutex> lock(mu_);
     fault_ = std::move(st);
     remaining_ = -1;
   }
-  // The next `n` Updates fail with `st`.
+  // The next `n` Updates fail with `st` (not OK), then writes pass again.
   void FailNextCommits(int n, Status st) {
     std::lock_guard<std::mutex> lock(mu_);
     fault_ = std::move(st);
     remaining_ = n;
   }
+  // Disarms.
   void Clear() {
     std::lock_guard<std::mutex> lock(mu_);
     remaining_ = 0;
   }
+  Storage& inner() { return inner_; }
 
-  Status View(const std::function<Status(ReadTxn&)>& fn) override { return inner_->View(fn); }
+  Status View(const std::function<Status(ReadTxn&)>& fn) override { return inner_.View(fn); }
   Status Update(WriteFn fn) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -42,13 +53,14 @@ class FaultInjectingStorage final : public Storage {
         return fault_;
       }
     }
-    return inner_->Update(std::move(fn));
+    return inner_.Update(std::move(fn));
   }
-  StorageStats Stats() override { return inner_->Stats(); }
-  void Close() override { inner_->Close(); }
+  StorageStats Stats() override { return inner_.Stats(); }
+  void Close() override { inner_.Close(); }
 
  private:
-  std::unique_ptr<Storage> inner_;
+  std::unique_ptr<Storage> owned_;  // null when borrowed
+  Storage& inner_;
   std::mutex mu_;
   Status fault_;       // GUARDED_BY(mu_)
   int remaining_ = 0;  // GUARDED_BY(mu_); -1 = until Clear

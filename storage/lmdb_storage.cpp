@@ -35,17 +35,11 @@ class LmdbBatch final : public BatchTxn {
   Status RunNested(const WriteFn& fn) override {
     HOSTCA_ASSIGN_OR_RETURN(TxnHandle child,
                             BeginTxn(env_, txn_.get(), 0, "cannot begin a nested transaction"));
-    LmdbKv kv(child.get(), dbis_);
-    RecordTxn records(kv);
-    Status st = fn(records);
-    if (kv.map_full()) {
-      return ResourceExhausted("the store's map is full", kMapFullReason);  // child aborts
-    }
-    if (!st.ok()) {
-      return st;  // child aborts: only this write is undone
-    }
+    HOSTCA_RETURN_IF_ERROR(Run(child.get(), fn));  // on error the child aborts: only fn is undone
     return child.Commit("cannot commit a nested transaction");
   }
+
+  Status RunDirect(const WriteFn& fn) override { return Run(txn_.get(), fn); }
 
   // With durable, LMDB writes and fsyncs before mdb_txn_commit returns.
   Status Commit() override { return txn_.Commit("cannot commit the store"); }
@@ -54,6 +48,19 @@ class LmdbBatch final : public BatchTxn {
  private:
   MDB_env* env_;
   TxnHandle txn_;
+  Status Run(MDB_txn* txn, const WriteFn& fn) {
+    LmdbKv kv(txn, dbis_);
+    RecordTxn records(kv);
+    Status st = fn(records);
+    if (kv.map_full()) {
+      return ResourceExhausted("the store's map is full", kMapFullReason);
+    }
+    if (st.ok() && !kv.write_error().ok()) {
+      return kv.write_error();  // fn ignored a failed write
+    }
+    return st;
+  }
+
   const Dbis& dbis_;
 };
 
@@ -166,6 +173,8 @@ Status LmdbBackend::Open() {
     }
     return LmdbError("cannot open the store in " + options_.path, rc);
   }
+  int stale = 0;
+  mdb_reader_check(env_, &stale);  // frees reader slots of crashed processes
   return OpenTables();
 }
 

@@ -99,6 +99,11 @@ class MemBatch final : public BatchTxn {
     }
     return st;
   }
+  Status RunDirect(const WriteFn& fn) override {
+    MemKv kv(tables_, &undo_);
+    RecordTxn records(kv);
+    return fn(records);  // on failure the writer aborts the whole batch
+  }
   Status Commit() override {
     undo_.clear();
     lock_.unlock();

@@ -1,4 +1,5 @@
-// The typed records hostca stores. Plain values; no behaviour.
+// The typed records hostca stores (storage.h reads and writes them). Plain
+// value types with no behaviour; thread safety as for any value.
 #pragma once
 
 #include <array>
@@ -10,10 +11,11 @@ namespace hostca::storage {
 
 // "expired" is derived from not_after and the time, never stored.
 enum class CertStatus : uint8_t { kValid = 0, kRevoked = 1 };
+// "valid" or "revoked".
 std::string CertStatusName(CertStatus status);
 
 struct CertRecord {
-  std::string serial;              // raw big-endian INTEGER content octets; the primary key
+  std::string serial;              // raw big-endian bytes of the serial (16 for ours); the key
   std::string host_id;             // UUID text
   std::vector<std::string> names;  // DNS names in the certificate
   int64_t not_before = 0, not_after = 0, issued_at = 0;  // unix seconds
@@ -56,11 +58,14 @@ struct AuditEntry {
   std::string prev_hash, hash;        // raw SHA-256 (common/audit_hash.h)
 };
 
+// Counters for /metrics. writes counts the Update calls in committed
+// batches; failed_commits the batches whose commit failed.
 struct StorageStats {
   uint64_t commits = 0, writes = 0, failed_commits = 0, max_batch = 0;
   // Batch sizes: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+.
   std::array<uint64_t, 8> batch_histogram{};
-  uint64_t map_size_bytes = 0, used_bytes = 0, cert_count = 0, map_resizes = 0;
+  uint64_t map_size_bytes = 0, used_bytes = 0, cert_count = 0;  // sizes: 0 in memory
+  uint64_t map_resizes = 0;  // times the LMDB map grew since open
 };
 
 }  // namespace hostca::storage

@@ -5,10 +5,17 @@
 //   Status st = (*store)->Update([&](storage::WriteTxn& txn) { return txn.InsertCert(rec); });
 //   // st.ok(): the record is on disk.
 //
-// Errors common to every call: unavailable (the store cannot be read or
-// written, e.g. an I/O error; also after Close), resource_exhausted (the map
-// reached max_map_size: nothing already stored is lost), internal (a corrupt
-// record).
+// Errors any call can give besides those listed at each method:
+//   unavailable         the store cannot be read or written (an I/O error,
+//                       LMDB's reader table full, ...), or it was closed;
+//   resource_exhausted  the store is full: its map reached max_map_size, or
+//                       the disk is (reason "storage_full"); nothing already
+//                       stored is lost;
+//   internal            a corrupt record or index (never a crash), or a
+//                       misuse such as a write in a View;
+//   invalid_argument    a key out of bounds: serials and token hashes are 1
+//                       to 64 bytes, ids, names and meta keys 1 to 255 bytes
+//                       without NUL.
 #pragma once
 
 #include <functional>
@@ -22,95 +29,130 @@
 
 namespace hostca::storage {
 
-// A consistent snapshot. Not thread-safe; used only inside View/Update.
+// A consistent snapshot of the store. Not thread-safe, and valid only during
+// the View or Update call that handed it out; the records it returns are
+// copies the caller owns. Missing keys give not_found.
 class ReadTxn {
  public:
   virtual ~ReadTxn() = default;
-  // not_found when the serial is unknown.
   virtual Result<CertRecord> GetCert(std::string_view serial) = 0;
+  // Ordered by issued_at (oldest first); empty when the host has none.
   virtual Result<std::vector<CertRecord>> CertsByHost(std::string_view host_id) = 0;
-  // from <= not_after < to, ordered by not_after, at most `limit` (expiry index).
+  // Certificates with from <= not_after < to, ordered by not_after (then
+  // serial), at most `limit` (expiry index: cost grows with the answer, not
+  // with the store).
   virtual Result<std::vector<CertRecord>> CertsExpiringBetween(int64_t from, int64_t to,
                                                                size_t limit) = 0;
-  // In serial order (status index); the visitor returns false to stop.
+  // Visits the records with `status` in serial order (status index); the
+  // visitor returns false to stop.
   virtual Status ForEachCertWithStatus(CertStatus status,
                                        const std::function<bool(const CertRecord&)>& visit) = 0;
   virtual Result<uint64_t> CountCerts() = 0;
   virtual Result<HostRecord> GetHost(std::string_view host_id) = 0;
-  // By primary name or alias (unique name index).
+  // By primary name or alias, through the unique name index. Names compare
+  // ASCII case-insensitively ("WWW.Example" finds "www.example").
   virtual Result<HostRecord> GetHostByName(std::string_view name) = 0;
+  // In host_id order.
   virtual Result<std::vector<HostRecord>> ListHosts() = 0;
   virtual Result<TokenRecord> GetToken(std::string_view hash) = 0;
   virtual Result<TokenRecord> GetTokenByName(std::string_view name) = 0;
+  // In hash order.
   virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
   virtual Result<MappingRecord> GetMapping(std::string_view id) = 0;
+  // In id order.
   virtual Result<std::vector<MappingRecord>> ListMappings() = 0;
   virtual Result<std::string> GetMeta(std::string_view key) = 0;
+  // Entries with seq >= from_seq in order, at most `limit`.
   virtual Result<std::vector<AuditEntry>> ReadAudit(uint64_t from_seq, size_t limit) = 0;
   // not_found when the log is empty.
   virtual Result<AuditEntry> LastAudit() = 0;
 };
 
-// A write transaction; sees its own writes.
+// A write transaction; sees its own writes. A refused write (any error
+// below) changes nothing, even when the caller goes on.
 class WriteTxn : public ReadTxn {
  public:
-  // already_exists "duplicate_serial" when the serial is taken.
+  // already_exists "duplicate_serial" when the serial is taken: the
+  // uniqueness check of DESIGN.md section 3, in the storing transaction.
   virtual Status InsertCert(const CertRecord& rec) = 0;
-  // not_found when missing; keeps the indices right.
+  // Replaces the record with rec.serial; not_found when missing. The indices
+  // follow changes of status, not_after and host_id.
   virtual Status UpdateCert(const CertRecord& rec) = 0;
+  // not_found when missing.
   virtual Status DeleteCert(std::string_view serial) = 0;
-  // Insert or replace; conflict "name_conflict" when a name belongs to
-  // another host. Names the host no longer has leave the index.
+  // Insert or replace; conflict "name_conflict" when one of its names
+  // belongs to another host. Names the host no longer has leave the index.
   virtual Status PutHost(const HostRecord& rec) = 0;
+  // not_found when missing; frees the host's names. Its certificates stay.
   virtual Status DeleteHost(std::string_view host_id) = 0;
-  // Insert or replace; already_exists "token_name_taken" when the name
-  // belongs to another token.
+  // Insert or replace (keyed by hash); already_exists "token_name_taken"
+  // when the name belongs to another token.
   virtual Status PutToken(const TokenRecord& rec) = 0;
+  // not_found when missing.
   virtual Status DeleteToken(std::string_view hash) = 0;
+  // Insert or replace.
   virtual Status PutMapping(const MappingRecord& rec) = 0;
+  // not_found when missing.
   virtual Status DeleteMapping(std::string_view id) = 0;
+  // invalid_argument for keys starting with "storage_" (the store's own).
   virtual Status PutMeta(std::string_view key, std::string_view value) = 0;
-  // Fills seq and the hash chain (common/audit_hash.h).
+  // Appends an entry, filling seq (last + 1, from 1) and the hash chain
+  // (common/audit_hash.h); returns the stored entry.
   virtual Result<AuditEntry> AppendAudit(int64_t time, std::string actor, std::string action,
                                          std::string detail) = 0;
 };
 
 using WriteFn = std::function<Status(WriteTxn&)>;
 
-// Thread-safe.
+// The store. Thread-safe: View and Update may be called from any number of
+// threads. Destroying it closes it (see Close).
 class Storage {
  public:
   virtual ~Storage() = default;
-  // Runs fn on a consistent snapshot on the calling thread.
+
+  // Runs fn on a consistent snapshot, on the calling thread, and returns
+  // fn's status. A long View delays the growth of a full map, so keep them
+  // short. fn must not call View or Update (it could deadlock).
   virtual Status View(const std::function<Status(ReadTxn&)>& fn) = 0;
+
   // Group commit: fn runs on the single writer thread inside a transaction
   // shared with other callers' writes (one transaction, one fsync per
-  // batch), in a nested transaction of its own: if fn fails, only its
-  // changes are undone and its error goes to this caller alone. Returns once
-  // the batch is durable, or with the commit's error (then nothing of the
-  // batch is stored). fn may run more than once (a batch is retried after
-  // the map grows), so it must only act through `txn` and assign, not
-  // accumulate, what it captures. fn must not call View or Update.
+  // batch), in a nested transaction of its own: if fn fails (or throws), only
+  // its changes are undone and its error goes to this caller alone. Returns
+  // once the batch is durable, or with the commit's error (then every caller
+  // of the batch gets it and nothing of the batch is stored).
+  // fn may run more than once (a batch is run again after the map grew), so
+  // it must act only through `txn` and assign, not accumulate, what it
+  // captures. fn must not call View or Update (internal error).
   virtual Status Update(WriteFn fn) = 0;
+
+  // Counters of the writer and the size of the store; never fails.
   virtual StorageStats Stats() = 0;
-  // Drains queued writes, stops the writer; later calls return unavailable.
+
+  // Runs the writes already queued, stops the writer and releases the files
+  // (the directory can then be opened again). Later View and Update calls
+  // return unavailable. Idempotent; blocks until writes in flight finish.
   virtual void Close() = 0;
 };
 
 struct LmdbOptions {
   std::string path;                         // directory, created 0700 if missing
-  uint64_t initial_map_size = 64ull << 20;  // bytes; grows on its own when full
-  uint64_t max_map_size = 1ull << 40;       // beyond: resource_exhausted
+  uint64_t initial_map_size = 64ull << 20;  // bytes; grows on its own (doubling) when full
+  uint64_t max_map_size = 1ull << 40;       // growth stops here: resource_exhausted
   size_t max_batch = 512;                   // most writes in one group commit
-  bool durable = true;                      // false: MDB_NOSYNC (benchmarks only)
+  bool durable = true;                      // false: MDB_NOSYNC (benchmarks and tests only)
 };
 
-// Opens or creates the store. A directory holding something that is not a
-// hostca store (garbage, another program's LMDB) is refused with
-// invalid_argument and a message that says so.
+// Opens the store in options.path, creating it (with a format marker in
+// meta) when the directory holds none. Errors: invalid_argument
+// "foreign_store" when the directory holds something else (garbage, another
+// program's LMDB, a newer format), internal "corrupt_store" when LMDB finds
+// the file damaged, unavailable when it cannot be opened (permissions, ...).
+// One process may open a directory once at a time.
 Result<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbOptions& options);
 
-// The same semantics without a disk, for unit tests.
+// The same semantics (group commit, nested rollback, indices, errors)
+// without a disk, for unit tests. Never full.
 std::unique_ptr<Storage> NewMemoryStorage();
 
 }  // namespace hostca::storage

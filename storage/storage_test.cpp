@@ -1,184 +1,279 @@
+// Semantics every Storage implementation shares, run against the in-memory
+// store and LMDB alike. LMDB-only behaviour is in lmdb_storage_test.cpp.
+#include <atomic>
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <set>
+#include <chrono>
+#include <stdexcept>
 #include <thread>
 
 #include "common/audit_hash.h"
-#include "common/encoding.h"
 #include "storage/fault_storage.h"
+#include "storage/internal/test_util.h"
 #include "storage/storage.h"
 #include "tests/testutil.h"
 
 namespace hostca::storage {
 namespace {
 
-using hostca::testing::TempDir;
+using test::Cert;
+using test::ForBothStores;
 
-CertRecord Cert(const std::string& serial, const std::string& host, int64_t not_after,
-                size_t der_size = 300) {
-  CertRecord r;
-  r.serial = serial;
-  r.host_id = host;
-  r.names = {host + ".example"};
-  r.not_before = 1000;
-  r.not_after = not_after;
-  r.issued_at = 1000;
-  r.der = std::string(der_size, 'x');
-  return r;
-}
-
-// Runs a test body against both implementations.
-template <typename F>
-void ForBothStores(F body) {
-  SECTION("memory") { body(NewMemoryStorage()); }
-  SECTION("lmdb") {
-    TempDir dir;
-    auto store = OpenLmdbStorage({.path = dir.Sub("db")});
-    REQUIRE(store.ok());
-    body(std::move(*store));
-  }
+std::vector<std::string> SerialsWithStatus(ReadTxn& txn, CertStatus status) {
+  std::vector<std::string> out;
+  REQUIRE(txn.ForEachCertWithStatus(status,
+                                    [&](const CertRecord& c) {
+                                      out.push_back(c.serial);
+                                      return true;
+                                    })
+              .ok());
+  return out;
 }
 
 TEST_CASE("certificate records and their indices") {
-  ForBothStores([](std::unique_ptr<Storage> store) {
+  ForBothStores([](Storage& store) {
     REQUIRE(store
-                ->Update([](WriteTxn& txn) -> Status {
+                .Update([](WriteTxn& txn) -> Status {
                   HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("s1", "h1", 300)));
                   HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("s2", "h1", 100)));
                   HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("s3", "h2", 200)));
+                  HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("s5", "h2", 200)));
                   return txn.InsertCert(Cert("s4", "h2", -5));
                 })
                 .ok());
-    // The duplicate serial is refused and the first record stays.
-    const Status dup =
-        store->Update([](WriteTxn& txn) { return txn.InsertCert(Cert("s1", "hX", 9)); });
-    REQUIRE(dup.code() == Code::kAlreadyExists);
-    REQUIRE(dup.reason() == "duplicate_serial");
     REQUIRE(store
-                ->View([](ReadTxn& txn) -> Status {
-                  HOSTCA_ASSIGN_OR_RETURN(CertRecord c, txn.GetCert("s1"));
+                .View([](ReadTxn& txn) -> Status {
+                  const CertRecord c = *txn.GetCert("s1");
                   REQUIRE(c.host_id == "h1");
                   REQUIRE(c.names == std::vector<std::string>{"h1.example"});
+                  REQUIRE(c.der == std::string(300, 'x'));
+                  REQUIRE(c.source == "internal");
                   REQUIRE(txn.GetCert("nope").status().code() == Code::kNotFound);
+                  REQUIRE(txn.GetCert("").status().code() == Code::kNotFound);
                   REQUIRE(txn.CertsByHost("h1")->size() == 2);
-                  REQUIRE(txn.CertsByHost("h")->empty());
-                  auto exp = *txn.CertsExpiringBetween(0, 250, 10);
-                  REQUIRE(exp.size() == 2);
-                  REQUIRE((exp[0].serial == "s2" && exp[1].serial == "s3"));
+                  REQUIRE(txn.CertsByHost("h")->empty());  // a prefix is not a host
+                  // Ordered by not_after, then serial; `to` is exclusive.
+                  auto exp = *txn.CertsExpiringBetween(0, 300, 10);
+                  REQUIRE(exp.size() == 3);
+                  REQUIRE(exp[0].serial == "s2");
+                  REQUIRE(exp[1].serial == "s3");
+                  REQUIRE(exp[2].serial == "s5");
+                  REQUIRE(txn.CertsExpiringBetween(-10, 1000, 2)->size() == 2);
                   REQUIRE(txn.CertsExpiringBetween(-10, 1000, 1)->front().serial == "s4");
-                  REQUIRE(*txn.CountCerts() == 4);
+                  REQUIRE(txn.CertsExpiringBetween(200, 201, 10)->size() == 2);
+                  REQUIRE(txn.CertsExpiringBetween(300, 300, 10)->empty());
+                  REQUIRE(*txn.CountCerts() == 5);
                   return Status::Ok();
                 })
                 .ok());
-    // Revocation moves the record between status index entries.
+  });
+}
+
+TEST_CASE("a duplicate serial is refused and the first record stays") {
+  ForBothStores([](Storage& store) {
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.InsertCert(Cert("s1", "h1", 10)); }).ok());
+    const Status dup =
+        store.Update([](WriteTxn& txn) { return txn.InsertCert(Cert("s1", "other", 99)); });
+    REQUIRE(dup.code() == Code::kAlreadyExists);
+    REQUIRE(dup.reason() == "duplicate_serial");
     REQUIRE(store
-                ->Update([](WriteTxn& txn) -> Status {
-                  HOSTCA_ASSIGN_OR_RETURN(CertRecord c, txn.GetCert("s3"));
+                .View([](ReadTxn& txn) -> Status {
+                  REQUIRE(txn.GetCert("s1")->host_id == "h1");
+                  REQUIRE(txn.GetCert("s1")->not_after == 10);
+                  REQUIRE(txn.CertsByHost("other")->empty());
+                  REQUIRE(*txn.CountCerts() == 1);
+                  return Status::Ok();
+                })
+                .ok());
+  });
+}
+
+TEST_CASE("revocation through UpdateCert moves the status index and delete clears all") {
+  ForBothStores([](Storage& store) {
+    REQUIRE(store
+                .Update([](WriteTxn& txn) -> Status {
+                  for (const char* s : {"a", "b", "c", "d"}) {
+                    HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert(s, "h", 100)));
+                  }
+                  return Status::Ok();
+                })
+                .ok());
+    REQUIRE(store
+                .Update([](WriteTxn& txn) -> Status {
+                  HOSTCA_ASSIGN_OR_RETURN(CertRecord c, txn.GetCert("c"));
                   c.status = CertStatus::kRevoked;
                   c.revocation_reason = 1;
                   c.revoked_at = 150;
+                  c.not_after = 500;
                   return txn.UpdateCert(c);
                 })
                 .ok());
     REQUIRE(store
-                ->View([](ReadTxn& txn) -> Status {
-                  std::vector<std::string> revoked, valid;
-                  REQUIRE(txn.ForEachCertWithStatus(CertStatus::kRevoked,
-                                                    [&](const CertRecord& c) {
-                                                      revoked.push_back(c.serial);
-                                                      return true;
-                                                    })
-                              .ok());
-                  REQUIRE(txn.ForEachCertWithStatus(CertStatus::kValid,
-                                                    [&](const CertRecord& c) {
-                                                      valid.push_back(c.serial);
-                                                      return true;
-                                                    })
-                              .ok());
-                  REQUIRE(revoked == std::vector<std::string>{"s3"});
-                  REQUIRE(valid == std::vector<std::string>{"s1", "s2", "s4"});
-                  REQUIRE(txn.GetCert("s3")->revocation_reason == 1);
+                .View([](ReadTxn& txn) -> Status {
+                  REQUIRE(SerialsWithStatus(txn, CertStatus::kRevoked) ==
+                          std::vector<std::string>{"c"});
+                  REQUIRE(SerialsWithStatus(txn, CertStatus::kValid) ==
+                          std::vector<std::string>{"a", "b", "d"});
+                  REQUIRE(txn.GetCert("c")->revocation_reason == 1);
+                  REQUIRE(CertStatusName(txn.GetCert("c")->status) == "revoked");
+                  REQUIRE(txn.CertsExpiringBetween(0, 200, 10)->size() == 3);
+                  REQUIRE(txn.CertsExpiringBetween(500, 501, 10)->front().serial == "c");
                   return Status::Ok();
                 })
                 .ok());
-    REQUIRE(store->Update([](WriteTxn& txn) { return txn.DeleteCert("s2"); }).ok());
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.UpdateCert(Cert("zz", "h", 1)); }).code() ==
+            Code::kNotFound);
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteCert("c"); }).ok());
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteCert("c"); }).code() ==
+            Code::kNotFound);
     REQUIRE(store
-                ->View([](ReadTxn& txn) -> Status {
-                  REQUIRE(txn.CertsByHost("h1")->size() == 1);
-                  REQUIRE(txn.CertsExpiringBetween(0, 250, 10)->size() == 1);
+                .View([](ReadTxn& txn) -> Status {
+                  REQUIRE(SerialsWithStatus(txn, CertStatus::kRevoked).empty());
+                  REQUIRE(txn.CertsByHost("h")->size() == 3);
+                  REQUIRE(txn.CertsExpiringBetween(0, 1000, 10)->size() == 3);
+                  // The visitor can stop early.
+                  int seen = 0;
+                  REQUIRE(txn.ForEachCertWithStatus(CertStatus::kValid,
+                                                    [&](const CertRecord&) { return ++seen < 2; })
+                              .ok());
+                  REQUIRE(seen == 2);
                   return Status::Ok();
                 })
                 .ok());
   });
 }
 
-TEST_CASE("hosts keep a unique name index and tokens a unique name") {
-  ForBothStores([](std::unique_ptr<Storage> store) {
+TEST_CASE("host names are unique across hosts") {
+  ForBothStores([](Storage& store) {
     HostRecord a{"id-a", "a.example", {"www.a.example"}, 1, true, 0};
     HostRecord b{"id-b", "b.example", {}, 1, false, 0};
     REQUIRE(store
-                ->Update([&](WriteTxn& txn) -> Status {
+                .Update([&](WriteTxn& txn) -> Status {
                   HOSTCA_RETURN_IF_ERROR(txn.PutHost(a));
                   return txn.PutHost(b);
                 })
                 .ok());
-    b.aliases = {"www.a.example"};
-    const Status clash = store->Update([&](WriteTxn& txn) { return txn.PutHost(b); });
+    b.aliases = {"WWW.A.example"};  // DNS names compare case-insensitively
+    const Status clash = store.Update([&](WriteTxn& txn) { return txn.PutHost(b); });
+    REQUIRE(clash.code() == Code::kConflict);
     REQUIRE(clash.reason() == "name_conflict");
     a.aliases = {"api.a.example"};  // www leaves the index
-    REQUIRE(store->Update([&](WriteTxn& txn) { return txn.PutHost(a); }).ok());
-    REQUIRE(store->Update([&](WriteTxn& txn) { return txn.PutHost(b); }).ok());
+    REQUIRE(store.Update([&](WriteTxn& txn) { return txn.PutHost(a); }).ok());
+    REQUIRE(store.Update([&](WriteTxn& txn) { return txn.PutHost(b); }).ok());
     REQUIRE(store
-                ->View([](ReadTxn& txn) -> Status {
+                .View([](ReadTxn& txn) -> Status {
                   REQUIRE(txn.GetHostByName("www.a.example")->host_id == "id-b");
-                  REQUIRE(txn.GetHostByName("api.a.example")->host_id == "id-a");
+                  REQUIRE(txn.GetHostByName("API.a.example")->host_id == "id-a");
+                  REQUIRE(txn.GetHostByName("a.example")->preregistered);
+                  REQUIRE(txn.GetHost("id-b")->aliases ==
+                          std::vector<std::string>{"WWW.A.example"});
                   REQUIRE(txn.ListHosts()->size() == 2);
                   return Status::Ok();
                 })
                 .ok());
-    TokenRecord t{"hash1", "deploy", 3, 0, 1, 100, "why", ""};
-    REQUIRE(store->Update([&](WriteTxn& txn) { return txn.PutToken(t); }).ok());
-    TokenRecord other{"hash2", "deploy", 1, 0, 1, 100, "", ""};
-    REQUIRE(store->Update([&](WriteTxn& txn) { return txn.PutToken(other); }).reason() ==
-            "token_name_taken");
-    REQUIRE(store->Update([&](WriteTxn& txn) { return txn.DeleteToken("hash1"); }).ok());
-    REQUIRE(store->Update([&](WriteTxn& txn) { return txn.PutToken(other); }).ok());
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteHost("id-a"); }).ok());
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteHost("id-a"); }).code() ==
+            Code::kNotFound);
     REQUIRE(store
-                ->View([](ReadTxn& txn) -> Status {
+                .View([](ReadTxn& txn) -> Status {
+                  REQUIRE(txn.GetHostByName("a.example").status().code() == Code::kNotFound);
+                  REQUIRE(txn.GetHostByName("api.a.example").status().code() == Code::kNotFound);
+                  REQUIRE(txn.GetHostByName("www.a.example").ok());
+                  REQUIRE(txn.ListHosts()->size() == 1);
+                  return Status::Ok();
+                })
+                .ok());
+    HostRecord bad{"", "x.example", {}, 1, false, 0};
+    REQUIRE(store.Update([&](WriteTxn& txn) { return txn.PutHost(bad); }).code() ==
+            Code::kInvalidArgument);
+  });
+}
+
+TEST_CASE("token names are unique and follow renames") {
+  ForBothStores([](Storage& store) {
+    TokenRecord t{std::string("h\0sh1", 5), "deploy", 3, 0, 1, 100, "why", ""};
+    REQUIRE(store.Update([&](WriteTxn& txn) { return txn.PutToken(t); }).ok());
+    TokenRecord other{"hash2", "deploy", 1, 0, 1, 100, "", "host-1"};
+    const Status taken = store.Update([&](WriteTxn& txn) { return txn.PutToken(other); });
+    REQUIRE(taken.code() == Code::kAlreadyExists);
+    REQUIRE(taken.reason() == "token_name_taken");
+    t.name = "deploy-2";  // a rename frees the old name
+    t.uses = 2;
+    REQUIRE(store.Update([&](WriteTxn& txn) { return txn.PutToken(t); }).ok());
+    REQUIRE(store.Update([&](WriteTxn& txn) { return txn.PutToken(other); }).ok());
+    REQUIRE(store
+                .View([&](ReadTxn& txn) -> Status {
                   REQUIRE(txn.GetTokenByName("deploy")->hash == "hash2");
-                  REQUIRE(txn.GetToken("hash1").status().code() == Code::kNotFound);
+                  REQUIRE(txn.GetTokenByName("deploy")->host_id == "host-1");
+                  REQUIRE(txn.GetTokenByName("deploy-2")->uses == 2);
+                  REQUIRE(txn.GetToken(t.hash)->reason == "why");
+                  REQUIRE(txn.ListTokens()->size() == 2);
+                  return Status::Ok();
+                })
+                .ok());
+    REQUIRE(store.Update([&](WriteTxn& txn) { return txn.DeleteToken(t.hash); }).ok());
+    REQUIRE(store.Update([&](WriteTxn& txn) { return txn.DeleteToken(t.hash); }).code() ==
+            Code::kNotFound);
+    REQUIRE(store
+                .View([&](ReadTxn& txn) -> Status {
+                  REQUIRE(txn.GetTokenByName("deploy-2").status().code() == Code::kNotFound);
+                  REQUIRE(txn.GetToken(t.hash).status().code() == Code::kNotFound);
+                  REQUIRE(txn.ListTokens()->size() == 1);
                   return Status::Ok();
                 })
                 .ok());
   });
 }
 
-TEST_CASE("a failing write in a batch rolls back only itself and the audit chain links") {
-  ForBothStores([](std::unique_ptr<Storage> store) {
-    std::vector<std::thread> threads;
-    std::atomic<int> ok{0}, failed{0};
-    for (int i = 0; i < 40; ++i) {
-      threads.emplace_back([&, i] {
-        const Status st = store->Update([i](WriteTxn& txn) -> Status {
-          HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("c" + std::to_string(i), "h", 10)));
-          HOSTCA_RETURN_IF_ERROR(txn.AppendAudit(i, "t", "insert", std::to_string(i)).status());
-          return i % 4 == 0 ? Conflict("refused after writing") : Status::Ok();
-        });
-        (st.ok() ? ok : failed)++;
-      });
-    }
-    for (auto& t : threads) {
-      t.join();
-    }
-    REQUIRE(ok == 30);
-    REQUIRE(failed == 10);
+TEST_CASE("mappings and meta") {
+  ForBothStores([](Storage& store) {
     REQUIRE(store
-                ->View([](ReadTxn& txn) -> Status {
-                  REQUIRE(*txn.CountCerts() == 30);
-                  REQUIRE(txn.GetCert("c4").status().code() == Code::kNotFound);
-                  REQUIRE(txn.GetCert("c5").ok());
-                  auto log = *txn.ReadAudit(1, 1000);
-                  REQUIRE(log.size() == 30);
+                .Update([](WriteTxn& txn) -> Status {
+                  HOSTCA_RETURN_IF_ERROR(txn.PutMapping({"m1", "id-a", "x.example", 5}));
+                  HOSTCA_RETURN_IF_ERROR(txn.PutMapping({"m2", "id-b", "y.example", 6}));
+                  return txn.PutMeta("security_level", "strict");
+                })
+                .ok());
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteMapping("m1"); }).ok());
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteMapping("m1"); }).code() ==
+            Code::kNotFound);
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.PutMeta("storage_format", "x"); }).code() ==
+            Code::kInvalidArgument);
+    REQUIRE(store
+                .View([](ReadTxn& txn) -> Status {
+                  REQUIRE(txn.ListMappings()->size() == 1);
+                  REQUIRE(txn.GetMapping("m2")->name == "y.example");
+                  REQUIRE(*txn.GetMeta("security_level") == "strict");
+                  REQUIRE(txn.GetMeta("nope").status().code() == Code::kNotFound);
+                  return Status::Ok();
+                })
+                .ok());
+  });
+}
+
+TEST_CASE("the audit log is a hash chain") {
+  ForBothStores([](Storage& store) {
+    REQUIRE(store
+                .View([](ReadTxn& txn) {
+                  return txn.LastAudit().status().code() == Code::kNotFound
+                             ? Status::Ok()
+                             : Internal("an empty log has a last entry");
+                })
+                .ok());
+    for (int i = 0; i < 5; ++i) {
+      AuditEntry got;
+      REQUIRE(store
+                  .Update([&](WriteTxn& txn) -> Status {
+                    HOSTCA_ASSIGN_OR_RETURN(got, txn.AppendAudit(100 + i, "admin", "revoke",
+                                                                 "serial " + std::to_string(i)));
+                    return Status::Ok();
+                  })
+                  .ok());
+      REQUIRE(got.seq == static_cast<uint64_t>(i + 1));
+    }
+    REQUIRE(store
+                .View([](ReadTxn& txn) -> Status {
+                  const auto log = *txn.ReadAudit(1, 100);
+                  REQUIRE(log.size() == 5);
                   std::string prev = AuditGenesisHash();
                   for (size_t i = 0; i < log.size(); ++i) {
                     REQUIRE(log[i].seq == i + 1);
@@ -188,144 +283,136 @@ TEST_CASE("a failing write in a batch rolls back only itself and the audit chain
                                                           log[i].detail));
                     prev = log[i].hash;
                   }
-                  REQUIRE(txn.LastAudit()->seq == 30);
+                  REQUIRE(txn.LastAudit()->hash == prev);
+                  REQUIRE(txn.ReadAudit(4, 100)->size() == 2);
+                  REQUIRE(txn.ReadAudit(2, 2)->back().seq == 3);
                   return Status::Ok();
                 })
                 .ok());
   });
 }
 
-TEST_CASE("16 threads store 10000 certificates through group commit, all durable") {
-  TempDir dir;
-  const LmdbOptions opts{.path = dir.Sub("db")};
-  {
-    auto store = OpenLmdbStorage(opts);
-    REQUIRE(store.ok());
-    std::vector<std::thread> threads;
-    std::atomic<int> errors{0};
-    for (int t = 0; t < 16; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = t; i < 10000; i += 16) {
-          const std::string serial = RandomBytes(16);
-          const Status st = (*store)->Update([&](WriteTxn& txn) {
-            return txn.InsertCert(Cert(serial, "host" + std::to_string(i % 100), 1000 + i));
-          });
-          errors += st.ok() ? 0 : 1;
+TEST_CASE("a failing write in a batch rolls back only itself") {
+  ForBothStores([](Storage& store) {
+    // The first write holds the writer until the other 39 are queued, so
+    // they all land in one batch.
+    std::atomic<bool> entered{false};
+    std::atomic<int> started{0};
+    Status first;
+    std::thread blocker([&] {
+      first = store.Update([&](WriteTxn& txn) {
+        entered = true;
+        while (started.load() < 39) {
+          std::this_thread::yield();
         }
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        return txn.InsertCert(Cert("first", "h", 10));
+      });
+    });
+    while (!entered.load()) {
+      std::this_thread::yield();
+    }
+    std::vector<std::thread> threads;
+    std::vector<Status> results(40);
+    for (int i = 1; i < 40; ++i) {
+      threads.emplace_back([&, i] {
+        ++started;
+        results[i] = store.Update([i](WriteTxn& txn) -> Status {
+          HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("c" + std::to_string(i), "h", 10)));
+          HOSTCA_RETURN_IF_ERROR(txn.AppendAudit(i, "t", "insert", std::to_string(i)).status());
+          if (i % 4 == 0) {
+            return Conflict("refused after writing", "test_refusal");
+          }
+          if (i % 13 == 0) {
+            throw std::runtime_error("a bug in a write");
+          }
+          return Status::Ok();
+        });
       });
     }
-    for (auto& th : threads) {
-      th.join();
+    for (auto& t : threads) {
+      t.join();
     }
-    REQUIRE(errors == 0);
-    const StorageStats stats = (*store)->Stats();
-    INFO("commits " << stats.commits << " writes " << stats.writes << " max batch "
-                    << stats.max_batch);
-    REQUIRE(stats.writes == 10000);
-    REQUIRE(stats.max_batch > 1);
-    REQUIRE(stats.commits < stats.writes);
-    (*store)->Close();
-  }
-  auto reopened = OpenLmdbStorage(opts);
-  REQUIRE(reopened.ok());
-  REQUIRE((*reopened)
-              ->View([](ReadTxn& txn) -> Status {
-                REQUIRE(*txn.CountCerts() == 10000);
-                std::set<std::string> serials;
-                const auto all = txn.CertsExpiringBetween(0, INT64_MAX, 20000);
-                for (const auto& c : *all) {
-                  serials.insert(c.serial);
-                }
-                REQUIRE(serials.size() == 10000);
-                return Status::Ok();
-              })
-              .ok());
-}
-
-TEST_CASE("the map grows on its own, and a full store loses nothing acknowledged") {
-  TempDir dir;
-  SECTION("growth") {
-    const LmdbOptions opts{.path = dir.Sub("db"), .initial_map_size = 1 << 20};
-    {
-      auto store = *OpenLmdbStorage(opts);
-      for (int i = 0; i < 400; ++i) {  // 400 x 50 KiB = 20 MiB
-        REQUIRE(store
-                    ->Update([i](WriteTxn& txn) {
-                      return txn.InsertCert(Cert("g" + std::to_string(i), "h", i, 50 * 1024));
-                    })
-                    .ok());
+    blocker.join();
+    REQUIRE(first.ok());
+    int ok = 0;
+    for (int i = 1; i < 40; ++i) {
+      INFO("write " << i << ": " << results[i].ToString());
+      if (i % 4 == 0) {
+        REQUIRE(results[i].reason() == "test_refusal");
+      } else if (i % 13 == 0) {
+        REQUIRE(results[i].code() == Code::kInternal);
+      } else {
+        REQUIRE(results[i].ok());
+        ++ok;
       }
-      REQUIRE(store->Stats().map_resizes > 0);
     }
-    auto store = *OpenLmdbStorage(opts);
+    REQUIRE(store.Stats().max_batch == 39);  // the failures shared a batch with the others
     REQUIRE(store
-                ->View([](ReadTxn& txn) -> Status {
-                  REQUIRE(*txn.CountCerts() == 400);
-                  REQUIRE(txn.GetCert("g399")->der.size() == 50 * 1024);
+                .View([&](ReadTxn& txn) -> Status {
+                  REQUIRE(*txn.CountCerts() == static_cast<uint64_t>(ok + 1));
+                  REQUIRE(txn.GetCert("c4").status().code() == Code::kNotFound);
+                  REQUIRE(txn.GetCert("c13").status().code() == Code::kNotFound);
+                  REQUIRE(txn.GetCert("c5").ok());
+                  REQUIRE(txn.ReadAudit(1, 100)->size() == static_cast<size_t>(ok));
+                  REQUIRE(txn.LastAudit()->seq == static_cast<uint64_t>(ok));
                   return Status::Ok();
                 })
                 .ok());
-  }
-  SECTION("exhaustion") {
-    const LmdbOptions opts{
-        .path = dir.Sub("db"), .initial_map_size = 1 << 20, .max_map_size = 2 << 20};
-    std::vector<std::string> acknowledged;
-    {
-      auto store = *OpenLmdbStorage(opts);
-      Status st;
-      for (int i = 0; i < 1000 && st.ok(); ++i) {
-        const std::string serial = "x" + std::to_string(i);
-        st = store->Update(
-            [&](WriteTxn& txn) { return txn.InsertCert(Cert(serial, "h", i, 20 * 1024)); });
-        if (st.ok()) {
-          acknowledged.push_back(serial);
-        }
-      }
-      REQUIRE(st.code() == Code::kResourceExhausted);
-      REQUIRE(acknowledged.size() > 10);
-      // Reads and small writes that fit still work.
-      REQUIRE(store->View([](ReadTxn& txn) { return txn.CountCerts().status(); }).ok());
-    }
-    auto store = *OpenLmdbStorage(opts);
-    REQUIRE(store
-                ->View([&](ReadTxn& txn) -> Status {
-                  REQUIRE(*txn.CountCerts() == acknowledged.size());
-                  for (const auto& s : acknowledged) {
-                    REQUIRE(txn.GetCert(s).ok());
-                  }
-                  return Status::Ok();
-                })
-                .ok());
-  }
+  });
 }
 
-TEST_CASE("a corrupt or foreign directory is refused with a clear error") {
-  TempDir dir;
-  std::filesystem::create_directories(dir.Sub("db"));
-  std::ofstream(dir.Sub("db") + "/data.mdb") << std::string(100000, 'g');
-  auto garbage = OpenLmdbStorage({.path = dir.Sub("db")});
-  REQUIRE_FALSE(garbage.ok());
-  REQUIRE(garbage.status().reason() == "foreign_store");
-  REQUIRE_THAT(garbage.status().message(), Catch::Contains("does not hold a hostca store"));
+TEST_CASE("misuse is an error not a deadlock, and a closed store is unavailable") {
+  ForBothStores([](Storage& store) {
+    const Status nested = store.Update(
+        [&](WriteTxn&) { return store.Update([](WriteTxn&) { return Status::Ok(); }); });
+    REQUIRE(nested.code() == Code::kInternal);
+    const Status view_in_update =
+        store.Update([&](WriteTxn&) { return store.View([](ReadTxn&) { return Status::Ok(); }); });
+    REQUIRE(view_in_update.code() == Code::kInternal);
+    store.Close();
+    store.Close();
+    REQUIRE(store.Update([](WriteTxn&) { return Status::Ok(); }).code() == Code::kUnavailable);
+    REQUIRE(store.View([](ReadTxn&) { return Status::Ok(); }).code() == Code::kUnavailable);
+  });
+}
+
+TEST_CASE("16 threads store certificates concurrently in group commits (memory)") {
+  auto store = NewMemoryStorage();
+  test::StoreConcurrently(*store, 16, 10000);
+  const StorageStats stats = store->Stats();
+  REQUIRE(stats.writes == 10000);
+  REQUIRE(stats.cert_count == 10000);
+  REQUIRE(stats.commits < stats.writes);
 }
 
 TEST_CASE("the fault-injecting wrapper fails writes while armed and stores nothing") {
   FaultInjectingStorage store(NewMemoryStorage());
+  auto insert = [&](const std::string& serial) {
+    return store.Update([serial](WriteTxn& txn) { return txn.InsertCert(Cert(serial, "h", 1)); });
+  };
   store.FailCommits(Unavailable("disk on fire"));
-  const Status st = store.Update([](WriteTxn& txn) { return txn.InsertCert(Cert("f", "h", 1)); });
-  REQUIRE(st.code() == Code::kUnavailable);
-  store.FailNextCommits(1, ResourceExhausted("disk full"));
-  REQUIRE(store.Update([](WriteTxn& txn) { return txn.InsertCert(Cert("f", "h", 1)); }).code() ==
-          Code::kResourceExhausted);
-  REQUIRE(store.Update([](WriteTxn& txn) { return txn.InsertCert(Cert("f", "h", 1)); }).ok());
+  REQUIRE(insert("f1").code() == Code::kUnavailable);
+  REQUIRE(insert("f2").code() == Code::kUnavailable);
+  store.Clear();
+  REQUIRE(insert("f3").ok());
+  store.FailNextCommits(2, ResourceExhausted("disk full", "storage_full"));
+  REQUIRE(insert("f4").reason() == "storage_full");
+  REQUIRE(insert("f5").code() == Code::kResourceExhausted);
+  REQUIRE(insert("f6").ok());
   REQUIRE(store
               .View([](ReadTxn& txn) -> Status {
-                REQUIRE(*txn.CountCerts() == 1);
+                REQUIRE(*txn.CountCerts() == 2);
+                REQUIRE(txn.GetCert("f3").ok());
+                REQUIRE(txn.GetCert("f6").ok());
                 return Status::Ok();
               })
               .ok());
-  store.Close();
-  REQUIRE(store.Update([](WriteTxn&) { return Status::Ok(); }).code() == Code::kUnavailable);
+  auto inner = NewMemoryStorage();
+  FaultInjectingStorage borrowed(*inner);
+  borrowed.FailCommits(Internal("boom"));
+  REQUIRE(borrowed.Update([](WriteTxn&) { return Status::Ok(); }).code() == Code::kInternal);
+  REQUIRE(inner->Stats().commits == 0);
 }
 
 }  // namespace

@@ -102,6 +102,7 @@ void GroupCommitStorage::WriterLoop() {
 }
 
 std::vector<Status> GroupCommitStorage::RunBatch(std::vector<Pending>& batch) {
+  bool nested = false;  // first try the batch without nested transactions
   while (true) {
     auto txn = backend_->Begin();
     if (!txn.ok()) {
@@ -111,15 +112,18 @@ std::vector<Status> GroupCommitStorage::RunBatch(std::vector<Pending>& batch) {
     std::vector<Status> results;
     results.reserve(batch.size());
     bool full = false;
+    bool failed = false;
     for (Pending& p : batch) {
-      results.push_back((*txn)->RunNested([&p](WriteTxn& t) { return CallGuarded(p.fn, t); }));
-      if (results.back().reason() == kMapFullReason) {
-        full = true;
+      WriteFn guarded = [&p](WriteTxn& t) { return CallGuarded(p.fn, t); };
+      results.push_back(nested ? (*txn)->RunNested(guarded) : (*txn)->RunDirect(guarded));
+      full = results.back().reason() == kMapFullReason;
+      failed = !nested && !results.back().ok();
+      if (full || failed) {
         break;
       }
     }
     Status commit;
-    if (full) {
+    if (full || failed) {
       (*txn)->Abort();
     } else {
       commit = (*txn)->Commit();
@@ -130,6 +134,13 @@ std::vector<Status> GroupCommitStorage::RunBatch(std::vector<Pending>& batch) {
         return std::vector<Status>(batch.size(), grown);
       }
       continue;  // the map grew: run the whole batch again
+    }
+    if (failed) {
+      if (batch.size() == 1) {
+        return results;  // nothing else to keep
+      }
+      nested = true;  // undo only the failing writes
+      continue;
     }
     if (!commit.ok()) {
       Record(batch.size(), false);

@@ -1,9 +1,16 @@
 // GroupCommitStorage: the Storage implementation shared by every backend.
 // Writes queue up; one writer thread takes up to max_batch of them, runs them
-// in one backend transaction (each in a nested transaction of its own),
-// commits once (one fsync), and only then releases the callers. When the
-// backend reports "map_full" the whole batch is undone, the backend grows and
-// the batch runs again. View runs on the caller's thread.
+// in one backend transaction, commits once (one fsync), and only then
+// releases the callers.
+//
+// Each write must be undone alone when it fails. A nested LMDB transaction
+// per write does that but costs LMDB about 3 MiB of allocation each, and
+// failures are rare; so a batch first runs its writes straight in the outer
+// transaction, and only when one of them fails is the batch undone and run
+// again with a nested transaction per write. The outcome is the same as
+// nesting always. When the backend reports "map_full" the whole batch is
+// undone, the backend grows and the batch runs again. View runs on the
+// caller's thread.
 //
 // Thread safety: GroupCommitStorage is thread-safe; a Backend is called by
 // the writer thread (Begin, Grow, BatchTxn) and by any thread (View,
@@ -27,9 +34,13 @@ class BatchTxn {
  public:
   virtual ~BatchTxn() = default;
   // Runs fn in a nested transaction, kept when fn succeeds and undone when it
-  // fails. Returns fn's status, or resource_exhausted "map_full" when the
-  // backend ran out of room (whatever fn returned).
+  // fails. Returns fn's status (or the error of a write fn ignored), or
+  // resource_exhausted "map_full" when the backend ran out of room (whatever
+  // fn returned); after "map_full" only Abort is allowed.
   virtual Status RunNested(const WriteFn& fn) = 0;
+  // Runs fn straight in this transaction; statuses as RunNested. After a
+  // failure the transaction holds fn's partial changes: only Abort is allowed.
+  virtual Status RunDirect(const WriteFn& fn) = 0;
   // Durable on return when OK. "map_full" as above.
   virtual Status Commit() = 0;
   virtual void Abort() = 0;

@@ -1,6 +1,7 @@
 // The key-value layer under the typed store: ordered tables of byte keys.
-// The record logic (record_txn.cpp) is written once against it; LMDB and
-// the in-memory store implement it.
+// The record logic (record_txn.cpp) is written once against it; LMDB
+// (lmdb_kv.h) and the in-memory store implement it. An object of these
+// interfaces is one transaction: not thread-safe, valid while it lasts.
 #pragma once
 
 #include <functional>

@@ -152,7 +152,15 @@ Status LmdbKv::Put(Table t, std::string_view key, std::string_view value) {
   if (rc == MDB_MAP_FULL) {
     map_full_ = true;
   }
-  return rc == 0 ? Status::Ok() : LmdbError(std::string("cannot write ") + TableName(t), rc);
+  return rc == 0 ? Status::Ok()
+                 : Failed(LmdbError(std::string("cannot write ") + TableName(t), rc));
+}
+
+Status LmdbKv::Failed(Status st) {
+  if (write_error_.ok()) {
+    write_error_ = st;
+  }
+  return st;
 }
 
 Status LmdbKv::Del(Table t, std::string_view key) {
@@ -165,7 +173,7 @@ Status LmdbKv::Del(Table t, std::string_view key) {
     map_full_ = true;  // a delete can need a page (copy-on-write)
   }
   if (rc != 0 && rc != MDB_NOTFOUND) {
-    return LmdbError(std::string("cannot delete from ") + TableName(t), rc);
+    return Failed(LmdbError(std::string("cannot delete from ") + TableName(t), rc));
   }
   return Status::Ok();
 }

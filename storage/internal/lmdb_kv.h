@@ -54,6 +54,9 @@ class LmdbKv final : public KvWrite {
   // True once any write hit MDB_MAP_FULL, whatever the caller did with the
   // error: the transaction is then unusable and the batch must be retried.
   bool map_full() const { return map_full_; }
+  // The first failed Put or Del (OK if none): LMDB then refuses to commit
+  // the transaction, even if the caller ignored the error.
+  const Status& write_error() const { return write_error_; }
 
   Result<std::optional<std::string>> Get(Table t, std::string_view key) override;
   Status Scan(Table t, std::string_view from,
@@ -67,6 +70,8 @@ class LmdbKv final : public KvWrite {
   MDB_txn* txn_;
   const Dbis& dbis_;
   bool map_full_ = false;
+  Status write_error_;
+  Status Failed(Status st);
 };
 
 }  // namespace hostca::storage::internal

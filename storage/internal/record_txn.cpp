@@ -116,6 +116,14 @@ Result<CertRecord> RecordTxn::GetCert(std::string_view serial) {
   return GetRecord<CertRecord>(kCerts, serial, "certificate");
 }
 
+Result<CertRecord> RecordTxn::CertFromIndex(std::string_view serial) {
+  auto rec = GetCert(serial);
+  if (!rec.ok() && rec.status().code() == Code::kNotFound) {
+    return Internal("corrupt index: it names a certificate that is not stored");
+  }
+  return rec;
+}
+
 Result<std::vector<CertRecord>> RecordTxn::CertsByHost(std::string_view host_id) {
   if (host_id.size() > kMaxTextKey) {
     return std::vector<CertRecord>();  // no such key can exist
@@ -131,7 +139,7 @@ Result<std::vector<CertRecord>> RecordTxn::CertsByHost(std::string_view host_id)
   }));
   std::vector<CertRecord> out;
   for (const std::string& s : serials) {
-    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, GetCert(s));
+    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, CertFromIndex(s));
     out.push_back(std::move(rec));
   }
   std::sort(out.begin(), out.end(),
@@ -154,7 +162,7 @@ Result<std::vector<CertRecord>> RecordTxn::CertsExpiringBetween(int64_t from, in
   std::vector<CertRecord> out;
   out.reserve(serials.size());
   for (const std::string& s : serials) {
-    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, GetCert(s));
+    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, CertFromIndex(s));
     out.push_back(std::move(rec));
   }
   return out;
@@ -169,7 +177,7 @@ Status RecordTxn::ForEachCertWithStatus(CertStatus status,
         if (k.substr(0, 1) != prefix) {
           return false;
         }
-        auto rec = GetCert(k.substr(1));
+        auto rec = CertFromIndex(k.substr(1));
         if (!rec.ok()) {
           inner = rec.status();
           return false;

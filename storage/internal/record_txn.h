@@ -53,6 +53,8 @@ class RecordTxn final : public WriteTxn {
   template <typename R>
   Result<std::vector<R>> ListAll(Table t);
   Status Writable() const;
+  // GetCert for a serial an index named: a missing record is internal.
+  Result<CertRecord> CertFromIndex(std::string_view serial);
   Status PutCertIndices(const CertRecord& rec);
   Status DelCertIndices(const CertRecord& rec);
   // Removes a name index entry if it points at host_id.

@@ -1,0 +1,223 @@
+// LMDB-only behaviour: durability across reopen, group commit under load,
+// map growth and exhaustion, refusing foreign or corrupt stores.
+#include <lmdb.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "storage/internal/test_util.h"
+#include "storage/storage.h"
+#include "tests/testutil.h"
+
+namespace hostca::storage {
+namespace {
+
+using hostca::testing::TempDir;
+using test::Cert;
+
+// Writes raw key/value pairs into named databases of an LMDB environment,
+// behind the store's back (to plant foreign or corrupt data).
+void RawPut(const std::string& path, const std::vector<std::array<std::string, 3>>& puts) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 32);
+  REQUIRE(mdb_env_open(env, path.c_str(), 0, 0600) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  for (const auto& [db, key, value] : puts) {
+    MDB_dbi dbi;
+    REQUIRE(mdb_dbi_open(txn, db.c_str(), MDB_CREATE, &dbi) == 0);
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    MDB_val v{value.size(), const_cast<char*>(value.data())};
+    REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+  }
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+TEST_CASE("16 threads store 10000 certificates through group commit, all durable") {
+  TempDir dir;
+  const LmdbOptions opts{.path = dir.Sub("db")};
+  std::vector<std::string> serials;
+  {
+    auto store = OpenLmdbStorage(opts);
+    REQUIRE(store.ok());
+    serials = test::StoreConcurrently(**store, 16, 10000);
+    const StorageStats stats = (*store)->Stats();
+    INFO("commits " << stats.commits << " writes " << stats.writes << " max batch "
+                    << stats.max_batch);
+    REQUIRE(stats.writes == 10000);
+    REQUIRE(stats.max_batch > 1);
+    REQUIRE(stats.commits < stats.writes);
+    REQUIRE(stats.failed_commits == 0);
+    REQUIRE(stats.cert_count == 10000);
+    REQUIRE(stats.used_bytes > 0);
+    REQUIRE(stats.map_size_bytes >= stats.used_bytes);
+    uint64_t in_histogram = 0;
+    for (uint64_t n : stats.batch_histogram) {
+      in_histogram += n;
+    }
+    REQUIRE(in_histogram == stats.commits);
+    (*store)->Close();
+    // Close released the files: the directory opens again while the closed
+    // object still exists.
+    auto again = OpenLmdbStorage(opts);
+    REQUIRE(again.ok());
+  }
+  auto reopened = OpenLmdbStorage(opts);
+  REQUIRE(reopened.ok());
+  REQUIRE((*reopened)
+              ->View([&](ReadTxn& txn) -> Status {
+                REQUIRE(*txn.CountCerts() == 10000);
+                std::set<std::string> seen;
+                const auto all = *txn.CertsExpiringBetween(0, INT64_MAX, 20000);
+                for (const auto& c : all) {
+                  seen.insert(c.serial);
+                }
+                REQUIRE(all.size() == 10000);
+                REQUIRE(seen.size() == 10000);  // no serial twice
+                for (const auto& s : serials) {
+                  REQUIRE(txn.GetCert(s).ok());
+                }
+                return Status::Ok();
+              })
+              .ok());
+}
+
+TEST_CASE("the map grows on its own") {
+  TempDir dir;
+  const LmdbOptions opts{.path = dir.Sub("db"), .initial_map_size = 1 << 20, .durable = false};
+  {
+    auto store = *OpenLmdbStorage(opts);
+    for (int i = 0; i < 80; ++i) {  // 80 batches x 5 x 50 KiB = 20 MiB
+      REQUIRE(store
+                  ->Update([i](WriteTxn& txn) -> Status {
+                    for (int j = 0; j < 5; ++j) {
+                      HOSTCA_RETURN_IF_ERROR(
+                          txn.InsertCert(Cert("g" + std::to_string(i * 5 + j), "h", i, 50 * 1024)));
+                    }
+                    return Status::Ok();
+                  })
+                  .ok());
+    }
+    const StorageStats stats = store->Stats();
+    REQUIRE(stats.map_resizes >= 4);
+    REQUIRE(stats.map_size_bytes >= (20u << 20));
+  }
+  auto store = *OpenLmdbStorage(opts);
+  REQUIRE(store
+              ->View([](ReadTxn& txn) -> Status {
+                REQUIRE(*txn.CountCerts() == 400);
+                for (int i = 0; i < 400; ++i) {
+                  REQUIRE(txn.GetCert("g" + std::to_string(i))->der.size() == 50 * 1024);
+                }
+                return Status::Ok();
+              })
+              .ok());
+}
+
+TEST_CASE("a full store refuses writes and loses nothing acknowledged") {
+  TempDir dir;
+  const LmdbOptions opts{
+      .path = dir.Sub("db"), .initial_map_size = 1 << 20, .max_map_size = 2 << 20};
+  std::vector<std::string> acknowledged;
+  {
+    auto store = *OpenLmdbStorage(opts);
+    Status st;
+    for (int i = 0; i < 1000 && st.ok(); ++i) {
+      const std::string serial = "x" + std::to_string(i);
+      st = store->Update(
+          [&](WriteTxn& txn) { return txn.InsertCert(Cert(serial, "h", i, 20 * 1024)); });
+      if (st.ok()) {
+        acknowledged.push_back(serial);
+      }
+    }
+    REQUIRE(st.code() == Code::kResourceExhausted);
+    REQUIRE(st.reason() == "storage_full");
+    REQUIRE(acknowledged.size() > 10);
+    REQUIRE(store->Stats().failed_commits == 1);
+    // Still full, still refusing; reads keep working.
+    REQUIRE(
+        store->Update([](WriteTxn& txn) { return txn.InsertCert(Cert("late", "h", 1, 20 * 1024)); })
+            .code() == Code::kResourceExhausted);
+    REQUIRE(store
+                ->View([&](ReadTxn& txn) -> Status {
+                  REQUIRE(*txn.CountCerts() == acknowledged.size());
+                  return Status::Ok();
+                })
+                .ok());
+  }
+  auto store = *OpenLmdbStorage(opts);
+  REQUIRE(store
+              ->View([&](ReadTxn& txn) -> Status {
+                REQUIRE(*txn.CountCerts() == acknowledged.size());
+                for (const auto& s : acknowledged) {
+                  REQUIRE(txn.GetCert(s).ok());
+                }
+                return Status::Ok();
+              })
+              .ok());
+}
+
+TEST_CASE("a garbage data.mdb is refused with a clear error") {
+  TempDir dir;
+  const size_t size = GENERATE(100, 4096, 100000);
+  std::filesystem::create_directories(dir.Sub("db"));
+  std::ofstream(dir.Sub("db") + "/data.mdb") << std::string(size, 'g');
+  auto garbage = OpenLmdbStorage({.path = dir.Sub("db")});
+  REQUIRE_FALSE(garbage.ok());
+  INFO(garbage.status().ToString());
+  REQUIRE(garbage.status().code() == Code::kInvalidArgument);
+  REQUIRE(garbage.status().reason() == "foreign_store");
+  REQUIRE_THAT(garbage.status().message(), Catch::Contains("does not hold a hostca store"));
+}
+
+TEST_CASE("another program's LMDB store is refused and left alone") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.Sub("db"));
+  RawPut(dir.Sub("db"), {{"users", "alice", "1"}});
+  auto foreign = OpenLmdbStorage({.path = dir.Sub("db")});
+  REQUIRE_FALSE(foreign.ok());
+  REQUIRE(foreign.status().reason() == "foreign_store");
+  REQUIRE_THAT(foreign.status().message(), Catch::Contains("another program"));
+
+  std::filesystem::create_directories(dir.Sub("db2"));
+  RawPut(dir.Sub("db2"), {{"meta", "storage_format", "hostca-lmdb-99"}});
+  auto newer = OpenLmdbStorage({.path = dir.Sub("db2")});
+  REQUIRE_FALSE(newer.ok());
+  REQUIRE_THAT(newer.status().message(), Catch::Contains("hostca-lmdb-99"));
+}
+
+TEST_CASE("corrupt records and dangling index entries are errors, not crashes") {
+  TempDir dir;
+  const LmdbOptions opts{.path = dir.Sub("db")};
+  {
+    auto store = *OpenLmdbStorage(opts);
+    REQUIRE(store->Update([](WriteTxn& txn) { return txn.InsertCert(Cert("good", "h", 5)); }).ok());
+  }
+  RawPut(opts.path, {{"certs", "bad", "\x01garbage"},
+                     {"certs", "worse", std::string("\x01\xff\xff\xff\xff", 5)},
+                     {"certs_by_status", std::string("\0ghost", 6), ""},
+                     {"hosts", "h1", ""}});
+  auto store = *OpenLmdbStorage(opts);
+  REQUIRE(store
+              ->View([](ReadTxn& txn) -> Status {
+                REQUIRE(txn.GetCert("good").ok());
+                const Status bad = txn.GetCert("bad").status();
+                REQUIRE(bad.code() == Code::kInternal);
+                REQUIRE_THAT(bad.message(), Catch::Contains("corrupt"));
+                REQUIRE(txn.GetCert("worse").status().code() == Code::kInternal);
+                REQUIRE(txn.ListHosts().status().code() == Code::kInternal);
+                const Status scan = txn.ForEachCertWithStatus(
+                    CertStatus::kValid, [](const CertRecord&) { return true; });
+                REQUIRE(scan.code() == Code::kInternal);
+                return Status::Ok();
+              })
+              .ok());
+}
+
+}  // namespace
+}  // namespace hostca::storage
