@@ -13,6 +13,8 @@ namespace {
 constexpr char kOidReasonCode[] = "\x06\x03\x55\x1d\x15";
 constexpr char kOidCrlNumber[] = "\x06\x03\x55\x1d\x14";
 constexpr char kOidAki[] = "\x06\x03\x55\x1d\x23";
+constexpr char kOidIdp[] = "\x06\x03\x55\x1d\x1c";
+constexpr char kCritical[] = "\x01\x01\xff";
 
 // Extension ::= SEQUENCE { extnID, extnValue OCTET STRING } (not critical).
 std::string Extension(std::string_view oid_der, std::string_view value_der) {
@@ -74,7 +76,8 @@ size_t CrlEntrySet::DropExpired(int64_t now) {
   return dropped;
 }
 
-Result<std::unique_ptr<CrlSigner>> CrlSigner::Create(const ca::Issuer& issuer) {
+Result<std::unique_ptr<CrlSigner>> CrlSigner::Create(const ca::Issuer& issuer,
+                                                     const std::string& distribution_point) {
   std::unique_ptr<CrlSigner> s(new CrlSigner(issuer));
   // The signature AlgorithmIdentifier exactly as OpenSSL writes it for this
   // key: sign an empty CRL once and keep its algorithm.
@@ -98,6 +101,15 @@ Result<std::unique_ptr<CrlSigner>> CrlSigner::Create(const ca::Issuer& issuer) {
   const std::string keyid(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ski)),
                           static_cast<size_t>(ASN1_STRING_length(ski)));
   s->aki_ext_der_ = Extension(std::string_view(kOidAki, 5), Tlv(internal::kSequence, Tlv(0x80, keyid)));
+  if (!distribution_point.empty()) {
+    // IssuingDistributionPoint { distributionPoint [0] { fullName [0] { URI [6] } } }
+    const std::string idp =
+        Tlv(internal::kSequence, Tlv(0xa0, Tlv(0xa0, Tlv(0x86, distribution_point))));
+    std::string body(kOidIdp, 5);
+    body.append(kCritical, 3);
+    AppendTlv(&body, internal::kOctetString, idp);
+    s->idp_ext_der_ = Tlv(internal::kSequence, body);
+  }
   return s;
 }
 
@@ -119,7 +131,7 @@ Result<std::string> CrlSigner::Sign(const CrlEntrySet& entries, uint64_t number,
   revoked.clear();
   revoked.shrink_to_fit();
   const std::string exts =
-      aki_ext_der_ + Extension(std::string_view(kOidCrlNumber, 5), internal::IntegerFromU64(number));
+      aki_ext_der_ + idp_ext_der_ + Extension(std::string_view(kOidCrlNumber, 5), internal::IntegerFromU64(number));
   AppendTlv(&tbs_body, 0xa0, Tlv(internal::kSequence, exts));
   const std::string tbs = Tlv(internal::kSequence, tbs_body);
 

@@ -54,7 +54,12 @@ class CrlEntrySet {
 class CrlSigner {
  public:
   // Precomputes the issuer name, the signature algorithm and the AKI.
-  static Result<std::unique_ptr<CrlSigner>> Create(const ca::Issuer& issuer);
+  // `distribution_point` (the URL certificates name in their CRL
+  // distribution point) goes into a critical issuingDistributionPoint, so
+  // validators that match the two (Botan, OpenSSL) accept the CRL as the one
+  // for those certificates; empty: no IDP.
+  static Result<std::unique_ptr<CrlSigner>> Create(const ca::Issuer& issuer,
+                                                   const std::string& distribution_point = "");
 
   // The DER of a signed CRL holding every entry of `entries`.
   Result<std::string> Sign(const CrlEntrySet& entries, uint64_t number, int64_t this_update,
@@ -66,6 +71,7 @@ class CrlSigner {
   std::string algorithm_der_;  // AlgorithmIdentifier
   std::string issuer_der_;     // Name
   std::string aki_ext_der_;    // Extension
+  std::string idp_ext_der_;    // Extension, or empty
 };
 
 // Encodes one revokedCertificates element.

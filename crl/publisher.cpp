@@ -21,7 +21,7 @@ Result<std::unique_ptr<Publisher>> Publisher::Create(const ca::Issuer& issuer,
                                                      storage::Storage& store, const Clock& clock,
                                                      CrlOptions options) {
   std::unique_ptr<Publisher> p(new Publisher(store, clock, std::move(options)));
-  HOSTCA_ASSIGN_OR_RETURN(p->signer_, CrlSigner::Create(issuer));
+  HOSTCA_ASSIGN_OR_RETURN(p->signer_, CrlSigner::Create(issuer, p->options_.distribution_point));
   HOSTCA_RETURN_IF_ERROR(p->LoadEntries());
   HOSTCA_RETURN_IF_ERROR(p->PublishNow().status());
   return p;

@@ -135,13 +135,7 @@ Status Server::Load() {
                                                       std::move(chain), organization));
   limiter_ =
       std::make_unique<enrollment::FailureRateLimiter>(clock_, enrollment::RateLimitOptions{});
-  crl::CrlOptions crl_options;
-  crl_options.validity_seconds = options_.crl_validity_days * 86400;
-  crl_options.republish_seconds = options_.crl_republish_seconds;
-  crl_options.output_path = options_.data_dir + "/crl.der";
-  HOSTCA_ASSIGN_OR_RETURN(publisher_,
-                          crl::Publisher::Create(*issuer_, *store_, clock_, crl_options));
-  admin_ = std::make_unique<enrollment::AdminService>(*store_, clock_, publisher_.get());
+
   https_ = std::make_unique<httplib::SSLServer>(
       [layout](SSL_CTX& ctx) { return SetupTls(ctx, layout); });
   if (!https_->is_valid()) {
@@ -195,7 +189,7 @@ void Server::RegisterRoutes() {
   http_->set_error_handler(not_found);
 }
 
-void Server::StartServices() {
+Status Server::StartServices() {
   enrollment::EnrollmentOptions eo;
   eo.validity_seconds = options_.validity_days * 86400;
   eo.csr_policy.min_rsa_bits = options_.min_rsa_bits;
@@ -212,11 +206,21 @@ void Server::StartServices() {
   while (!eo.public_url.empty() && eo.public_url.back() == '/') {
     eo.public_url.pop_back();
   }
+  // The CRL names its distribution point, which depends on the bound port.
+  crl::CrlOptions crl_options;
+  crl_options.validity_seconds = options_.crl_validity_days * 86400;
+  crl_options.republish_seconds = options_.crl_republish_seconds;
+  crl_options.output_path = options_.data_dir + "/crl.der";
+  crl_options.distribution_point = eo.public_url + "/crl";
+  HOSTCA_ASSIGN_OR_RETURN(publisher_,
+                          crl::Publisher::Create(*issuer_, *store_, clock_, crl_options));
+  admin_ = std::make_unique<enrollment::AdminService>(*store_, clock_, publisher_.get());
   enroll_ = std::make_unique<enrollment::EnrollmentService>(*issuer_, *store_, clock_, *resolver_,
                                                             *limiter_, eo, publisher_.get());
   api_ = std::make_unique<ApiContext>(
       ApiContext{*enroll_, *admin_, metrics_, *store_, clock_, *publisher_});
   RegisterApi(*https_, *api_);
+  return Status::Ok();
 }
 
 // CRL distribution (DESIGN.md section 6): DER or PEM, an ETag from the CRL
@@ -321,8 +325,7 @@ Status Server::Bind() {
   spdlog::info("listening https://{}:{} (API)", https_host, https_port_);
   spdlog::info("listening http://{}:{} (CA certificate and CRL)", host, http_port_);
   // The certificate URLs depend on the bound plain-HTTP port.
-  StartServices();
-  return Status::Ok();
+  return StartServices();
 }
 
 Status Server::Run() {

@@ -57,7 +57,7 @@ class Server {
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);
   void HandleCrl(const httplib::Request& req, httplib::Response& res);
-  void StartServices();
+  Status StartServices();
 
   ServerOptions options_;
   const Clock& clock_;
