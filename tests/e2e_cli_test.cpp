@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/file.h"
@@ -43,6 +44,13 @@ class CliWorld {
   const std::string& fingerprint() const { return fingerprint_; }
   const std::string& data() const { return data_; }
   ServerProcess& server() { return *server_; }
+  // Starts a fresh server process on the same data directory.
+  void Restart() {
+    server_ = std::make_unique<ServerProcess>(data_, tmp_.Sub("server2.log"));
+    if (!server_->WaitReady(data_ + "/ca.crt")) {
+      throw std::runtime_error("server not ready: " + server_->Log());
+    }
+  }
   const TempDir& tmp() const { return tmp_; }
 
  private:
@@ -154,6 +162,49 @@ TEST_CASE("admin and host workflow through the hostca client") {
     REQUIRE(log.find(secret) == std::string::npos);
     REQUIRE(db.find(secret) == std::string::npos);
   }
+}
+
+// The CRL number and entries of the CRL on the plain-HTTP listener.
+std::string CrlText(CliWorld& w) {
+  httplib::Client cli("127.0.0.1", w.server().http_port());
+  auto res = cli.Get("/crl");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  const std::string path = w.tmp().Sub("crl.der");
+  std::ofstream(path, std::ios::binary) << res->body;
+  return Run("openssl crl -inform DER -noout -text -in " + ShellQuote(path)).output;
+}
+
+long CrlNumberOf(const std::string& text) {
+  const auto pos = text.find("CRL Number:");
+  REQUIRE(pos != std::string::npos);
+  return std::stol(text.substr(text.find_first_not_of(" \n", pos + 11)), nullptr, 16);
+}
+
+TEST_CASE("SIGKILL right after a revocation: the restarted server's CRL has it with a higher number") {
+  CliWorld w;
+  REQUIRE(w.Admin("ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+  REQUIRE(w.Host("h", "ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+  const std::string token = json::parse(w.Admin("token create k --json").out)["token"];
+  const auto enrolled = w.Host("h", "enroll --hostname k.example --token " + token + " --json");
+  REQUIRE(enrolled.exit_code == 0);
+  std::string serial = json::parse(enrolled.out)["serial"];
+  const long before = CrlNumberOf(CrlText(w));
+  const auto revoked = w.Admin("cert revoke " + serial + " --reason keyCompromise");
+  INFO(revoked.err);
+  REQUIRE(revoked.exit_code == 0);
+  REQUIRE(w.server().Kill() == -1);
+  w.Restart();
+  const std::string text = CrlText(w);
+  if (serial.size() % 2 != 0) {
+    serial.insert(serial.begin(), '0');
+  }
+  for (char& c : serial) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  REQUIRE_THAT(text, Catch::Contains("Serial Number: " + serial) &&
+                         Catch::Contains("Key Compromise"));
+  REQUIRE(CrlNumberOf(text) > before);
 }
 
 }  // namespace

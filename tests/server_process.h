@@ -95,6 +95,11 @@ class ServerProcess {
     ::kill(pid_, SIGTERM);
     return Wait();
   }
+  // SIGKILL: a crash at this moment.
+  int Kill() {
+    ::kill(pid_, SIGKILL);
+    return Wait();
+  }
   int Wait() {
     int st = 0;
     ::waitpid(pid_, &st, 0);
