@@ -10,7 +10,11 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/file.h"
+#include "enrollment/tidy.h"
 #include "server/init.h"
+#include "server/layout.h"
+#include "storage/storage.h"
 #include "server/options.h"
 #include "server/server.h"
 
@@ -92,6 +96,41 @@ int RunInitCommand(const Flags& f) {
   return 0;
 }
 
+// `tidy`: the background job's work, run once by hand. Run it while the
+// server is stopped (the store is single-process for map growth).
+int RunTidyCommand(const Flags& f, int64_t retention_days) {
+  auto options = BuildOptions(f);
+  if (!options.ok()) {
+    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
+    return 1;
+  }
+  const DataLayout layout(options->data_dir);
+  if (!FileExists(layout.db() + "/data.mdb")) {
+    std::cerr << "hostca-server tidy: " << layout.db() << " holds no store\n";
+    return 1;
+  }
+  storage::LmdbOptions lmdb;
+  lmdb.path = layout.db();
+  auto store = storage::OpenLmdbStorage(lmdb);
+  if (!store.ok()) {
+    std::cerr << "hostca-server tidy: " << store.status().ToString() << "\n";
+    return 1;
+  }
+  enrollment::TidyOptions to;
+  to.retention_seconds =
+      (retention_days >= 0 ? retention_days : options->tidy_retention_days) * 86400;
+  auto removed = enrollment::TidyExpired(**store, SystemClock::Instance().NowSeconds(), to,
+                                         "hostca-server tidy");
+  (*store)->Close();
+  if (!removed.ok()) {
+    std::cerr << "hostca-server tidy: " << removed.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << "removed " << *removed << " records of certificates expired more than "
+            << to.retention_seconds / 86400 << " days ago\n";
+  return 0;
+}
+
 int RunServeCommand(const Flags& f) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
@@ -160,6 +199,12 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", f.listen, "HTTPS API address (default 127.0.0.1:8443)");
   serve->add_option("--http-listen", f.http_listen,
                     "plain-HTTP address for /ca.crt and /crl (default 127.0.0.1:8080)");
+  CLI::App* tidy = app.add_subcommand(
+      "tidy", "remove records of certificates expired beyond the retention (server stopped)");
+  hostca::server::AddCommonFlags(tidy, &f);
+  int64_t retention_days = -1;
+  tidy->add_option("--retention-days", retention_days,
+                   "keep expired records this many days (default tidy.retention_days, 90)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -168,6 +213,9 @@ int main(int argc, char** argv) {
   }
   if (init->parsed()) {
     return hostca::server::RunInitCommand(f);
+  }
+  if (tidy->parsed()) {
+    return hostca::server::RunTidyCommand(f, retention_days);
   }
   return hostca::server::RunServeCommand(f);
 }

@@ -12,6 +12,7 @@
 #include "common/file.h"
 #include "common/pem.h"
 #include "enrollment/security_level.h"
+#include "enrollment/tidy.h"
 #include "server/http_util.h"
 #include "server/layout.h"
 
@@ -328,12 +329,42 @@ Status Server::Bind() {
   return StartServices();
 }
 
+// The background tidy job: first run a minute after start, then every
+// tidy.interval_seconds.
+void Server::TidyLoop() {
+  auto next = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(tidy_mu_);
+      if (tidy_cv_.wait_until(lock, next, [this] { return stopped_.load(); })) {
+        return;
+      }
+    }
+    enrollment::TidyOptions to;
+    to.retention_seconds = options_.tidy_retention_days * 86400;
+    auto removed = enrollment::TidyExpired(*store_, clock_.NowSeconds(), to, "tidy");
+    if (removed.ok()) {
+      spdlog::info("tidy: removed {} expired certificate records", *removed);
+    } else {
+      spdlog::error("tidy failed: {}", removed.status().ToString());
+    }
+    next = std::chrono::steady_clock::now() + std::chrono::seconds(options_.tidy_interval_seconds);
+  }
+}
+
 Status Server::Run() {
   publisher_->Start();
+  tidy_thread_ = std::thread([this] { TidyLoop(); });
   std::thread http_thread([this] { http_->listen_after_bind(); });
   const bool ok = https_->listen_after_bind();
   http_->stop();
   http_thread.join();
+  {
+    std::lock_guard<std::mutex> lock(tidy_mu_);
+    stopped_ = true;
+  }
+  tidy_cv_.notify_all();
+  tidy_thread_.join();
   publisher_->Stop();
   store_->Close();
   if (!ok && !stopped_) {

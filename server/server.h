@@ -11,6 +11,8 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -58,6 +60,7 @@ class Server {
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);
   void HandleCrl(const httplib::Request& req, httplib::Response& res);
   Status StartServices();
+  void TidyLoop();
 
   ServerOptions options_;
   const Clock& clock_;
@@ -78,6 +81,9 @@ class Server {
   int https_port_ = 0;
   int http_port_ = 0;
   std::atomic<bool> stopped_{false};
+  std::mutex tidy_mu_;
+  std::condition_variable tidy_cv_;
+  std::thread tidy_thread_;
 };
 
 }  // namespace hostca::server

@@ -76,6 +76,20 @@ TEST_CASE("init twice on the same directory refuses the second time and changes 
   REQUIRE(Snapshot(data) == before);
 }
 
+TEST_CASE("hostca-server tidy runs on a data directory and refuses an empty one") {
+  TempDir tmp;
+  const std::string data = tmp.Sub("ca");
+  REQUIRE(Init(data).exit_code == 0);
+  const CommandResult tidy = Run(ShellQuote(BinaryPath("hostca-server")) + " tidy --data " +
+                                 ShellQuote(data) + " --retention-days 30");
+  INFO(tidy.output);
+  REQUIRE(tidy.exit_code == 0);
+  REQUIRE_THAT(tidy.output, Catch::Contains("removed 0 records"));
+  REQUIRE(Run(ShellQuote(BinaryPath("hostca-server")) + " tidy --data " +
+              ShellQuote(tmp.Sub("none")))
+              .exit_code == 1);
+}
+
 TEST_CASE("init refuses bad options with usage or clear errors") {
   TempDir tmp;
   REQUIRE(Init(tmp.Sub("a"), "--key-type dsa").exit_code == 1);
