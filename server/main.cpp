@@ -162,9 +162,12 @@ int RunServeCommand(const Flags& f) {
     spdlog::info("signal {}: draining requests and stopping", sig);
     srv->Stop();
   });
-  waiter.detach();
   spdlog::info("hostca-server ready");
   const Status st = srv->Run();
+  // The waiter must be gone before the server is destroyed: if Run ended on
+  // its own, wake it with the signal it waits for.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
   if (!st.ok()) {
     spdlog::error("{}", st.ToString());
     return 1;
