@@ -41,7 +41,8 @@ std::string EncodeCrlEntry(const CrlEntry& e) {
   std::string body = internal::IntegerFromMagnitude(e.serial);
   body += internal::Time(e.revoked_at);
   if (e.reason > 0) {
-    const std::string reason = Tlv(internal::kEnumerated, std::string(1, static_cast<char>(e.reason)));
+    const std::string reason =
+        Tlv(internal::kEnumerated, std::string(1, static_cast<char>(e.reason)));
     body += Tlv(internal::kSequence, Extension(std::string_view(kOidReasonCode, 5), reason));
   }
   return Tlv(internal::kSequence, body);
@@ -100,7 +101,8 @@ Result<std::unique_ptr<CrlSigner>> CrlSigner::Create(const ca::Issuer& issuer,
   }
   const std::string keyid(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ski)),
                           static_cast<size_t>(ASN1_STRING_length(ski)));
-  s->aki_ext_der_ = Extension(std::string_view(kOidAki, 5), Tlv(internal::kSequence, Tlv(0x80, keyid)));
+  s->aki_ext_der_ =
+      Extension(std::string_view(kOidAki, 5), Tlv(internal::kSequence, Tlv(0x80, keyid)));
   if (!distribution_point.empty()) {
     // IssuingDistributionPoint { distributionPoint [0] { fullName [0] { URI [6] } } }
     const std::string idp =
@@ -131,13 +133,15 @@ Result<std::string> CrlSigner::Sign(const CrlEntrySet& entries, uint64_t number,
   revoked.clear();
   revoked.shrink_to_fit();
   const std::string exts =
-      aki_ext_der_ + idp_ext_der_ + Extension(std::string_view(kOidCrlNumber, 5), internal::IntegerFromU64(number));
+      aki_ext_der_ + idp_ext_der_ +
+      Extension(std::string_view(kOidCrlNumber, 5), internal::IntegerFromU64(number));
   AppendTlv(&tbs_body, 0xa0, Tlv(internal::kSequence, exts));
   const std::string tbs = Tlv(internal::kSequence, tbs_body);
 
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   size_t sig_len = 0;
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, issuer_.digest(), nullptr, issuer_.key()) != 1 ||
+  if (!ctx ||
+      EVP_DigestSignInit(ctx.get(), nullptr, issuer_.digest(), nullptr, issuer_.key()) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &sig_len,
                      reinterpret_cast<const unsigned char*>(tbs.data()), tbs.size()) != 1) {
     return OpenSslError("cannot sign the CRL");

@@ -25,7 +25,7 @@
 namespace hostca::crl {
 
 struct CrlEntry {
-  std::string serial;     // raw INTEGER content octets, as stored
+  std::string serial;  // raw INTEGER content octets, as stored
   int64_t revoked_at = 0;
   int reason = 0;         // RFC 5280 CRLReason; 0 (unspecified) is left out of the entry
   int64_t not_after = 0;  // the entry leaves the CRL once the certificate expired

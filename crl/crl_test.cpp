@@ -35,8 +35,8 @@ struct TestCa {
 };
 
 TEST_CASE("a signed CRL v2 that OpenSSL and certtool and Botan accept") {
-  for (ca::KeyType type : {ca::KeyType::kP256, ca::KeyType::kP384, ca::KeyType::kEd25519,
-                           ca::KeyType::kRsa3072}) {
+  for (ca::KeyType type :
+       {ca::KeyType::kP256, ca::KeyType::kP384, ca::KeyType::kEd25519, ca::KeyType::kRsa3072}) {
     INFO("key type " << ca::KeyTypeName(type));
     TestCa ca(type);
     auto signer = CrlSigner::Create(*ca.issuer);
@@ -55,8 +55,8 @@ TEST_CASE("a signed CRL v2 that OpenSSL and certtool and Botan accept") {
     REQUIRE(X509_CRL_verify(crl->get(), ca.issuer->key()) == 1);
     REQUIRE(X509_CRL_get_version(crl->get()) == 1);
     REQUIRE(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl->get())) == 3);
-    std::unique_ptr<ASN1_INTEGER, OsslDeleter<ASN1_INTEGER_free>> number(
-        static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl->get(), NID_crl_number, nullptr, nullptr)));
+    std::unique_ptr<ASN1_INTEGER, OsslDeleter<ASN1_INTEGER_free>> number(static_cast<ASN1_INTEGER*>(
+        X509_CRL_get_ext_d2i(crl->get(), NID_crl_number, nullptr, nullptr)));
     REQUIRE(ASN1_INTEGER_get(number.get()) == 42);
     // The re-encoding by OpenSSL is byte-identical: our DER is canonical.
     REQUIRE(*CrlToDer(crl->get()) == *der);
@@ -69,8 +69,9 @@ TEST_CASE("a signed CRL v2 that OpenSSL and certtool and Botan accept") {
                           " -noout -text -CAfile " + ShellQuote(dir.Sub("ca.pem")));
     INFO(text.output);
     REQUIRE(text.exit_code == 0);
-    REQUIRE_THAT(text.output, Catch::Contains("verify OK") && Catch::Contains("X509v3 CRL Number") &&
-                                  Catch::Contains("42") && Catch::Contains("Key Compromise") &&
+    REQUIRE_THAT(text.output, Catch::Contains("verify OK") &&
+                                  Catch::Contains("X509v3 CRL Number") && Catch::Contains("42") &&
+                                  Catch::Contains("Key Compromise") &&
                                   Catch::Contains("Superseded") &&
                                   Catch::Contains("X509v3 Authority Key Identifier") &&
                                   Catch::Contains("Serial Number: 8001"));

@@ -125,7 +125,8 @@ Result<std::shared_ptr<const PublishedCrl>> Publisher::PublishNow() {
 }
 
 void Publisher::Loop() {
-  auto next_periodic = std::chrono::steady_clock::now() + std::chrono::seconds(options_.republish_seconds);
+  auto next_periodic =
+      std::chrono::steady_clock::now() + std::chrono::seconds(options_.republish_seconds);
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -150,7 +151,8 @@ void Publisher::Loop() {
       next_periodic = std::chrono::steady_clock::now() + std::chrono::seconds(5);
       continue;
     }
-    next_periodic = std::chrono::steady_clock::now() + std::chrono::seconds(options_.republish_seconds);
+    next_periodic =
+        std::chrono::steady_clock::now() + std::chrono::seconds(options_.republish_seconds);
   }
 }
 

@@ -29,7 +29,7 @@ struct CrlOptions {
   int64_t republish_seconds = 3600;         // publish at least this often
   std::chrono::milliseconds coalesce{250};  // wait for more revocations before publishing
   std::string output_path;                  // also write the DER here (atomically); empty: don't
-  std::string distribution_point;           // URL certificates carry as CDP (issuingDistributionPoint)
+  std::string distribution_point;  // URL certificates carry as CDP (issuingDistributionPoint)
 };
 
 struct PublishedCrl {

@@ -11,8 +11,8 @@ namespace {
 
 TEST_CASE("host names are normalised LDH names") {
   REQUIRE(*NormalizeHostname("Web1.Example") == "web1.example");
-  for (const char* bad : {"", "*.example", "a..b", "a.", ".a", "-a.example", "a-.example",
-                          "a b", "a_b", "../etc", "é.example"}) {
+  for (const char* bad : {"", "*.example", "a..b", "a.", ".a", "-a.example", "a-.example", "a b",
+                          "a_b", "../etc", "é.example"}) {
     INFO(bad);
     REQUIRE(NormalizeHostname(bad).status().reason() == "bad_hostname");
   }
@@ -61,27 +61,31 @@ TEST_CASE("the rate limiter opens again when failures leave the window") {
 TEST_CASE("tidy removes only records expired beyond the retention") {
   auto store = storage::NewMemoryStorage();
   const int64_t now = 100 * 86400;
-  REQUIRE(store->Update([&](storage::WriteTxn& txn) -> Status {
-    for (int i = 0; i < 2500; ++i) {
-      storage::CertRecord r;
-      r.serial = "s" + std::to_string(i);
-      r.host_id = "h";
-      // Expired i % 200 days ago; 90 days ago is exactly the cutoff and is kept.
-      r.not_after = now - static_cast<int64_t>(i % 200) * 86400;
-      HOSTCA_RETURN_IF_ERROR(txn.InsertCert(r));
-    }
-    return Status::Ok();
-  }).ok());
+  REQUIRE(store
+              ->Update([&](storage::WriteTxn& txn) -> Status {
+                for (int i = 0; i < 2500; ++i) {
+                  storage::CertRecord r;
+                  r.serial = "s" + std::to_string(i);
+                  r.host_id = "h";
+                  // Expired i % 200 days ago; 90 days ago is exactly the cutoff and is kept.
+                  r.not_after = now - static_cast<int64_t>(i % 200) * 86400;
+                  HOSTCA_RETURN_IF_ERROR(txn.InsertCert(r));
+                }
+                return Status::Ok();
+              })
+              .ok());
   auto removed = TidyExpired(*store, now, TidyOptions{90LL * 86400, 100}, "test");
   REQUIRE(removed.ok());
   // Expired more than 90 days: i % 200 in 91..199, i.e. 109 in each of the
   // 12 full rounds of 200, and 91..99 (9) in the last 100.
   REQUIRE(*removed == 109 * 12 + 9);
-  REQUIRE(store->View([&](storage::ReadTxn& txn) -> Status {
-    REQUIRE(*txn.CountCerts() == 2500 - *removed);
-    REQUIRE(txn.LastAudit()->action == "tidy");
-    return Status::Ok();
-  }).ok());
+  REQUIRE(store
+              ->View([&](storage::ReadTxn& txn) -> Status {
+                REQUIRE(*txn.CountCerts() == 2500 - *removed);
+                REQUIRE(txn.LastAudit()->action == "tidy");
+                return Status::Ok();
+              })
+              .ok());
 }
 
 }  // namespace

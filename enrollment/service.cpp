@@ -248,8 +248,8 @@ Result<IssuedResponse> EnrollmentService::SignAndStore(
 
 Status EnrollmentService::CommitIssue(storage::WriteTxn& txn, const Decision& d,
                                       const storage::CertRecord& rec,
-                                      const std::vector<std::string>& requested_names,
-                                      int64_t now, std::vector<storage::CertRecord>* revoked) {
+                                      const std::vector<std::string>& requested_names, int64_t now,
+                                      std::vector<storage::CertRecord>* revoked) {
   const bool new_host = d.kind == Decision::Kind::kNewHost;
   std::string token_note;
   if (!d.token_hash.empty()) {

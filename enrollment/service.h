@@ -102,7 +102,7 @@ class EnrollmentService {
   FailureRateLimiter& limiter_;
   const EnrollmentOptions options_;
   crl::RevocationSink* revocations_;  // may be null
-  X509StorePtr trust_;  // the CA (and its chain) for client certificates
+  X509StorePtr trust_;                // the CA (and its chain) for client certificates
 };
 
 // RFC 5280 reason names in camelCase <-> codes. invalid_argument "bad_reason".

@@ -12,9 +12,9 @@ Result<uint64_t> TidyExpired(storage::Storage& store, int64_t now, const TidyOpt
     size_t removed = 0;
     HOSTCA_RETURN_IF_ERROR(store.Update([&](storage::WriteTxn& txn) -> Status {
       removed = 0;
-      HOSTCA_ASSIGN_OR_RETURN(auto expired,
-                              txn.CertsExpiringBetween(std::numeric_limits<int64_t>::min(),
-                                                       cutoff, options.batch));
+      HOSTCA_ASSIGN_OR_RETURN(
+          auto expired,
+          txn.CertsExpiringBetween(std::numeric_limits<int64_t>::min(), cutoff, options.batch));
       for (const auto& rec : expired) {
         HOSTCA_RETURN_IF_ERROR(txn.DeleteCert(rec.serial));
         ++removed;
@@ -29,9 +29,9 @@ Result<uint64_t> TidyExpired(storage::Storage& store, int64_t now, const TidyOpt
   if (total > 0) {
     HOSTCA_RETURN_IF_ERROR(store.Update([&](storage::WriteTxn& txn) {
       return txn
-          .AppendAudit(now, actor, "tidy",
-                       "removed=" + std::to_string(total) + " expired_before=" +
-                           std::to_string(cutoff))
+          .AppendAudit(
+              now, actor, "tidy",
+              "removed=" + std::to_string(total) + " expired_before=" + std::to_string(cutoff))
           .status();
     }));
   }

@@ -345,16 +345,19 @@ void RegisterSettingRoutes(httplib::Server& srv, ApiContext& ctx) {
 }
 
 void RegisterCrlRoutes(httplib::Server& srv, ApiContext& ctx) {
-  srv.Post("/v1/crl/publish", Instrument(ctx, "crl.publish", Admin(ctx, [&ctx](const auto&, auto& res) {
-    auto crl = ctx.crl.PublishNow();
-    if (Fail(res, crl)) {
-      return;
-    }
-    WriteJson(res, 200, {{"number", (*crl)->number}, {"entries", (*crl)->entries},
-                         {"this_update", FormatRfc3339((*crl)->this_update)},
-                         {"next_update", FormatRfc3339((*crl)->next_update)},
-                         {"bytes", (*crl)->der.size()}});
-  })));
+  srv.Post("/v1/crl/publish",
+           Instrument(ctx, "crl.publish", Admin(ctx, [&ctx](const auto&, auto& res) {
+                        auto crl = ctx.crl.PublishNow();
+                        if (Fail(res, crl)) {
+                          return;
+                        }
+                        WriteJson(res, 200,
+                                  {{"number", (*crl)->number},
+                                   {"entries", (*crl)->entries},
+                                   {"this_update", FormatRfc3339((*crl)->this_update)},
+                                   {"next_update", FormatRfc3339((*crl)->next_update)},
+                                   {"bytes", (*crl)->der.size()}});
+                      })));
 }
 
 }  // namespace

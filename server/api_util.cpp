@@ -35,6 +35,15 @@ Handler Admin(ApiContext& ctx, Handler h) {
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     const std::string token = auth.rfind(prefix, 0) == 0 ? auth.substr(prefix.size()) : "";
+    if (token.empty() && req.ssl != nullptr) {
+      // An admin client certificate (hostca-server admin-cert): issued by
+      // this CA, stored with host ID "admin:<name>", valid and unrevoked.
+      if (auto who = ClientIdentity(ctx, req);
+          who.ok() && who->record.host_id.rfind(kAdminCertPrefix, 0) == 0) {
+        h(req, res);
+        return;
+      }
+    }
     if (Status st = ctx.admin.CheckAdminToken(token); !st.ok()) {
       res.set_header("WWW-Authenticate", "Bearer");
       WriteError(res, st);

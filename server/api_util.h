@@ -14,9 +14,13 @@ namespace hostca::server {
 
 using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
+// Host ID prefix of the records of admin client certificates.
+inline constexpr char kAdminCertPrefix[] = "admin:";
+
 // Times a handler into the metrics and counts refusals by their code.
 Handler Instrument(ApiContext& ctx, std::string route, Handler h);
-// An admin call: Bearer token checked in constant time against the stored hash.
+// An admin call: a Bearer token checked in constant time against the stored
+// hash, or (without one) an admin client certificate.
 Handler Admin(ApiContext& ctx, Handler h);
 // The peer's client certificate, verified (EnrollmentService::Authenticate).
 Result<enrollment::ClientIdentity> ClientIdentity(ApiContext& ctx, const httplib::Request& req);

@@ -192,6 +192,51 @@ Result<InitReport> RunInit(const ServerOptions& server, const InitOptions& init,
   return InitRoot(server, init, layout, clock);
 }
 
+Result<std::string> IssueAdminCertFiles(const ServerOptions& server, const std::string& name,
+                                        const std::string& out_dir, int64_t validity_days,
+                                        const Clock& clock) {
+  const DataLayout layout(server.data_dir);
+  HOSTCA_ASSIGN_OR_RETURN(const std::string pass,
+                          ResolvePassphrase(layout, server.passphrase_file));
+  HOSTCA_ASSIGN_OR_RETURN(EvpPkeyPtr key, ca::LoadEncryptedKey(layout.ca_key(), pass));
+  HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(layout.ca_crt()));
+  HOSTCA_ASSIGN_OR_RETURN(X509Ptr ca_cert, CertFromPem(ca_pem));
+  std::vector<X509Ptr> chain;
+  if (FileExists(layout.ca_chain())) {
+    HOSTCA_ASSIGN_OR_RETURN(const std::string chain_pem, ReadFile(layout.ca_chain()));
+    if (!chain_pem.empty()) {
+      HOSTCA_ASSIGN_OR_RETURN(chain, CertsFromPemBundle(chain_pem));
+    }
+  }
+  storage::LmdbOptions lmdb;
+  lmdb.path = layout.db();
+  HOSTCA_ASSIGN_OR_RETURN(auto store, storage::OpenLmdbStorage(lmdb));
+  std::string organization;
+  HOSTCA_RETURN_IF_ERROR(store->View([&](storage::ReadTxn& txn) -> Status {
+    HOSTCA_ASSIGN_OR_RETURN(organization, txn.GetMeta(kMetaOrganization));
+    return Status::Ok();
+  }));
+  HOSTCA_ASSIGN_OR_RETURN(auto issuer, ca::Issuer::Create(std::move(key), std::move(ca_cert),
+                                                          std::move(chain), organization));
+  HOSTCA_ASSIGN_OR_RETURN(TlsIdentityFiles files,
+                          IssueAdminIdentity(*issuer, name, validity_days, clock));
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(out_dir, 0700));
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(out_dir + "/" + name + ".key", files.key_pem, 0600));
+  HOSTCA_RETURN_IF_ERROR(
+      WriteFileAtomic(out_dir + "/" + name + ".crt", files.cert_chain_pem, 0644));
+  const std::string serial = ca::SerialToHex(files.record.serial);
+  Status st = store->Update([&](storage::WriteTxn& txn) -> Status {
+    HOSTCA_RETURN_IF_ERROR(txn.InsertCert(files.record));
+    return txn
+        .AppendAudit(clock.NowSeconds(), "hostca-server admin-cert", "admin_cert.issue",
+                     "name=" + name + " serial=" + serial)
+        .status();
+  });
+  store->Close();
+  HOSTCA_RETURN_IF_ERROR(st);
+  return serial;
+}
+
 Result<std::string> ResolvePassphrase(const DataLayout& layout,
                                       const std::string& passphrase_file) {
   if (HasEnvPassphrase()) {

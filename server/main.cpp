@@ -14,9 +14,9 @@
 #include "enrollment/tidy.h"
 #include "server/init.h"
 #include "server/layout.h"
-#include "storage/storage.h"
 #include "server/options.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 namespace hostca::server {
 namespace {
@@ -131,6 +131,23 @@ int RunTidyCommand(const Flags& f, int64_t retention_days) {
   return 0;
 }
 
+int RunAdminCertCommand(const Flags& f, const std::string& name, const std::string& out,
+                        int64_t days) {
+  auto options = BuildOptions(f);
+  if (!options.ok()) {
+    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
+    return 1;
+  }
+  auto serial = IssueAdminCertFiles(*options, name, out, days, SystemClock::Instance());
+  if (!serial.ok()) {
+    std::cerr << "hostca-server admin-cert: " << serial.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << "admin certificate " << *serial << " for " << name << ": " << out << "/" << name
+            << ".crt and " << out << "/" << name << ".key (0600)\n";
+  return 0;
+}
+
 int RunServeCommand(const Flags& f) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
@@ -208,6 +225,15 @@ int main(int argc, char** argv) {
   int64_t retention_days = -1;
   tidy->add_option("--retention-days", retention_days,
                    "keep expired records this many days (default tidy.retention_days, 90)");
+  CLI::App* admin_cert =
+      app.add_subcommand("admin-cert", "issue an admin client certificate (TLS client auth)");
+  hostca::server::AddCommonFlags(admin_cert, &f);
+  std::string admin_name, admin_out = ".";
+  int64_t admin_days = 365;
+  admin_cert->add_option("--name", admin_name, "who the certificate is for")->required();
+  admin_cert->add_option("--out", admin_out, "directory for NAME.crt and NAME.key (default .)");
+  admin_cert->add_option("--days", admin_days, "validity in days (default 365)")
+      ->check(CLI::Range(1, 3650));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -216,6 +242,9 @@ int main(int argc, char** argv) {
   }
   if (init->parsed()) {
     return hostca::server::RunInitCommand(f);
+  }
+  if (admin_cert->parsed()) {
+    return hostca::server::RunAdminCertCommand(f, admin_name, admin_out, admin_days);
   }
   if (tidy->parsed()) {
     return hostca::server::RunTidyCommand(f, retention_days);

@@ -13,8 +13,8 @@ const std::set<std::string>& KnownKeys() {
       "server.threads",          "server.max_body_bytes",  "server.log_level",
       "ca.passphrase_file",      "issuance.validity_days", "issuance.min_rsa_bits",
       "storage.initial_map_mib", "storage.max_map_gib",    "storage.max_batch",
-      "storage.durable",       "crl.validity_days",         "crl.republish_seconds",
-      "tidy.retention_days",   "tidy.interval_seconds",
+      "storage.durable",         "crl.validity_days",      "crl.republish_seconds",
+      "tidy.retention_days",     "tidy.interval_seconds",
   };
   return keys;
 }
@@ -23,8 +23,9 @@ Status CheckUnknownKeys(const toml::table& root, const std::string& path) {
   for (const auto& [table_name, node] : root) {
     const auto* table = node.as_table();
     if (table == nullptr) {
-      return InvalidArgument(path + ": top-level key '" + std::string(table_name.str()) +
-                             "' is not in a table ([server], [ca], [issuance], [crl], [tidy], [storage])");
+      return InvalidArgument(
+          path + ": top-level key '" + std::string(table_name.str()) +
+          "' is not in a table ([server], [ca], [issuance], [crl], [tidy], [storage])");
     }
     for (const auto& [key, value] : *table) {
       const std::string full = std::string(table_name.str()) + "." + std::string(key.str());
@@ -83,7 +84,8 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   HOSTCA_RETURN_IF_ERROR(Get(root, "tidy", "retention_days", path, &o->tidy_retention_days));
   HOSTCA_RETURN_IF_ERROR(Get(root, "tidy", "interval_seconds", path, &o->tidy_interval_seconds));
   if (o->tidy_retention_days < 0 || o->tidy_interval_seconds < 60) {
-    return InvalidArgument(path + ": tidy.retention_days must be >= 0, tidy.interval_seconds >= 60");
+    return InvalidArgument(path +
+                           ": tidy.retention_days must be >= 0, tidy.interval_seconds >= 60");
   }
   if (o->crl_validity_days < 1 || o->crl_validity_days > 365) {
     return InvalidArgument(path + ": crl.validity_days must be between 1 and 365");

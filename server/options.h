@@ -27,11 +27,12 @@ struct ServerOptions {
   int64_t validity_days = 365;  // host certificate lifetime
   int min_rsa_bits = 2048;      // smallest RSA key accepted in a CSR
   // [crl]
-  int64_t crl_validity_days = 7;         // nextUpdate lies this far ahead: a CA outage does not break the fleet
+  int64_t crl_validity_days =
+      7;  // nextUpdate lies this far ahead: a CA outage does not break the fleet
   int64_t crl_republish_seconds = 3600;  // publish at least this often, revoked or not
   // [tidy]
-  int64_t tidy_retention_days = 90;      // records of certificates expired longer ago are removed
-  int64_t tidy_interval_seconds = 21600; // how often the background job runs
+  int64_t tidy_retention_days = 90;       // records of certificates expired longer ago are removed
+  int64_t tidy_interval_seconds = 21600;  // how often the background job runs
   // [storage]
   uint64_t initial_map_mib = 64;  // LMDB map size at start; grows on its own
   uint64_t max_map_gib = 1024;    // growth stops here (then: 507 resource_exhausted)

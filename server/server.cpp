@@ -239,7 +239,8 @@ void Server::HandleCrl(const httplib::Request& req, httplib::Response& res) {
   res.set_header("Cache-Control", "public, max-age=" + std::to_string(max_age));
   res.set_header("Last-Modified", HttpDate(crl->this_update));
   const std::string inm = req.get_header_value("If-None-Match");
-  if (!inm.empty() && (inm == crl->etag || inm == "*" || inm.find(crl->etag) != std::string::npos)) {
+  if (!inm.empty() &&
+      (inm == crl->etag || inm == "*" || inm.find(crl->etag) != std::string::npos)) {
     res.status = 304;
     return;
   }

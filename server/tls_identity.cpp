@@ -50,4 +50,34 @@ Result<TlsIdentityFiles> IssueTlsIdentity(const ca::Issuer& issuer,
   return out;
 }
 
+Result<TlsIdentityFiles> IssueAdminIdentity(const ca::Issuer& issuer, const std::string& name,
+                                            int64_t validity_days, const Clock& clock) {
+  if (name.empty() || name.size() > 64 ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+          std::string::npos) {
+    return InvalidArgument("admin name must be 1..64 characters of A-Z a-z 0-9 . _ -");
+  }
+  HOSTCA_ASSIGN_OR_RETURN(EvpPkeyPtr key, ca::GenerateKey(ca::KeyType::kP256));
+  ca::IssuanceRequest req;
+  req.common_name = name;
+  req.organizational_unit = "admins";
+  req.uris = {"urn:hostca:admin:" + name};
+  req.public_key = key.get();
+  req.serial = ca::NewSerial();
+  const int64_t now = clock.NowSeconds();
+  req.not_before = now - 300;
+  req.not_after = now + validity_days * 86400;
+  HOSTCA_ASSIGN_OR_RETURN(ca::IssuedCertificate issued, issuer.Issue(req));
+  TlsIdentityFiles out;
+  HOSTCA_ASSIGN_OR_RETURN(out.key_pem, PrivateKeyToPem(key.get()));
+  out.cert_chain_pem = issued.pem;
+  out.record.serial = issued.serial;
+  out.record.host_id = "admin:" + name;
+  out.record.not_before = issued.not_before;
+  out.record.not_after = issued.not_after;
+  out.record.issued_at = now;
+  out.record.der = issued.der;
+  return out;
+}
+
 }  // namespace hostca::server

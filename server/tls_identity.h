@@ -23,4 +23,10 @@ Result<TlsIdentityFiles> IssueTlsIdentity(const ca::Issuer& issuer,
                                           const std::vector<std::string>& names,
                                           int64_t validity_days, const Clock& clock);
 
+// An admin client certificate for `name`: subject CN=<name>, OU=admins, SAN
+// URI urn:hostca:admin:<name>; its record's host ID is "admin:<name>", which
+// is what the API accepts as admin authentication.
+Result<TlsIdentityFiles> IssueAdminIdentity(const ca::Issuer& issuer, const std::string& name,
+                                            int64_t validity_days, const Clock& clock);
+
 }  // namespace hostca::server

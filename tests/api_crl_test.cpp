@@ -135,7 +135,8 @@ TEST_CASE("ETag: the second GET gets 304 with no body; PEM on request; HTTPS too
   const Crl again = FetchCrl(ca.http_port(), "/crl", first.etag);
   REQUIRE(again.status == 304);
   REQUIRE(again.body.empty());
-  REQUIRE(FetchCrl(ca.http_port(), "/crl?format=pem").body.rfind("-----BEGIN X509 CRL-----", 0) == 0);
+  REQUIRE(FetchCrl(ca.http_port(), "/crl?format=pem").body.rfind("-----BEGIN X509 CRL-----", 0) ==
+          0);
   const HttpResult https = ca.Call("GET", "/v1/crl");
   REQUIRE(https.status == 200);
   REQUIRE(https.raw == first.body);
@@ -143,7 +144,8 @@ TEST_CASE("ETag: the second GET gets 304 with no body; PEM on request; HTTPS too
   REQUIRE(cc != https.headers.end());
   REQUIRE(cc->second == "public, max-age=14400");  // level high: 4 h
   ca.SetLevel("very-high");
-  REQUIRE(ca.Call("GET", "/v1/crl").headers.find("Cache-Control")->second == "public, max-age=3600");
+  REQUIRE(ca.Call("GET", "/v1/crl").headers.find("Cache-Control")->second ==
+          "public, max-age=3600");
 }
 
 TEST_CASE("a burst of 500 revocations from 8 threads lands in few CRLs") {
@@ -181,8 +183,7 @@ TEST_CASE("a burst of 500 revocations from 8 threads lands in few CRLs") {
   std::string text;
   for (int i = 0; i < 500; ++i) {
     text = CrlText(dir, FetchCrl(ca.http_port()).body);
-    if (std::count(serials.begin(), serials.end(), "") == 0 &&
-        [&] {
+    if (std::count(serials.begin(), serials.end(), "") == 0 && [&] {
           size_t n = 0;
           for (size_t p = text.find("Serial Number:"); p != std::string::npos;
                p = text.find("Serial Number:", p + 1)) {

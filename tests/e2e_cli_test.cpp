@@ -20,7 +20,8 @@ class CliWorld {
  public:
   CliWorld() {
     data_ = tmp_.Sub("ca");
-    const auto init = Run(ShellQuote(BinaryPath("hostca-server")) + " init --data " + ShellQuote(data_));
+    const auto init =
+        Run(ShellQuote(BinaryPath("hostca-server")) + " init --data " + ShellQuote(data_));
     if (init.exit_code != 0) {
       throw std::runtime_error(init.output);
     }
@@ -61,8 +62,8 @@ class CliWorld {
 
 TEST_CASE("a wrong fingerprint at ca get stops the client before it enrolls") {
   CliWorld w;
-  const auto wrong = w.Host("h", "ca get --fingerprint " + std::string(64, 'b') +
-                                     " && echo SHOULD-NOT-RUN");
+  const auto wrong =
+      w.Host("h", "ca get --fingerprint " + std::string(64, 'b') + " && echo SHOULD-NOT-RUN");
   REQUIRE(wrong.exit_code == 1);
   REQUIRE_THAT(wrong.err, Catch::Contains("fingerprint_mismatch"));
   REQUIRE(wrong.out.find("SHOULD-NOT-RUN") == std::string::npos);
@@ -89,9 +90,9 @@ TEST_CASE("admin and host workflow through the hostca client") {
   const json e = json::parse(enrolled.out);
   const std::string host_id = e["host_id"];
   REQUIRE(*FileMode(w.tmp().Sub("h") + "/host.key") == 0600);
-  const auto verify = Run("openssl verify -x509_strict -purpose sslclient -CAfile " +
-                          ShellQuote(w.data() + "/ca.crt") + " " +
-                          ShellQuote(w.tmp().Sub("h") + "/host.crt"));
+  const auto verify =
+      Run("openssl verify -x509_strict -purpose sslclient -CAfile " +
+          ShellQuote(w.data() + "/ca.crt") + " " + ShellQuote(w.tmp().Sub("h") + "/host.crt"));
   INFO(verify.output);
   REQUIRE(verify.exit_code == 0);
 
@@ -115,11 +116,10 @@ TEST_CASE("admin and host workflow through the hostca client") {
   REQUIRE(w.Admin("host show web.example").exit_code == 0);
   REQUIRE(w.Admin("level set very-high").exit_code == 0);
   REQUIRE(json::parse(w.Admin("level get --json").out)["level"] == "very-high");
-  const auto no_token = w.Host("h2", "ca get --fingerprint " + w.fingerprint() +
-                                         " && " + ShellQuote(BinaryPath("hostca")) + " --server " +
-                                         w.server().https_url() + " --dir " +
-                                         ShellQuote(w.tmp().Sub("h2")) +
-                                         " enroll --hostname db.example");
+  const auto no_token =
+      w.Host("h2", "ca get --fingerprint " + w.fingerprint() + " && " +
+                       ShellQuote(BinaryPath("hostca")) + " --server " + w.server().https_url() +
+                       " --dir " + ShellQuote(w.tmp().Sub("h2")) + " enroll --hostname db.example");
   REQUIRE(no_token.exit_code == 1);
   REQUIRE_THAT(no_token.err, Catch::Contains("token_required"));
 
@@ -135,7 +135,8 @@ TEST_CASE("admin and host workflow through the hostca client") {
   REQUIRE(audit.exit_code == 0);
   REQUIRE_THAT(audit.out, Catch::Contains("audit chain OK"));
   const std::string log_json = w.Admin("audit list --json").out;
-  for (const char* action : {"token.create", "cert.enroll", "cert.renew", "level.set", "cert.revoke"}) {
+  for (const char* action :
+       {"token.create", "cert.enroll", "cert.renew", "level.set", "cert.revoke"}) {
     INFO(action);
     REQUIRE(log_json.find(action) != std::string::npos);
   }
@@ -146,11 +147,12 @@ TEST_CASE("admin and host workflow through the hostca client") {
   cli.enable_server_certificate_verification(true);
   auto metrics = cli.Get("/metrics");
   REQUIRE(metrics);
-  REQUIRE_THAT(metrics->body, Catch::Contains("hostca_certificates_issued_total 1") &&
-                                  Catch::Contains("hostca_certificates_renewed_total 1") &&
-                                  Catch::Contains("hostca_refused_total{code=\"token_required\"} 1") &&
-                                  Catch::Contains("hostca_request_duration_seconds_bucket") &&
-                                  Catch::Contains("hostca_store_batch_size_bucket"));
+  REQUIRE_THAT(metrics->body,
+               Catch::Contains("hostca_certificates_issued_total 1") &&
+                   Catch::Contains("hostca_certificates_renewed_total 1") &&
+                   Catch::Contains("hostca_refused_total{code=\"token_required\"} 1") &&
+                   Catch::Contains("hostca_request_duration_seconds_bucket") &&
+                   Catch::Contains("hostca_store_batch_size_bucket"));
 
   // No token value and no admin token in the log or the store.
   REQUIRE(w.server().Terminate() == 0);
@@ -181,7 +183,8 @@ long CrlNumberOf(const std::string& text) {
   return std::stol(text.substr(text.find_first_not_of(" \n", pos + 11)), nullptr, 16);
 }
 
-TEST_CASE("SIGKILL right after a revocation: the restarted server's CRL has it with a higher number") {
+TEST_CASE(
+    "SIGKILL right after a revocation: the restarted server's CRL has it with a higher number") {
   CliWorld w;
   REQUIRE(w.Admin("ca get --fingerprint " + w.fingerprint()).exit_code == 0);
   REQUIRE(w.Host("h", "ca get --fingerprint " + w.fingerprint()).exit_code == 0);
@@ -202,8 +205,8 @@ TEST_CASE("SIGKILL right after a revocation: the restarted server's CRL has it w
   for (char& c : serial) {
     c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
-  REQUIRE_THAT(text, Catch::Contains("Serial Number: " + serial) &&
-                         Catch::Contains("Key Compromise"));
+  REQUIRE_THAT(text,
+               Catch::Contains("Serial Number: " + serial) && Catch::Contains("Key Compromise"));
   REQUIRE(CrlNumberOf(text) > before);
 }
 

@@ -75,6 +75,18 @@ code="$(curl -s -o "$work/err.json" -w '%{http_code}' --cacert "$work/ca/ca.crt"
 [ "$code" = 401 ] && [ "$(jq -r .error.code "$work/err.json")" = client_cert_required ] \
   || fail "renew without a certificate answered $code"
 
+# An admin client certificate authenticates admin calls without the token;
+# a host certificate does not.
+"$bin/hostca-server" admin-cert --data "$work/ca" --name alice --out "$work/admin" >/dev/null \
+  || fail "admin-cert failed"
+[ "$(stat -c %a "$work/admin/alice.key")" = 600 ] || fail "admin key is not 0600"
+code="$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca/ca.crt" \
+  --cert "$work/admin/alice.crt" --key "$work/admin/alice.key" "$api/v1/tokens")"
+[ "$code" = 200 ] || fail "admin certificate refused: $code"
+code="$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca/ca.crt" \
+  --cert "$work/new.crt" --key "$work/new.key" "$api/v1/tokens")"
+[ "$code" = 401 ] || fail "a host certificate was accepted as admin: $code"
+
 # No secret in the log or the store.
 kill -TERM "$server_pid"; wait "$server_pid" || fail "server did not exit 0 on SIGTERM"; server_pid=""
 for secret in "$token" "$admin"; do

@@ -85,9 +85,9 @@ TEST_CASE("hostca-server tidy runs on a data directory and refuses an empty one"
   INFO(tidy.output);
   REQUIRE(tidy.exit_code == 0);
   REQUIRE_THAT(tidy.output, Catch::Contains("removed 0 records"));
-  REQUIRE(Run(ShellQuote(BinaryPath("hostca-server")) + " tidy --data " +
-              ShellQuote(tmp.Sub("none")))
-              .exit_code == 1);
+  REQUIRE(
+      Run(ShellQuote(BinaryPath("hostca-server")) + " tidy --data " + ShellQuote(tmp.Sub("none")))
+          .exit_code == 1);
 }
 
 TEST_CASE("init refuses bad options with usage or clear errors") {

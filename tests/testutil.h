@@ -66,7 +66,8 @@ struct SplitResult {
 };
 inline SplitResult RunSplit(const std::string& cmd) {
   const std::string err_path =
-      (std::filesystem::temp_directory_path() / ("hostca-err-" + HexEncode(RandomBytes(6)))).string();
+      (std::filesystem::temp_directory_path() / ("hostca-err-" + HexEncode(RandomBytes(6))))
+          .string();
   CommandResult r = [&] {
     CommandResult res;
     FILE* pipe = ::popen(("( " + cmd + " ) 2>" + err_path).c_str(), "r");
