@@ -108,7 +108,7 @@ Result<std::shared_ptr<const PublishedCrl>> Publisher::PublishNow() {
   crl->this_update = now;
   crl->next_update = now + options_.validity_seconds;
   crl->entries = entries_.size();
-  crl->etag = "\"" + std::to_string(number) + "\"";
+  crl->etag = std::string(1, '"').append(std::to_string(number)).append(1, '"');
   if (!options_.output_path.empty()) {
     if (Status st = WriteFileAtomic(options_.output_path, crl->der, 0644); !st.ok()) {
       spdlog::warn("cannot write {}: {}", options_.output_path, st.ToString());

@@ -35,5 +35,10 @@ hostca_build() {
   local dir="$1"
   shift
   cmake -S "$HOSTCA_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
-  cmake --build "$dir" -- -j"$(nproc)"
+  echo "building in $dir (log: $dir/build.log)" >&2
+  if ! cmake --build "$dir" -- -j"$(nproc)" >"$dir/build.log" 2>&1; then
+    grep -E "error|FAILED" "$dir/build.log" | head -40 >&2
+    tail -20 "$dir/build.log" >&2
+    return 1
+  fi
 }
