@@ -13,40 +13,50 @@ bool IsIpAddress(const std::string& name) {
   return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
 }
 
-}  // namespace
-
-Result<TlsIdentityFiles> IssueTlsIdentity(const ca::Issuer& issuer,
-                                          const std::vector<std::string>& names,
-                                          int64_t validity_days, const Clock& clock) {
+// A new P-256 key and a certificate for it per `req` (names, subject),
+// valid from now - 5 min for `validity_days`, with its inventory record.
+Result<TlsIdentityFiles> IssueWithNewKey(const ca::Issuer& issuer, ca::IssuanceRequest req,
+                                         const std::string& host_id, int64_t validity_days,
+                                         const Clock& clock) {
   HOSTCA_ASSIGN_OR_RETURN(EvpPkeyPtr key, ca::GenerateKey(ca::KeyType::kP256));
-  ca::IssuanceRequest req;
-  req.common_name = "hostca server";
-  req.organizational_unit = "servers";
-  for (const std::string& n : names) {
-    (IsIpAddress(n) ? req.ip_addresses : req.dns_names).push_back(n);
-  }
   req.public_key = key.get();
   req.serial = ca::NewSerial();
   const int64_t now = clock.NowSeconds();
   req.not_before = now - 300;
   req.not_after = now + validity_days * 86400;
   HOSTCA_ASSIGN_OR_RETURN(ca::IssuedCertificate issued, issuer.Issue(req));
-
   TlsIdentityFiles out;
   HOSTCA_ASSIGN_OR_RETURN(out.key_pem, PrivateKeyToPem(key.get()));
   out.cert_chain_pem = issued.pem;
+  out.record.serial = issued.serial;
+  out.record.host_id = host_id;
+  out.record.names = req.dns_names;
+  out.record.names.insert(out.record.names.end(), req.ip_addresses.begin(), req.ip_addresses.end());
+  out.record.not_before = issued.not_before;
+  out.record.not_after = issued.not_after;
+  out.record.issued_at = now;
+  out.record.der = std::move(issued.der);
+  return out;
+}
+
+}  // namespace
+
+Result<TlsIdentityFiles> IssueTlsIdentity(const ca::Issuer& issuer,
+                                          const std::vector<std::string>& names,
+                                          int64_t validity_days, const Clock& clock) {
+  ca::IssuanceRequest req;
+  req.common_name = "hostca server";
+  req.organizational_unit = "servers";
+  for (const std::string& n : names) {
+    (IsIpAddress(n) ? req.ip_addresses : req.dns_names).push_back(n);
+  }
+  HOSTCA_ASSIGN_OR_RETURN(TlsIdentityFiles out,
+                          IssueWithNewKey(issuer, req, "hostca-server", validity_days, clock));
   for (const std::string& pem : issuer.chain_pem()) {
     // The served chain stops below the root when there is an intermediate;
     // sending the root too is harmless and keeps this simple.
     out.cert_chain_pem += pem;
   }
-  out.record.serial = issued.serial;
-  out.record.host_id = "hostca-server";
-  out.record.names = names;
-  out.record.not_before = issued.not_before;
-  out.record.not_after = issued.not_after;
-  out.record.issued_at = now;
-  out.record.der = issued.der;
   return out;
 }
 
@@ -57,27 +67,11 @@ Result<TlsIdentityFiles> IssueAdminIdentity(const ca::Issuer& issuer, const std:
           std::string::npos) {
     return InvalidArgument("admin name must be 1..64 characters of A-Z a-z 0-9 . _ -");
   }
-  HOSTCA_ASSIGN_OR_RETURN(EvpPkeyPtr key, ca::GenerateKey(ca::KeyType::kP256));
   ca::IssuanceRequest req;
   req.common_name = name;
   req.organizational_unit = "admins";
   req.uris = {"urn:hostca:admin:" + name};
-  req.public_key = key.get();
-  req.serial = ca::NewSerial();
-  const int64_t now = clock.NowSeconds();
-  req.not_before = now - 300;
-  req.not_after = now + validity_days * 86400;
-  HOSTCA_ASSIGN_OR_RETURN(ca::IssuedCertificate issued, issuer.Issue(req));
-  TlsIdentityFiles out;
-  HOSTCA_ASSIGN_OR_RETURN(out.key_pem, PrivateKeyToPem(key.get()));
-  out.cert_chain_pem = issued.pem;
-  out.record.serial = issued.serial;
-  out.record.host_id = "admin:" + name;
-  out.record.not_before = issued.not_before;
-  out.record.not_after = issued.not_after;
-  out.record.issued_at = now;
-  out.record.der = issued.der;
-  return out;
+  return IssueWithNewKey(issuer, req, "admin:" + name, validity_days, clock);
 }
 
 }  // namespace hostca::server

@@ -41,12 +41,12 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `cmd` through /bin/sh with stderr folded into stdout.
-inline CommandResult Run(const std::string& cmd) {
+// Runs `shell_cmd` through /bin/sh and returns its exit code and stdout.
+inline CommandResult RunShell(const std::string& shell_cmd) {
   CommandResult res;
-  FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
+  FILE* pipe = ::popen(shell_cmd.c_str(), "r");
   if (pipe == nullptr) {
-    throw std::runtime_error("popen failed: " + cmd);
+    throw std::runtime_error("popen failed: " + shell_cmd);
   }
   char buf[4096];
   size_t n = 0;
@@ -58,6 +58,9 @@ inline CommandResult Run(const std::string& cmd) {
   return res;
 }
 
+// Runs `cmd` through /bin/sh with stderr folded into stdout.
+inline CommandResult Run(const std::string& cmd) { return RunShell(cmd + " 2>&1"); }
+
 // Runs `cmd` with stdout and stderr kept apart (for commands whose stdout is
 // one JSON document while they log to stderr).
 struct SplitResult {
@@ -66,32 +69,9 @@ struct SplitResult {
 };
 inline SplitResult RunSplit(const std::string& cmd) {
   const std::string err_path =
-      (std::filesystem::temp_directory_path() / ("hostca-err-" + HexEncode(RandomBytes(6))))
-          .string();
-  CommandResult r = [&] {
-    CommandResult res;
-    FILE* pipe = ::popen(("( " + cmd + " ) 2>" + err_path).c_str(), "r");
-    if (pipe == nullptr) {
-      throw std::runtime_error("popen failed: " + cmd);
-    }
-    char buf[4096];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) {
-      res.output.append(buf, n);
-    }
-    const int status = ::pclose(pipe);
-    res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return res;
-  }();
-  SplitResult out{r.exit_code, r.output, ""};
-  if (FILE* f = std::fopen(err_path.c_str(), "r"); f != nullptr) {
-    char buf[4096];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-      out.err.append(buf, n);
-    }
-    std::fclose(f);
-  }
+      (std::filesystem::temp_directory_path() / ("hostca-err-" + HexEncode(RandomBytes(6)))).string();
+  const CommandResult r = RunShell("( " + cmd + " ) 2>" + err_path);
+  SplitResult out{r.exit_code, r.output, RunShell("cat " + err_path).output};
   std::remove(err_path.c_str());
   return out;
 }
