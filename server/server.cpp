@@ -229,10 +229,7 @@ Status Server::StartServices() {
 // refresh interval (nor past nextUpdate).
 void Server::HandleCrl(const httplib::Request& req, httplib::Response& res) {
   const auto crl = publisher_->Current();
-  const int64_t refresh = enroll_->CurrentLevel() == enrollment::SecurityLevel::kVeryHigh ? 3600
-                          : enroll_->CurrentLevel() == enrollment::SecurityLevel::kMedium
-                              ? 8 * 3600
-                              : 4 * 3600;
+  const int64_t refresh = enrollment::CrlRefreshSeconds(enroll_->CurrentLevel());
   const int64_t max_age =
       std::max<int64_t>(0, std::min(refresh, crl->next_update - clock_.NowSeconds()));
   res.set_header("ETag", crl->etag);

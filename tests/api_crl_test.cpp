@@ -127,7 +127,7 @@ TEST_CASE("openssl crl -text: the number rises by one per publish, reasons, next
           7 * 86400);
 }
 
-TEST_CASE("ETag: the second GET gets 304 with no body; PEM on request; HTTPS too") {
+TEST_CASE("ETag: the second GET gets 304 with no body, PEM on request, HTTPS too") {
   ApiFixture ca;
   const Crl first = FetchCrl(ca.http_port());
   REQUIRE(first.status == 200);
