@@ -1,0 +1,298 @@
+// crl_bench: what a CRL of N entries costs hostca (filling the entry set,
+// signing, one revocation to a published CRL, size) next to
+// `openssl ca -gencrl` on the same revocation list. Usage and how to read
+// the figures: bench/README.md.
+//
+//   crl_bench [--quick] [--sizes 10000,100000] [--out DIR]
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bench/openssl_ca.h"
+#include "bench/report.h"
+#include "ca/authority.h"
+#include "ca/issuer.h"
+#include "ca/keys.h"
+#include "common/clock.h"
+#include "common/encoding.h"
+#include "common/file.h"
+#include "crl/crl_builder.h"
+#include "crl/publisher.h"
+#include "storage/storage.h"
+
+namespace hostca::bench {
+namespace {
+
+constexpr int kSignRuns = 3;
+constexpr int kOpensslRuns = 3;
+constexpr size_t kOpensslOneRunAbove = 100000;  // one `openssl ca -gencrl` run above this
+constexpr size_t kStoreBatch = 10000;           // records per storage Update
+constexpr int kKeyCompromise = 1;
+constexpr int64_t kDay = 86400;
+
+struct Options {
+  std::vector<size_t> sizes = {10000, 100000, 1000000};
+  std::string out_dir = HOSTCA_SOURCE_DIR "/bench/results";
+  std::string report_suffix;  // in the report's file name: "" for the default sizes
+};
+
+using SteadyClock = std::chrono::steady_clock;
+
+double SecondsSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+constexpr char kUsage[] =
+    "usage: crl_bench [--quick] [--sizes N,N,...] [--out DIR]\n"
+    "  --quick       sizes 10000,100000 (default: 10000,100000,1000000)\n"
+    "  --sizes LIST  comma-separated entry counts\n"
+    "  --out DIR     where the Markdown and JSON reports go (default: bench/results)\n";
+
+Result<std::vector<size_t>> ParseSizes(const std::string& list) {
+  std::vector<size_t> sizes;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    const std::string item = list.substr(pos, comma - pos);
+    size_t used = 0;
+    unsigned long long n = 0;
+    try {
+      n = std::stoull(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || n == 0) {
+      return InvalidArgument("bad size '" + item + "' in --sizes");
+    }
+    sizes.push_back(static_cast<size_t>(n));
+    pos = comma + 1;
+  }
+  return sizes;
+}
+
+Result<Options> ParseArgs(int argc, char** argv) {
+  Options opts;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--quick") {
+      opts.sizes = {10000, 100000};
+      opts.report_suffix = "-quick";
+    } else if (arg == "--sizes" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(opts.sizes, ParseSizes(argv[++i]));
+      opts.report_suffix = "-sizes";
+    } else if (arg == "--out" && has_value) {
+      opts.out_dir = argv[++i];
+    } else {
+      return InvalidArgument("unknown or incomplete argument '" + arg + "'");
+    }
+  }
+  return opts;
+}
+
+// `n` entries as hostca keeps them: random 16-byte serials (first byte
+// 0x01..0x7f), revoked during the last 30 days, keyCompromise, of
+// certificates that stay valid for 90 more days.
+std::vector<crl::CrlEntry> MakeEntries(size_t n, int64_t now) {
+  std::vector<crl::CrlEntry> entries;
+  entries.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto spread = static_cast<int64_t>(i % (30 * kDay));
+    entries.push_back(
+        crl::CrlEntry{ca::NewSerial(), now - spread, kKeyCompromise, now + 90 * kDay + spread});
+  }
+  return entries;
+}
+
+storage::CertRecord RevokedRecord(const crl::CrlEntry& e) {
+  storage::CertRecord r;
+  r.serial = e.serial;
+  r.host_id = "bench-host";
+  r.not_before = e.revoked_at - kDay;
+  r.not_after = e.not_after;
+  r.issued_at = r.not_before;
+  r.status = storage::CertStatus::kRevoked;
+  r.revocation_reason = e.reason;
+  r.revoked_at = e.revoked_at;
+  r.der = "dummy";
+  return r;
+}
+
+Result<std::unique_ptr<ca::Issuer>> MakeCa(const Clock& clock) {
+  HOSTCA_ASSIGN_OR_RETURN(EvpPkeyPtr key, ca::GenerateKey(ca::KeyType::kP256));
+  HOSTCA_ASSIGN_OR_RETURN(X509Ptr cert,
+                          ca::CreateRootCertificate(key.get(), ca::CaOptions{}, clock));
+  return ca::Issuer::Create(std::move(key), std::move(cert), {}, "hostca");
+}
+
+// (a), (b), (c): fill a CrlEntrySet, sign it kSignRuns times, check the CRL.
+Status MeasureSigner(const ca::Issuer& issuer, const std::vector<crl::CrlEntry>& entries,
+                     int64_t now, SizeResult* result) {
+  HOSTCA_ASSIGN_OR_RETURN(auto signer, crl::CrlSigner::Create(issuer));
+  crl::CrlEntrySet set;
+  const auto fill_start = SteadyClock::now();
+  for (const crl::CrlEntry& e : entries) {
+    set.Put(e);
+  }
+  result->fill_seconds = SecondsSince(fill_start);
+  if (set.size() != entries.size()) {
+    return Internal("the entry set holds " + std::to_string(set.size()) + " entries, expected " +
+                    std::to_string(entries.size()) + " (a serial repeated?)");
+  }
+  std::string der;
+  for (int run = 1; run <= kSignRuns; ++run) {
+    const auto start = SteadyClock::now();
+    HOSTCA_ASSIGN_OR_RETURN(der,
+                            signer->Sign(set, static_cast<uint64_t>(run), now, now + 7 * kDay));
+    result->sign_seconds.push_back(SecondsSince(start));
+  }
+  result->crl_bytes = der.size();
+  HOSTCA_RETURN_IF_ERROR(CheckCrl(der, issuer.ca_cert(), entries.size())
+                             .status()
+                             .WithContext("hostca's CRL of " + std::to_string(entries.size())));
+  return Status::Ok();
+}
+
+// (d): a Publisher over a store holding the entries as revoked records; one
+// more revocation, then PublishNow, timed.
+Status MeasurePublisher(const ca::Issuer& issuer, const std::vector<crl::CrlEntry>& entries,
+                        const Clock& clock, SizeResult* result) {
+  std::unique_ptr<storage::Storage> store = storage::NewMemoryStorage();
+  const auto preload_start = SteadyClock::now();
+  for (size_t begin = 0; begin < entries.size(); begin += kStoreBatch) {
+    const size_t end = std::min(entries.size(), begin + kStoreBatch);
+    HOSTCA_RETURN_IF_ERROR(store->Update([&](storage::WriteTxn& txn) -> Status {
+      for (size_t i = begin; i < end; ++i) {
+        HOSTCA_RETURN_IF_ERROR(txn.InsertCert(RevokedRecord(entries[i])));
+      }
+      return Status::Ok();
+    }));
+  }
+  result->store_preload_seconds = SecondsSince(preload_start);
+
+  const auto start_start = SteadyClock::now();
+  HOSTCA_ASSIGN_OR_RETURN(auto publisher,
+                          crl::Publisher::Create(issuer, *store, clock, crl::CrlOptions{}));
+  result->publisher_start_seconds = SecondsSince(start_start);
+
+  // As enrollment does: the revocation is durable before the publisher hears of it.
+  const int64_t now = clock.NowSeconds();
+  const storage::CertRecord extra =
+      RevokedRecord(crl::CrlEntry{ca::NewSerial(), now, kKeyCompromise, now + 90 * kDay});
+  HOSTCA_RETURN_IF_ERROR(
+      store->Update([&](storage::WriteTxn& txn) { return txn.InsertCert(extra); }));
+  const auto start = SteadyClock::now();
+  publisher->OnRevoked({extra});
+  HOSTCA_ASSIGN_OR_RETURN(auto published, publisher->PublishNow());
+  result->revoke_to_crl_seconds = SecondsSince(start);
+  if (published->entries != entries.size() + 1) {
+    return Internal("the published CRL holds " + std::to_string(published->entries) +
+                    " entries, expected " + std::to_string(entries.size() + 1));
+  }
+  return Status::Ok();
+}
+
+// The baseline: `openssl ca -gencrl` over an index.txt of the same entries.
+Status MeasureOpenssl(const ca::Issuer& issuer, const std::vector<crl::CrlEntry>& entries,
+                      const std::string& dir, SizeResult* result) {
+  HOSTCA_ASSIGN_OR_RETURN(const std::string config, WriteOpensslCa(dir, issuer, entries));
+  const std::string crl_path = dir + "/crl.pem";
+  const int runs = entries.size() > kOpensslOneRunAbove ? 1 : kOpensslRuns;
+  for (int run = 0; run < runs; ++run) {
+    HOSTCA_ASSIGN_OR_RETURN(const double seconds, TimeGencrl(config, crl_path));
+    result->openssl_seconds.push_back(seconds);
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const std::string pem, ReadFile(crl_path));
+  auto checked = CheckCrl(pem, issuer.ca_cert(), entries.size());
+  if (!checked.ok()) {
+    return checked.status().WithContext("openssl's CRL of " + std::to_string(entries.size()));
+  }
+  result->openssl_crl_bytes = *checked;
+  return Status::Ok();
+}
+
+Result<SizeResult> RunSize(const ca::Issuer& issuer, size_t n, const std::string& tmp_dir) {
+  const Clock& clock = SystemClock::Instance();
+  SizeResult result;
+  result.entries = n;
+  std::fprintf(stderr, "== %zu entries\n", n);
+  const std::vector<crl::CrlEntry> entries = MakeEntries(n, clock.NowSeconds());
+  HOSTCA_RETURN_IF_ERROR(MeasureSigner(issuer, entries, clock.NowSeconds(), &result));
+  std::fprintf(stderr, "   hostca: fill %.4f s, sign median %.4f s, %zu bytes (verified)\n",
+               result.fill_seconds, Median(result.sign_seconds), result.crl_bytes);
+  HOSTCA_RETURN_IF_ERROR(MeasurePublisher(issuer, entries, clock, &result));
+  std::fprintf(stderr,
+               "   publisher: revocation to CRL %.4f s (setup: store preload %.2f s, "
+               "publisher start %.2f s)\n",
+               result.revoke_to_crl_seconds, result.store_preload_seconds,
+               result.publisher_start_seconds);
+  const std::string dir = tmp_dir + "/crl-" + std::to_string(n);
+  HOSTCA_RETURN_IF_ERROR(MeasureOpenssl(issuer, entries, dir, &result));
+  std::fprintf(stderr, "   openssl ca -gencrl: median %.3f s over %zu run(s) (verified)\n",
+               Median(result.openssl_seconds), result.openssl_seconds.size());
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);  // index.txt is ~100 MB at a million entries
+  return result;
+}
+
+Status WriteReports(const Options& opts, const Environment& env,
+                    const std::vector<SizeResult>& results) {
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(opts.out_dir, 0755));
+  const std::string base = opts.out_dir + "/crl-" + env.date.substr(0, 10) + opts.report_suffix;
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".md", MarkdownReport(env, results), 0644));
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".json", JsonReport(env, results), 0644));
+  std::fprintf(stderr, "reports: %s.md, %s.json\n", base.c_str(), base.c_str());
+  return Status::Ok();
+}
+
+int Main(int argc, char** argv) {
+  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  auto opts = ParseArgs(argc, argv);
+  if (!opts.ok()) {
+    std::fprintf(stderr, "crl_bench: %s\n%s", opts.status().message().c_str(), kUsage);
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::warn);  // the publisher logs every CRL at info
+  Environment env = DetectEnvironment(HOSTCA_SOURCE_DIR);
+  env.date = FormatRfc3339(SystemClock::Instance().NowSeconds());
+  for (int i = 0; i < argc; ++i) {
+    env.command_line += (i == 0 ? "crl_bench" : std::string(" ") + argv[i]);
+  }
+
+  auto issuer = MakeCa(SystemClock::Instance());
+  if (!issuer.ok()) {
+    std::fprintf(stderr, "crl_bench: cannot make the CA: %s\n", issuer.status().ToString().c_str());
+    return 1;
+  }
+  const std::string tmp_dir = opts->out_dir + "/tmp";
+  std::vector<SizeResult> results;
+  for (const size_t n : opts->sizes) {
+    auto result = RunSize(**issuer, n, tmp_dir);
+    if (!result.ok()) {
+      std::fprintf(stderr, "crl_bench: %zu entries: %s\n", n, result.status().ToString().c_str());
+      return 1;
+    }
+    results.push_back(std::move(*result));
+  }
+  std::error_code ec;
+  std::filesystem::remove(tmp_dir, ec);  // only when empty
+  std::fputs(TextTable(results).c_str(), stdout);
+  std::fflush(stdout);
+  if (Status st = WriteReports(*opts, env, results); !st.ok()) {
+    std::fprintf(stderr, "crl_bench: cannot write the reports: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace hostca::bench
+
+int main(int argc, char** argv) { return hostca::bench::Main(argc, argv); }

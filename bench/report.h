@@ -1,0 +1,47 @@
+// What crl_bench measured and its three renderings: a text table for
+// stdout, and Markdown and JSON reports (bench/README.md explains the
+// columns). Plain values and pure functions; thread safety as for any value.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace hostca::bench {
+
+// The figures of one CRL size. Times in seconds.
+struct SizeResult {
+  size_t entries = 0;
+  double fill_seconds = 0;              // CrlEntrySet::Put of every entry (encodes each once)
+  std::vector<double> sign_seconds;     // CrlSigner::Sign, every run
+  double revoke_to_crl_seconds = 0;     // Publisher: OnRevoked(one more) + PublishNow
+  double store_preload_seconds = 0;     // setup: N revoked records into the memory store
+  double publisher_start_seconds = 0;   // setup: Publisher::Create (load N, first CRL)
+  size_t crl_bytes = 0;                 // DER of hostca's CRL
+  size_t openssl_crl_bytes = 0;         // DER of openssl's CRL
+  std::vector<double> openssl_seconds;  // `openssl ca -gencrl`, every run
+};
+
+// Where and with what the benchmark ran.
+struct Environment {
+  std::string date;  // UTC, RFC 3339
+  unsigned nproc = 0;
+  std::string cpu_model, kernel;
+  std::string openssl_cli, openssl_library;  // `openssl version`, the linked library
+  std::string git_commit;                    // "" when unknown
+  std::string command_line;
+};
+
+// Fills everything but date and command_line from this machine: /proc/cpuinfo,
+// uname(2), `openssl version`, `git -C <source_dir> rev-parse HEAD`.
+Environment DetectEnvironment(const std::string& source_dir);
+
+// The median of `values` (the mean of the middle two for an even count);
+// 0 when empty.
+double Median(std::vector<double> values);
+
+std::string TextTable(const std::vector<SizeResult>& results);
+std::string MarkdownReport(const Environment& env, const std::vector<SizeResult>& results);
+std::string JsonReport(const Environment& env, const std::vector<SizeResult>& results);
+
+}  // namespace hostca::bench
