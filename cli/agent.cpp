@@ -1,7 +1,7 @@
-// `hostca agent`: keeps this host's certificate fresh (DESIGN.md sections 4
-// and 8). Each pass: renew once half the lifetime has passed, learn the CRL
-// refresh interval from GET /v1/ca (and refresh the CRL when due, through
-// RefreshCrlHook), then sleep until the next due time. A failed pass is
+// `hostca agent`: keeps this host's certificate and CRL fresh (DESIGN.md
+// sections 4 and 8). Each pass: renew once half the lifetime has passed, learn
+// the CRL refresh interval from GET /v1/ca and refresh DIR/crl.pem when due
+// (RefreshCrlIfDue, with If-None-Match), then sleep until the next due time. A failed pass is
 // retried with exponential backoff (5 s doubling to 10 min, plus jitter).
 // SIGTERM and SIGINT end the agent between passes with exit code 0; a pass in
 // progress (a request, a state write) is finished first.
@@ -12,6 +12,7 @@
 #include <random>
 
 #include "cli/commands.h"
+#include "cli/crl_ops.h"
 #include "cli/host_ops.h"
 #include "cli/output.h"
 #include "cli/times.h"
@@ -40,6 +41,8 @@ struct PassResult {
   std::string serial;
   int64_t not_after = 0;
   int64_t renewal_due = 0;
+  std::string crl;          // "updated", "not_modified", "unchanged", "not_due" ("" not reached)
+  int64_t crl_number = -1;  // the local CRL's number after the pass
 };
 
 int64_t Now() { return SystemClock::Instance().NowSeconds(); }
@@ -48,13 +51,39 @@ void Log(const std::string& message) {
   std::cerr << FormatRfc3339(Now()) << " hostca agent: " << message << "\n" << std::flush;
 }
 
-// CRL refresh hook. The CRL issue fills this in: fetch GET /v1/crl (with the
-// ETag of DIR/crl.pem), verify it against the pinned CA and write
-// DIR/crl.pem atomically. For now it only records the interval the server
-// announced and schedules the next refresh.
-Status RefreshCrlHook(const Globals& /*g*/, AgentState& st, int64_t interval_seconds, int64_t now) {
+// Refreshes DIR/crl.pem when due (cli/crl_ops.h): the due time comes from
+// crl.json's last check plus the interval the server announced, so a
+// restarted agent (or --once from cron) does not refetch early, and a level
+// raised to a shorter interval takes effect from the last check.
+Status RefreshCrlIfDue(const Globals& g, AgentState& st, int64_t interval_seconds, int64_t now,
+                       PassResult& out) {
+  const StatePaths paths(g.dir);
+  HOSTCA_ASSIGN_OR_RETURN(std::string ca_pem, LoadPinnedCa(paths));
+  HOSTCA_ASSIGN_OR_RETURN(std::optional<LocalCrl> local, LoadLocalCrl(paths, ca_pem));
   st.crl_refresh_seconds = interval_seconds;
-  st.next_crl_refresh = now + interval_seconds;
+  const int64_t due = CrlRefreshDueAt(local, interval_seconds, now);
+  if (now < due) {
+    st.next_crl_refresh = due;
+    out.crl = "not_due";
+    out.crl_number = local ? local->info.number : -1;
+    return Status::Ok();
+  }
+  HOSTCA_ASSIGN_OR_RETURN(CrlFetchResult r, FetchCrl(g, now));
+  out.crl = r.updated ? "updated" : (r.not_modified ? "not_modified" : "unchanged");
+  out.crl_number = r.info.number;
+  if (r.updated) {
+    Log("CRL updated to number " + std::to_string(r.info.number) + " (" +
+        std::to_string(r.info.entries) + " revoked)");
+  }
+  std::optional<LocalCrl> fresh;
+  fresh.emplace();
+  fresh->info = r.info;
+  fresh->checked_at = now;
+  st.next_crl_refresh = CrlRefreshDueAt(fresh, interval_seconds, now);
+  if (st.next_crl_refresh <= now) {
+    // The server's CRL is already past its nextUpdate: do not spin on it.
+    st.next_crl_refresh = now + interval_seconds;
+  }
   return Status::Ok();
 }
 
@@ -82,26 +111,21 @@ Status RenewIfDue(const Globals& g, PassResult& out) {
 }
 
 // Learns the CRL refresh interval and refreshes the CRL when due.
-Status CheckCa(const Globals& g, AgentState& st) {
+Status CheckCa(const Globals& g, AgentState& st, PassResult& out) {
   HOSTCA_ASSIGN_OR_RETURN(ApiResponse ca, GetCaInfo(g));
   if (!ca.body.contains("crl_refresh_seconds") ||
       !ca.body["crl_refresh_seconds"].is_number_integer() ||
       ca.body["crl_refresh_seconds"].get<int64_t>() <= 0) {
     return Internal("GET /v1/ca lacks a positive crl_refresh_seconds", "bad_response");
   }
-  const int64_t interval = ca.body["crl_refresh_seconds"].get<int64_t>();
-  const int64_t now = Now();
-  if (interval != st.crl_refresh_seconds || now >= st.next_crl_refresh) {
-    return RefreshCrlHook(g, st, interval, now);
-  }
-  return Status::Ok();
+  return RefreshCrlIfDue(g, st, ca.body["crl_refresh_seconds"].get<int64_t>(), Now(), out);
 }
 
 PassResult RunPass(const Globals& g, AgentState& st) {
   PassResult out;
   out.status = RenewIfDue(g, out);
   if (out.status.ok()) {
-    out.status = CheckCa(g, st);
+    out.status = CheckCa(g, st, out);
   }
   st.failures = out.status.ok() ? 0 : st.failures + 1;
   if (!out.status.ok()) {
@@ -144,7 +168,10 @@ int RunOnce(const Globals& g) {
                {"serial", r.serial},
                {"not_after", FormatRfc3339(r.not_after)},
                {"renew_after", FormatRfc3339(r.renewal_due)},
-               {"crl_refresh_seconds", st.crl_refresh_seconds}});
+               {"crl_refresh_seconds", st.crl_refresh_seconds},
+               {"crl", r.crl},
+               {"crl_number", r.crl_number >= 0 ? json(r.crl_number) : json(nullptr)},
+               {"crl_refresh_after", FormatRfc3339(st.next_crl_refresh)}});
   }
   return 0;
 }

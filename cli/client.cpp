@@ -147,6 +147,7 @@ Result<ApiResponse> ApiClient::Finish(const httplib::Result& res) {
   out.status = res->status;
   out.raw = res->body;
   out.date = res->get_header_value("Date");
+  out.etag = res->get_header_value("ETag");
   out.body = nlohmann::json::parse(res->body, nullptr, false);
   if (out.body.is_discarded()) {
     out.body = nullptr;
@@ -155,6 +156,10 @@ Result<ApiResponse> ApiClient::Finish(const httplib::Result& res) {
 }
 
 Result<ApiResponse> ApiClient::Get(const std::string& path) { return Finish(client_->Get(path)); }
+
+Result<ApiResponse> ApiClient::Get(const std::string& path, const httplib::Headers& headers) {
+  return Finish(client_->Get(path, headers));
+}
 
 Result<ApiResponse> ApiClient::Post(const std::string& path, const nlohmann::json& body) {
   return Finish(client_->Post(path, body.dump(), "application/json"));

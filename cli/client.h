@@ -51,6 +51,7 @@ struct ApiResponse {
   nlohmann::json body;  // null when the body is not JSON
   std::string raw;
   std::string date;  // the HTTP Date header, "" when the server sent none
+  std::string etag;  // the ETag header, "" when the server sent none
 };
 
 enum class Method { kGet, kPost, kPut, kDelete };
@@ -71,6 +72,8 @@ class ApiClient {
   // A transport failure is unavailable "connection_failed"; any HTTP answer
   // (also 4xx/5xx) is returned as an ApiResponse.
   Result<ApiResponse> Get(const std::string& path);
+  // GET with extra request headers (e.g. If-None-Match).
+  Result<ApiResponse> Get(const std::string& path, const httplib::Headers& headers);
   Result<ApiResponse> Post(const std::string& path, const nlohmann::json& body);
   Result<ApiResponse> Put(const std::string& path, const nlohmann::json& body);
   Result<ApiResponse> Delete(const std::string& path);

@@ -39,5 +39,6 @@ void AddAgentCommand(CLI::App& app, const Globals& g, Action* action);       // 
 void AddAdminCommands(CLI::App& app, const Globals& g, Action* action);      // token, host, mapping
 void AddInventoryCommands(CLI::App& app, const Globals& g, Action* action);  // cert, level, mode
 void AddAuditCommands(CLI::App& app, const Globals& g, Action* action);      // audit
+void AddCrlCommands(CLI::App& app, const Globals& g, Action* action);  // crl fetch, show, publish
 
 }  // namespace hostca::cli

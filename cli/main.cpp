@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   hostca::cli::AddAdminCommands(app, g, &action);
   hostca::cli::AddInventoryCommands(app, g, &action);
   hostca::cli::AddAuditCommands(app, g, &action);
+  hostca::cli::AddCrlCommands(app, g, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,7 +6,8 @@
 //   host.crt    the host certificate (PEM)
 //   chain.pem   the issuing chain the server returned (chain[], PEM)
 //   host.json   {host_id, serial, hostname, not_before, not_after}
-//   crl.pem     the CRL (written by the CRL refresh, a later issue)
+//   crl.pem     the CA's CRL (PEM) and crl.json what its fetch learned
+//               (ETag, times); see cli/crl_ops.h
 //
 // Every file is written with WriteFileAtomic. A new certificate is saved in
 // this order: the new key to host.key.new (0600), then host.crt, chain.pem and
@@ -42,6 +43,7 @@ class StatePaths {
   std::string chain_pem() const { return dir_ + "/chain.pem"; }
   std::string host_json() const { return dir_ + "/host.json"; }
   std::string crl_pem() const { return dir_ + "/crl.pem"; }
+  std::string crl_json() const { return dir_ + "/crl.json"; }
 
  private:
   std::string dir_;

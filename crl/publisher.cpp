@@ -80,10 +80,15 @@ std::shared_ptr<const PublishedCrl> Publisher::Current() const {
   return current_;
 }
 
-Result<std::shared_ptr<const PublishedCrl>> Publisher::PublishNow() {
+Result<std::shared_ptr<const PublishedCrl>> Publisher::PublishNow() { return Publish(false); }
+
+Result<std::shared_ptr<const PublishedCrl>> Publisher::Publish(bool only_if_dirty) {
   std::lock_guard<std::mutex> publish(publish_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (only_if_dirty && !dirty_) {
+      return std::shared_ptr<const PublishedCrl>();
+    }
     dirty_ = false;  // everything revoked so far is in entries_
   }
   const int64_t now = clock_.NowSeconds();
@@ -128,12 +133,14 @@ void Publisher::Loop() {
   auto next_periodic =
       std::chrono::steady_clock::now() + std::chrono::seconds(options_.republish_seconds);
   while (true) {
+    bool periodic = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_until(lock, next_periodic, [this] { return dirty_ || stopping_; });
       if (stopping_) {
         return;
       }
+      periodic = std::chrono::steady_clock::now() >= next_periodic;
       if (dirty_) {
         // Coalesce a burst: wait a moment for more revocations.
         cv_.wait_for(lock, options_.coalesce, [this] { return stopping_; });
@@ -144,15 +151,19 @@ void Publisher::Loop() {
         continue;
       }
     }
-    auto published = PublishNow();
+    // A burst that an explicit PublishNow already covered needs no CRL of
+    // its own: each CRL number stands for a change (or the periodic refresh).
+    auto published = Publish(/*only_if_dirty=*/!periodic);
     if (!published.ok()) {
       spdlog::error("CRL publish failed: {}", published.status().ToString());
       // Retry soon rather than waiting a whole period.
       next_periodic = std::chrono::steady_clock::now() + std::chrono::seconds(5);
       continue;
     }
-    next_periodic =
-        std::chrono::steady_clock::now() + std::chrono::seconds(options_.republish_seconds);
+    if (*published != nullptr) {
+      next_periodic =
+          std::chrono::steady_clock::now() + std::chrono::seconds(options_.republish_seconds);
+    }
   }
 }
 

@@ -73,6 +73,9 @@ class Publisher final : public RevocationSink {
       : store_(store), clock_(clock), options_(std::move(options)) {}
   Status LoadEntries();
   void Loop();
+  // PublishNow, or when `only_if_dirty` and nothing was revoked since the
+  // last publish (an admin's PublishNow got there first), nothing (nullptr).
+  Result<std::shared_ptr<const PublishedCrl>> Publish(bool only_if_dirty);
 
   storage::Storage& store_;
   const Clock& clock_;

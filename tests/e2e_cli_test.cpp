@@ -166,6 +166,85 @@ TEST_CASE("admin and host workflow through the hostca client") {
   }
 }
 
+// DESIGN.md sections 6 and 8: a host keeps the CRL in its state with
+// `hostca crl fetch` (304 when unchanged) and the agent; OpenSSL checks peers
+// against that file.
+TEST_CASE("hosts fetch the CRL into their state and OpenSSL checks peers against it") {
+  CliWorld w;
+  REQUIRE(w.Admin("ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+  const std::string token =
+      json::parse(w.Admin("token create two --max-uses 2 --json").out)["token"];
+  std::string bad_serial;
+  for (const std::string h : {"good", "bad"}) {
+    REQUIRE(w.Host(h, "ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+    const auto e = w.Host(h, "enroll --hostname " + h + ".example --token " + token + " --json");
+    INFO(e.err);
+    REQUIRE(e.exit_code == 0);
+    bad_serial = json::parse(e.out)["serial"];
+  }
+
+  const auto first = w.Host("good", "crl fetch --json");
+  INFO(first.err);
+  REQUIRE(first.exit_code == 0);
+  const json f1 = json::parse(first.out);
+  REQUIRE(f1["updated"] == true);
+  REQUIRE(f1["previous_crl_number"].is_null());
+  const int64_t n1 = f1["crl_number"];
+  const std::string crl = w.tmp().Sub("good") + "/crl.pem";
+  REQUIRE_THAT(*ReadFile(crl), Catch::StartsWith("-----BEGIN X509 CRL-----"));
+
+  // Unchanged: the ETag goes back and the server answers 304.
+  const json f2 = json::parse(w.Host("good", "crl fetch --json").out);
+  REQUIRE(f2["not_modified"] == true);
+  REQUIRE(f2["updated"] == false);
+  REQUIRE(f2["crl_number"] == n1);
+
+  // An admin revokes "bad" and forces a publish; the host picks it up.
+  REQUIRE(w.Admin("cert revoke " + bad_serial + " --reason keyCompromise").exit_code == 0);
+  const auto published = w.Admin("crl publish --json");
+  INFO(published.err);
+  REQUIRE(published.exit_code == 0);
+  const int64_t n2 = json::parse(published.out)["number"];
+  REQUIRE(n2 > n1);
+  REQUIRE_THAT(w.Admin("crl publish").out, Catch::Contains("published CRL number"));
+  const json f3 = json::parse(w.Host("good", "crl fetch --json").out);
+  REQUIRE(f3["updated"] == true);
+  REQUIRE(f3["previous_crl_number"] == n1);
+  REQUIRE(f3["crl_number"].get<int64_t>() > n2);
+  REQUIRE(f3["entries"] == 1);
+  const json shown = json::parse(w.Host("good", "crl show --json").out);
+  REQUIRE(shown["crl_number"] == f3["crl_number"]);
+  REQUIRE(shown["expired"] == false);
+
+  const std::string verify = "openssl verify -crl_check -CAfile " +
+                             ShellQuote(w.data() + "/ca.crt") + " -CRLfile " + ShellQuote(crl) +
+                             " ";
+  const auto revoked = Run(verify + ShellQuote(w.tmp().Sub("bad") + "/host.crt"));
+  REQUIRE(revoked.exit_code != 0);
+  REQUIRE_THAT(revoked.output, Catch::Contains("certificate revoked"));
+  const auto valid = Run(verify + ShellQuote(w.tmp().Sub("good") + "/host.crt"));
+  INFO(valid.output);
+  REQUIRE(valid.exit_code == 0);
+
+  // The agent: a host without a CRL fetches one; right after, it is not due;
+  // once an interval has passed (checked_at moved back) it asks with the
+  // ETag and gets a 304.
+  const auto a1 = w.Host("bad", "agent --once --json");
+  INFO(a1.err);
+  REQUIRE(a1.exit_code == 0);
+  const json j1 = json::parse(a1.out);
+  REQUIRE(j1["crl"] == "updated");
+  REQUIRE(j1["crl_number"].get<int64_t>() >= f3["crl_number"].get<int64_t>());
+  REQUIRE(json::parse(w.Host("bad", "agent --once --json").out)["crl"] == "not_due");
+  const std::string state = w.tmp().Sub("bad") + "/crl.json";
+  json cached = json::parse(*ReadFile(state));
+  cached["checked_at"] = cached["checked_at"].get<int64_t>() - 5 * 3600;
+  REQUIRE(WriteFileAtomic(state, cached.dump(), 0644).ok());
+  const json a3 = json::parse(w.Host("bad", "agent --once --json").out);
+  REQUIRE(a3["crl"] == "not_modified");
+  REQUIRE(a3["crl_number"] == j1["crl_number"]);
+}
+
 // The CRL number and entries of the CRL on the plain-HTTP listener.
 std::string CrlText(CliWorld& w) {
   httplib::Client cli("127.0.0.1", w.server().http_port());
