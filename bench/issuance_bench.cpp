@@ -1,0 +1,513 @@
+// issuance_bench: certificates per second, latency and server CPU per
+// certificate of a real `hostca-server` under POST /v1/enroll load, next to
+// the signature limit of the machine, `cfssl serve` (without and with its
+// SQLite certificate database) and `openssl ca`. Usage and how to read the
+// figures: bench/README.md.
+//
+//   issuance_bench [--quick] [--requests N] [--connections 1,8,64] [--runs N]
+//                  [--out DIR] [--server PATH] [--no-cfssl]
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/baselines.h"
+#include "bench/issuance_report.h"
+#include "bench/loadgen.h"
+#include "bench/process.h"
+#include "bench/report.h"
+#include "common/clock.h"
+#include "common/encoding.h"
+#include "common/file.h"
+#include "common/pem.h"
+
+namespace hostca::bench {
+namespace {
+
+constexpr int kTokenTtlSeconds = 3600;
+constexpr size_t kMaxTokenUses = 100000;  // the server's limit per token
+
+struct Options {
+  size_t requests = 1000;  // per run and load shape
+  std::vector<int> connections = {1, 8, 64};
+  int runs = 3;
+  size_t openssl_ca_certs = 200;
+  int speed_seconds = 3;
+  bool cfssl = true;
+  std::string out_dir = HOSTCA_SOURCE_DIR "/bench/results";
+  std::string server = HOSTCA_BINARY_DIR "/bin/hostca-server";
+  std::string report_suffix;  // in the report's file name: "" for the default counts
+};
+
+constexpr char kUsage[] =
+    "usage: issuance_bench [--quick] [--requests N] [--connections LIST] [--runs N]\n"
+    "                      [--out DIR] [--server PATH] [--no-cfssl]\n"
+    "  --quick             100 requests per run, 30 `openssl ca` certificates, 1 s\n"
+    "                      `openssl speed` (default: 1000, 200, 3 s)\n"
+    "  --requests N        requests per run and load shape\n"
+    "  --connections LIST  comma-separated concurrent connections (default: 1,8,64)\n"
+    "  --runs N            runs per load shape (default: 3)\n"
+    "  --out DIR           where the Markdown and JSON reports go (default: bench/results)\n"
+    "  --server PATH       the hostca-server binary (default: the one built beside this one)\n"
+    "  --no-cfssl          skip the cfssl baselines\n";
+
+Result<size_t> ParseCount(const std::string& text, const std::string& what) {
+  size_t used = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || n == 0) {
+    return InvalidArgument("bad " + what + " '" + text + "'");
+  }
+  return static_cast<size_t>(n);
+}
+
+Result<std::vector<int>> ParseConnections(const std::string& list) {
+  std::vector<int> out;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    HOSTCA_ASSIGN_OR_RETURN(const size_t n,
+                            ParseCount(list.substr(pos, comma - pos), "--connections item"));
+    if (n > 1000) {
+      return InvalidArgument("--connections items must be at most 1000");
+    }
+    out.push_back(static_cast<int>(n));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+Result<Options> ParseArgs(int argc, char** argv) {
+  Options opts;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--quick") {
+      opts.requests = 100;
+      opts.openssl_ca_certs = 30;
+      opts.speed_seconds = 1;
+      opts.report_suffix = "-quick";
+    } else if (arg == "--requests" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(opts.requests, ParseCount(argv[++i], "--requests"));
+      opts.report_suffix = "-custom";
+    } else if (arg == "--connections" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(opts.connections, ParseConnections(argv[++i]));
+      opts.report_suffix = "-custom";
+    } else if (arg == "--runs" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(const size_t runs, ParseCount(argv[++i], "--runs"));
+      opts.runs = static_cast<int>(std::min<size_t>(runs, 100));
+      opts.report_suffix = "-custom";
+    } else if (arg == "--out" && has_value) {
+      opts.out_dir = argv[++i];
+    } else if (arg == "--server" && has_value) {
+      opts.server = argv[++i];
+    } else if (arg == "--no-cfssl") {
+      opts.cfssl = false;
+    } else {
+      return InvalidArgument("unknown or incomplete argument '" + arg + "'");
+    }
+  }
+  if (opts.requests > kMaxTokenUses) {
+    return InvalidArgument("--requests must be at most " + std::to_string(kMaxTokenUses));
+  }
+  return opts;
+}
+
+// A directory removed with everything in it when the object goes away.
+class ScratchDir {
+ public:
+  explicit ScratchDir(std::string path) : path_(std::move(path)) {}
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+    s.pop_back();
+  }
+  return s;
+}
+
+// A running `hostca-server serve` over a fresh data directory.
+struct HostcaServer {
+  std::unique_ptr<ChildProcess> process;
+  std::string data_dir;
+  SslCtxPtr tls;
+  Endpoint endpoint;
+  std::string admin_token;
+};
+
+Result<HostcaServer> StartHostca(const Options& opts, const std::string& dir) {
+  HostcaServer s;
+  s.data_dir = dir + "/data";
+  HOSTCA_ASSIGN_OR_RETURN(CommandRun init, RunCommand({opts.server, "init", "--data", s.data_dir,
+                                                       "--key-type", "p256"}));
+  if (init.exit_code != 0) {
+    return Internal("hostca-server init failed (exit " + std::to_string(init.exit_code) +
+                    "): " + init.output);
+  }
+  HOSTCA_ASSIGN_OR_RETURN(std::string token, ReadFile(s.data_dir + "/admin.token"));
+  s.admin_token = Trimmed(std::move(token));
+  HOSTCA_ASSIGN_OR_RETURN(s.tls, NewTlsClientContext(s.data_dir + "/ca.crt"));
+  HOSTCA_ASSIGN_OR_RETURN(
+      s.process, ChildProcess::Start({opts.server, "serve", "--data", s.data_dir, "--listen",
+                                      "127.0.0.1:0", "--http-listen", "127.0.0.1:0"},
+                                     dir + "/server.log"));
+  s.endpoint.tls = s.tls.get();
+  s.endpoint.timeout = std::chrono::seconds(5);
+  static const std::regex kHttps("listening https://[^ ]+:([0-9]+)");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string last_error = "no port in the log yet";
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (s.process->Exited()) {
+      return Unavailable("hostca-server serve exited: " + s.process->LogTail(2000));
+    }
+    if (s.endpoint.port == 0) {
+      std::smatch m;
+      const std::string log = s.process->LogTail(1 << 20);
+      if (std::regex_search(log, m, kHttps)) {
+        s.endpoint.port = std::stoi(m[1]);
+      }
+    }
+    if (s.endpoint.port != 0) {
+      auto res = Fetch(s.endpoint, HttpRequest{"GET", "/healthz", {}, ""});
+      if (res.ok() && res->status == 200) {
+        s.endpoint.timeout = std::chrono::seconds(30);
+        return s;
+      }
+      last_error = res.ok() ? "status " + std::to_string(res->status) : res.status().ToString();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
+  }
+  return Unavailable("hostca-server did not answer /healthz within 30 s (" + last_error +
+                     "): " + s.process->LogTail(2000));
+}
+
+// POST /v1/tokens: a token for `uses` new hosts.
+Result<std::string> CreateToken(const HostcaServer& s, const std::string& name, size_t uses) {
+  HttpRequest req;
+  req.method = "POST";
+  req.path = "/v1/tokens";
+  req.headers = {{"Content-Type", "application/json"},
+                 {"Authorization", "Bearer " + s.admin_token}};
+  req.body = nlohmann::json({{"name", name}, {"max_uses", uses}, {"ttl_seconds", kTokenTtlSeconds}})
+                 .dump();
+  HOSTCA_ASSIGN_OR_RETURN(HttpResponse res, Fetch(s.endpoint, req));
+  const auto body = nlohmann::json::parse(res.body, nullptr, false);
+  if (res.status != 201 || body.is_discarded() || !body.contains("token") ||
+      !body["token"].is_string()) {
+    return Internal("POST /v1/tokens answered " + std::to_string(res.status) + ": " + res.body);
+  }
+  return body["token"].get<std::string>();
+}
+
+// One system to put under load.
+struct Target {
+  std::string system;
+  Endpoint endpoint;
+  pid_t server_pid = 0;
+  LoadOptions load;  // path and expectations; connections and mode are set per row
+  X509* ca = nullptr;
+  // The request bodies of the next run (untimed); `run` counts all runs.
+  std::function<Result<std::vector<std::string>>(size_t run)> make_bodies;
+  // The certificate PEM in a successful answer.
+  std::function<Result<std::string>(const std::string& body)> certificate_of;
+};
+
+Result<std::string> JsonString(const std::string& body, const std::vector<std::string>& path) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  const nlohmann::json* at = &j;
+  for (const std::string& key : path) {
+    if (!at->is_object() || !at->contains(key)) {
+      return Internal("no '" + key + "' in the answer: " + body.substr(0, 300));
+    }
+    at = &(*at)[key];
+  }
+  if (!at->is_string()) {
+    return Internal("not a string in the answer: " + body.substr(0, 300));
+  }
+  return at->get<std::string>();
+}
+
+Result<LoadRow> MeasureRow(const Target& target, ConnectionMode mode, int connections,
+                           const Options& opts, size_t* run_counter) {
+  LoadRow row;
+  row.system = target.system;
+  row.mode = std::string(ConnectionModeName(mode));
+  row.connections = connections;
+  row.requests_per_run = opts.requests;
+  LoadOptions load = target.load;
+  load.mode = mode;
+  load.connections = connections;
+  for (int run = 1; run <= opts.runs; ++run) {
+    HOSTCA_ASSIGN_OR_RETURN(const std::vector<std::string> bodies,
+                            target.make_bodies((*run_counter)++));
+    HOSTCA_ASSIGN_OR_RETURN(const double cpu_before, ProcessCpuSeconds(target.server_pid));
+    HOSTCA_ASSIGN_OR_RETURN(LoadResult res, RunLoad(target.endpoint, bodies, load));
+    HOSTCA_ASSIGN_OR_RETURN(const double cpu_after, ProcessCpuSeconds(target.server_pid));
+    const std::string what = target.system + " " + row.mode + " C=" + std::to_string(connections);
+    if (res.ok == 0) {
+      return Internal(what + ": every request failed; first: " + res.first_failure);
+    }
+    HOSTCA_ASSIGN_OR_RETURN(const std::string pem, target.certificate_of(res.sample_body));
+    HOSTCA_RETURN_IF_ERROR(CheckIssued(pem, target.ca).WithContext(what));
+    LoadRun r;
+    const double ok = static_cast<double>(res.ok);
+    r.certs_per_second = res.seconds > 0 ? ok / res.seconds : 0;
+    r.p50_seconds = Quantile(res.latencies, 0.50);
+    r.p99_seconds = Quantile(res.latencies, 0.99);
+    r.server_cpu_per_cert = (cpu_after - cpu_before) / ok;
+    r.client_cpu_per_cert = res.client_cpu_seconds / ok;
+    r.ok = res.ok;
+    r.failed = res.failed;
+    r.connections = res.connections_opened;
+    r.server_closes = res.server_closes;
+    for (const auto& [kind, n] : res.failures) {
+      row.failures[kind] += n;
+    }
+    std::fprintf(stderr,
+                 "   %s run %d: %.0f certs/s, p50 %.1f ms, p99 %.1f ms, server CPU %.2f ms/cert, "
+                 "%zu connections, %zu failed%s%s\n",
+                 what.c_str(), run, r.certs_per_second, r.p50_seconds * 1000, r.p99_seconds * 1000,
+                 r.server_cpu_per_cert * 1000, r.connections, r.failed,
+                 res.failed > 0 ? "; first: " : "",
+                 res.failed > 0 ? res.first_failure.substr(0, 200).c_str() : "");
+    row.runs.push_back(r);
+  }
+  return row;
+}
+
+Status MeasureTarget(const Target& target, const Options& opts, std::vector<LoadRow>* rows) {
+  size_t run_counter = 0;
+  for (const ConnectionMode mode : {ConnectionMode::kKeepAlive, ConnectionMode::kNewConnection}) {
+    for (const int c : opts.connections) {
+      HOSTCA_ASSIGN_OR_RETURN(LoadRow row, MeasureRow(target, mode, c, opts, &run_counter));
+      rows->push_back(std::move(row));
+    }
+  }
+  return Status::Ok();
+}
+
+Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, const std::string& dir,
+                 IssuanceResults* results) {
+  std::fprintf(stderr, "== hostca-server (%s)\n", opts.server.c_str());
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  HOSTCA_ASSIGN_OR_RETURN(HostcaServer server, StartHostca(opts, dir));
+  HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(server.data_dir + "/ca.crt"));
+  HOSTCA_ASSIGN_OR_RETURN(X509Ptr ca, CertFromPem(ca_pem));
+  size_t next_host = 0;
+  Target t;
+  t.system = "hostca";
+  t.endpoint = server.endpoint;
+  t.server_pid = server.process->pid();
+  t.load.path = "/v1/enroll";
+  t.load.expect_status = 201;
+  t.load.body_must_contain = "\"certificate\"";
+  t.ca = ca.get();
+  // Security level high: every new host name needs a token. One per run,
+  // with a use per request; every request a host name never seen before.
+  t.make_bodies = [&](size_t run) -> Result<std::vector<std::string>> {
+    HOSTCA_ASSIGN_OR_RETURN(const std::string token,
+                            CreateToken(server, "bench-run-" + std::to_string(run), csrs.size()));
+    std::vector<std::string> bodies;
+    bodies.reserve(csrs.size());
+    for (const std::string& csr : csrs) {
+      const std::string host = "bench-" + std::to_string(next_host++) + ".example.test";
+      bodies.push_back(nlohmann::json({{"csr", csr}, {"hostname", host}, {"token", token}}).dump());
+    }
+    return bodies;
+  };
+  t.certificate_of = [](const std::string& body) { return JsonString(body, {"certificate"}); };
+  HOSTCA_RETURN_IF_ERROR(MeasureTarget(t, opts, &results->rows));
+  // httplib ends a kept-alive connection after a fixed number of requests.
+  size_t closes = 0, requests = 0, connections = 0;
+  for (const LoadRow& row : results->rows) {
+    for (const LoadRun& r : row.runs) {
+      if (row.system == "hostca" && row.mode == "keep-alive" && row.connections == 1) {
+        closes += r.server_closes;
+        requests += r.ok + r.failed;
+        connections += r.connections;
+      }
+    }
+  }
+  if (closes > 0 && connections > 0) {
+    results->notes.push_back(
+        "hostca ends kept-alive connections itself: at C=1, " +
+        std::to_string(requests / connections) +
+        " requests per TLS connection, so keep-alive runs do handshakes too (connections/run).");
+  }
+  const int code = server.process->Stop(std::chrono::seconds(10));
+  if (code != 0) {
+    return Internal("hostca-server did not exit cleanly on SIGTERM (exit " + std::to_string(code) +
+                    "): " + server.process->LogTail(2000));
+  }
+  return Status::Ok();
+}
+
+Status RunCfssl(const Options& opts, const std::vector<std::string>& csrs, const BenchCa& ca,
+                const std::string& dir, bool sqlite, IssuanceResults* results) {
+  const std::string system = sqlite ? "cfssl+sqlite" : "cfssl";
+  std::fprintf(stderr, "== %s\n", system.c_str());
+  HOSTCA_ASSIGN_OR_RETURN(CfsslServer server, StartCfssl(dir, ca, sqlite));
+  std::vector<std::string> bodies;
+  for (const std::string& csr : csrs) {
+    bodies.push_back(nlohmann::json({{"certificate_request", csr}}).dump());
+  }
+  Target t;
+  t.system = system;
+  t.endpoint.port = server.port;
+  t.server_pid = server.process->pid();
+  t.load.path = "/api/v1/cfssl/sign";
+  t.load.expect_status = 200;
+  t.load.body_must_contain = "\"success\":true";
+  t.ca = ca.cert.get();
+  t.make_bodies = [&bodies](size_t) -> Result<std::vector<std::string>> { return bodies; };
+  t.certificate_of = [](const std::string& body) {
+    return JsonString(body, {"result", "certificate"});
+  };
+  const size_t first_row = results->rows.size();
+  HOSTCA_RETURN_IF_ERROR(MeasureTarget(t, opts, &results->rows));
+  if (sqlite) {
+    size_t ok = 1;  // the warm-up request
+    for (size_t i = first_row; i < results->rows.size(); ++i) {
+      for (const LoadRun& r : results->rows[i].runs) {
+        ok += r.ok;
+      }
+    }
+    HOSTCA_ASSIGN_OR_RETURN(const size_t stored, CountCfsslCertificates(server.db_path));
+    if (stored != ok) {
+      return Internal("cfssl's database holds " + std::to_string(stored) +
+                      " certificates, expected " + std::to_string(ok));
+    }
+    results->notes.push_back("cfssl+sqlite: its database holds every certificate it answered (" +
+                             std::to_string(stored) + ", checked with sqlite3).");
+  }
+  server.process->Stop(std::chrono::seconds(10));
+  return Status::Ok();
+}
+
+std::string CommandVersion(const std::vector<std::string>& argv) {
+  auto run = RunCommand(argv);
+  if (!run.ok() || run->exit_code != 0) {
+    return "";
+  }
+  std::string out;
+  std::istringstream in(run->output);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) {
+      out += (out.empty() ? "" : ", ") + line;
+    }
+  }
+  return out;
+}
+
+Status WriteReports(const Options& opts, const IssuanceResults& results) {
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(opts.out_dir, 0755));
+  const std::string base =
+      opts.out_dir + "/issuance-" + results.env.date.substr(0, 10) + opts.report_suffix;
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".md", IssuanceMarkdownReport(results), 0644));
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".json", IssuanceJsonReport(results), 0644));
+  std::fprintf(stderr, "reports: %s.md, %s.json\n", base.c_str(), base.c_str());
+  return Status::Ok();
+}
+
+Status Run(const Options& opts, IssuanceResults* results) {
+  const std::string tmp_root = opts.out_dir + "/tmp";
+  ScratchDir scratch(tmp_root + "/issuance-" + HexEncode(RandomBytes(6)));
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(scratch.path(), 0700));
+
+  std::fprintf(stderr, "== signature limit: openssl speed -seconds %d ecdsap256, ecdhp256\n",
+               opts.speed_seconds);
+  HOSTCA_ASSIGN_OR_RETURN(results->limit,
+                          MeasureSignatureLimit(opts.speed_seconds, results->env.nproc));
+  std::fprintf(stderr,
+               "   %.0f sign/s, %.0f verify/s, %.0f ECDH/s per core: %.0f certs/s "
+               "(%.0f with a new connection each) on %u cores\n",
+               results->limit.sign_per_second, results->limit.verify_per_second,
+               results->limit.ecdh_per_second, results->limit.KeepAlive(),
+               results->limit.NewConnection(), results->limit.cores);
+
+  const size_t n = std::max(opts.requests, opts.openssl_ca_certs);
+  std::fprintf(stderr, "== %zu P-256 CSRs\n", n);
+  HOSTCA_ASSIGN_OR_RETURN(std::vector<std::string> csrs, MakeCsrs(n));
+  std::vector<std::string> load_csrs(csrs.begin(), csrs.begin() + static_cast<long>(opts.requests));
+
+  HOSTCA_RETURN_IF_ERROR(RunHostca(opts, load_csrs, scratch.path() + "/hostca", results));
+
+  HOSTCA_ASSIGN_OR_RETURN(const BenchCa ca, MakeBenchCa());
+  if (opts.cfssl) {
+    results->cfssl_version = CommandVersion({"cfssl", "version"});
+    results->sqlite_version = CommandVersion({"sqlite3", "--version"});
+    if (results->cfssl_version.empty()) {
+      results->notes.push_back("cfssl was not found: its baselines were skipped.");
+      std::fprintf(stderr, "cfssl not found: skipping its baselines (scripts/bench installs it)\n");
+    } else {
+      HOSTCA_RETURN_IF_ERROR(
+          RunCfssl(opts, load_csrs, ca, scratch.path() + "/cfssl", false, results));
+      HOSTCA_RETURN_IF_ERROR(
+          RunCfssl(opts, load_csrs, ca, scratch.path() + "/cfssl-sqlite", true, results));
+    }
+  }
+
+  std::fprintf(stderr, "== openssl ca, %zu certificates per run\n", opts.openssl_ca_certs);
+  HOSTCA_ASSIGN_OR_RETURN(
+      results->openssl_ca,
+      MeasureOpensslCa(scratch.path() + "/openssl-ca", ca, csrs, opts.openssl_ca_certs, opts.runs));
+  std::fprintf(stderr, "   median %.1f certs/s\n", Median(results->openssl_ca.certs_per_second));
+  std::error_code ec;
+  std::filesystem::remove_all(scratch.path(), ec);
+  std::filesystem::remove(tmp_root, ec);  // only when empty
+  return Status::Ok();
+}
+
+int Main(int argc, char** argv) {
+  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  auto opts = ParseArgs(argc, argv);
+  if (!opts.ok()) {
+    std::fprintf(stderr, "issuance_bench: %s\n%s", opts.status().message().c_str(), kUsage);
+    return 2;
+  }
+  IssuanceResults results;
+  results.env = DetectEnvironment(HOSTCA_SOURCE_DIR);
+  results.env.date = FormatRfc3339(SystemClock::Instance().NowSeconds());
+  for (int i = 0; i < argc; ++i) {
+    results.env.command_line += (i == 0 ? "issuance_bench" : std::string(" ") + argv[i]);
+  }
+  if (Status st = Run(*opts, &results); !st.ok()) {
+    std::fprintf(stderr, "issuance_bench: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  std::fputs(IssuanceTextTable(results).c_str(), stdout);
+  std::fflush(stdout);
+  if (Status st = WriteReports(*opts, results); !st.ok()) {
+    std::fprintf(stderr, "issuance_bench: cannot write the reports: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace hostca::bench
+
+int main(int argc, char** argv) { return hostca::bench::Main(argc, argv); }

@@ -1,0 +1,315 @@
+#include "bench/issuance_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace hostca::bench {
+namespace {
+
+using Table = std::vector<std::vector<std::string>>;
+
+std::string Format(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), fmt, v);
+  return buf;
+}
+
+std::string Rate(double v) { return Format(v < 100 ? "%.1f" : "%.0f", v); }
+std::string Millis(double seconds) {
+  return Format(seconds < 0.01 ? "%.2f" : "%.1f", seconds * 1000);
+}
+std::string Times(double r) { return r <= 0 ? "-" : Format(r < 10 ? "%.2fx" : "%.1fx", r); }
+
+std::vector<double> Figures(const LoadRow& row, double LoadRun::*figure) {
+  std::vector<double> v;
+  for (const LoadRun& r : row.runs) {
+    v.push_back(r.*figure);
+  }
+  return v;
+}
+
+std::vector<double> Connections(const LoadRow& row) {
+  std::vector<double> v;
+  for (const LoadRun& r : row.runs) {
+    v.push_back(static_cast<double>(r.connections));
+  }
+  return v;
+}
+
+// "median (min–max)" of certificates per second.
+std::string RateSpread(const std::vector<double>& runs) {
+  if (runs.empty()) {
+    return "-";
+  }
+  std::string out = Rate(Median(runs));
+  if (runs.size() > 1) {
+    const auto [lo, hi] = std::minmax_element(runs.begin(), runs.end());
+    out += " (" + Rate(*lo) + "–" + Rate(*hi) + ")";
+  }
+  return out;
+}
+
+const LoadRow* Find(const IssuanceResults& res, const std::string& system, const std::string& mode,
+                    int connections) {
+  for (const LoadRow& r : res.rows) {
+    if (r.system == system && r.mode == mode && r.connections == connections) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+double Rate(const LoadRow* row) {
+  return row == nullptr ? 0 : MedianOf(*row, &LoadRun::certs_per_second);
+}
+
+double Ratio(double a, double b) { return a > 0 && b > 0 ? a / b : 0; }
+
+size_t Failed(const LoadRow& row) {
+  size_t n = 0;
+  for (const LoadRun& r : row.runs) {
+    n += r.failed;
+  }
+  return n;
+}
+
+Table LoadTable(const IssuanceResults& res) {
+  Table t = {{"system", "mode", "C", "certs/s (median, min–max)", "p50 ms", "p99 ms",
+              "server CPU ms/cert", "client CPU ms/cert", "connections/run", "failed"}};
+  for (const LoadRow& r : res.rows) {
+    t.push_back({r.system, r.mode, std::to_string(r.connections),
+                 RateSpread(Figures(r, &LoadRun::certs_per_second)),
+                 Millis(MedianOf(r, &LoadRun::p50_seconds)),
+                 Millis(MedianOf(r, &LoadRun::p99_seconds)),
+                 Format("%.3f", MedianOf(r, &LoadRun::server_cpu_per_cert) * 1000),
+                 Format("%.3f", MedianOf(r, &LoadRun::client_cpu_per_cert) * 1000),
+                 Format("%.0f", Median(Connections(r))), std::to_string(Failed(r))});
+  }
+  return t;
+}
+
+double OpensslCaRate(const IssuanceResults& res) { return Median(res.openssl_ca.certs_per_second); }
+
+Table RatioTable(const IssuanceResults& res) {
+  Table t = {{"mode", "C", "hostca certs/s", "signature limit/s", "hostca/limit", "hostca/cfssl",
+              "hostca/cfssl+sqlite", "hostca/openssl ca"}};
+  for (const LoadRow& r : res.rows) {
+    if (r.system != "hostca") {
+      continue;
+    }
+    const double hostca = Rate(&r);
+    const double limit = r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
+    t.push_back({r.mode, std::to_string(r.connections), Rate(hostca), Rate(limit),
+                 Format("%.1f%%", Ratio(hostca, limit) * 100),
+                 Times(Ratio(hostca, Rate(Find(res, "cfssl", r.mode, r.connections)))),
+                 Times(Ratio(hostca, Rate(Find(res, "cfssl+sqlite", r.mode, r.connections)))),
+                 Times(Ratio(hostca, OpensslCaRate(res)))});
+  }
+  return t;
+}
+
+// Display width: counts UTF-8 code points, not bytes ("–").
+size_t Width(const std::string& s) {
+  return static_cast<size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xc0) != 0x80; }));
+}
+
+std::string Text(const Table& rows) {
+  std::vector<size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], Width(row[i]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      out += std::string(widths[i] - Width(row[i]) + (i == 0 ? 0 : 2), ' ') + row[i];
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::string Markdown(const Table& rows) {
+  std::string md;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    md += "|";
+    for (const std::string& c : rows[r]) {
+      md += " " + c + " |";
+    }
+    md += "\n";
+    if (r == 0) {
+      md += "|";
+      for (size_t i = 0; i < rows[0].size(); ++i) {
+        md += i < 2 ? ":---|" : "---:|";
+      }
+      md += "\n";
+    }
+  }
+  return md;
+}
+
+std::string OpensslCaLine(const IssuanceResults& res) {
+  const OpensslCaRuns& o = res.openssl_ca;
+  if (o.certs_per_second.empty()) {
+    return "not run";
+  }
+  return RateSpread(o.certs_per_second) + " certs/s over " + std::to_string(o.certs_per_run) +
+         " certificates per run, " + Format("%.1f", Median(o.cpu_per_cert) * 1000) +
+         " ms CPU per certificate";
+}
+
+}  // namespace
+
+double SignatureLimit::KeepAlive() const {
+  if (sign_per_second <= 0 || verify_per_second <= 0) {
+    return 0;
+  }
+  return cores / (1 / sign_per_second + 1 / verify_per_second);
+}
+
+double SignatureLimit::NewConnection() const {
+  if (sign_per_second <= 0 || verify_per_second <= 0 || ecdh_per_second <= 0) {
+    return 0;
+  }
+  return cores / (2 / sign_per_second + 1 / verify_per_second + 1 / ecdh_per_second);
+}
+
+double MedianOf(const LoadRow& row, double LoadRun::*figure) {
+  return Median(Figures(row, figure));
+}
+
+std::string IssuanceTextTable(const IssuanceResults& res) {
+  std::string out = Text(LoadTable(res));
+  out += "\nopenssl ca (one process per certificate): " + OpensslCaLine(res) + "\n\n";
+  out += Text(RatioTable(res));
+  return out;
+}
+
+std::string IssuanceMarkdownReport(const IssuanceResults& res) {
+  const Environment& env = res.env;
+  std::string md = "# hostca issuance benchmark, " + env.date + "\n\n";
+  md += "- machine: " + std::to_string(env.nproc) + " CPUs, " + env.cpu_model + ", " + env.kernel +
+        "\n";
+  md += "- OpenSSL command line: " + env.openssl_cli + "\n";
+  md += "- OpenSSL library in hostca and the load generator: " + env.openssl_library + "\n";
+  md += "- cfssl: " + (res.cfssl_version.empty() ? "not run" : res.cfssl_version) +
+        "; SQLite: " + (res.sqlite_version.empty() ? "not run" : res.sqlite_version) + "\n";
+  md += "- hostca commit: " + (env.git_commit.empty() ? "unknown" : env.git_commit) + "\n";
+  md += "- command: `" + env.command_line + "`\n\n";
+  md += "## Throughput and latency\n\n";
+  md += "Median of " + std::to_string(res.rows.empty() ? 0 : res.rows.front().runs.size()) +
+        " runs (min–max for certificates per second); C = concurrent connections. hostca is "
+        "HTTPS (TLS 1.3, P-256), cfssl plain HTTP.\n\n";
+  md += Markdown(LoadTable(res));
+  md += "\n## Against the baselines\n\n";
+  md += Markdown(RatioTable(res));
+  md += "\n## Baselines\n\n";
+  md += "- signature limit: `openssl speed` on one core: ECDSA P-256 " +
+        Rate(res.limit.sign_per_second) + " sign/s, " + Rate(res.limit.verify_per_second) +
+        " verify/s, ECDH P-256 " + Rate(res.limit.ecdh_per_second) + " op/s; times " +
+        std::to_string(res.limit.cores) + " cores: " + Rate(res.limit.KeepAlive()) +
+        " certs/s (verify the CSR + sign the certificate), " + Rate(res.limit.NewConnection()) +
+        " certs/s with a new TLS connection each (+ handshake signature + ECDH)\n";
+  md += "- openssl ca, one process per certificate, sequential: " + OpensslCaLine(res) + "\n";
+  bool any_failure = false;
+  for (const LoadRow& r : res.rows) {
+    for (const auto& [kind, n] : r.failures) {
+      if (!any_failure) {
+        md += "\n## Failed requests\n\n";
+        any_failure = true;
+      }
+      md += "- " + r.system + " " + r.mode + " C=" + std::to_string(r.connections) + ": " +
+            std::to_string(n) + " × " + kind + "\n";
+    }
+  }
+  if (!res.notes.empty()) {
+    md += "\n## Notes\n\n";
+    for (const std::string& n : res.notes) {
+      md += "- " + n + "\n";
+    }
+  }
+  md +=
+      "\nEvery run checks one issued certificate against its CA. Server CPU is utime + stime "
+      "of the server process from /proc; the load generator runs on the same machine. See "
+      "bench/README.md.\n";
+  return md;
+}
+
+std::string IssuanceJsonReport(const IssuanceResults& res) {
+  const Environment& env = res.env;
+  nlohmann::json j;
+  j["benchmark"] = "issuance";
+  j["date"] = env.date;
+  j["command"] = env.command_line;
+  j["machine"] = {{"nproc", env.nproc}, {"cpu_model", env.cpu_model}, {"kernel", env.kernel}};
+  j["versions"] = {{"openssl_cli", env.openssl_cli},
+                   {"openssl_library", env.openssl_library},
+                   {"cfssl", res.cfssl_version},
+                   {"sqlite", res.sqlite_version},
+                   {"hostca_commit", env.git_commit.empty() ? nlohmann::json(nullptr)
+                                                            : nlohmann::json(env.git_commit)}};
+  j["signature_limit"] = {{"ecdsa_p256_sign_per_s", res.limit.sign_per_second},
+                          {"ecdsa_p256_verify_per_s", res.limit.verify_per_second},
+                          {"ecdh_p256_per_s", res.limit.ecdh_per_second},
+                          {"cores", res.limit.cores},
+                          {"keep_alive_certs_per_s", res.limit.KeepAlive()},
+                          {"new_connection_certs_per_s", res.limit.NewConnection()}};
+  j["openssl_ca"] = {{"certs_per_run", res.openssl_ca.certs_per_run},
+                     {"certs_per_s",
+                      {{"median", Median(res.openssl_ca.certs_per_second)},
+                       {"runs", res.openssl_ca.certs_per_second}}},
+                     {"cpu_s_per_cert", Median(res.openssl_ca.cpu_per_cert)}};
+  j["load"] = nlohmann::json::array();
+  for (const LoadRow& r : res.rows) {
+    nlohmann::json runs = nlohmann::json::array();
+    for (const LoadRun& run : r.runs) {
+      runs.push_back({{"certs_per_s", run.certs_per_second},
+                      {"p50_s", run.p50_seconds},
+                      {"p99_s", run.p99_seconds},
+                      {"server_cpu_s_per_cert", run.server_cpu_per_cert},
+                      {"client_cpu_s_per_cert", run.client_cpu_per_cert},
+                      {"ok", run.ok},
+                      {"failed", run.failed},
+                      {"connections", run.connections},
+                      {"server_closes", run.server_closes}});
+    }
+    const std::vector<double> rates = Figures(r, &LoadRun::certs_per_second);
+    const auto [lo, hi] = std::minmax_element(rates.begin(), rates.end());
+    j["load"].push_back({{"system", r.system},
+                         {"mode", r.mode},
+                         {"connections", r.connections},
+                         {"requests_per_run", r.requests_per_run},
+                         {"certs_per_s",
+                          {{"median", Median(rates)},
+                           {"min", rates.empty() ? 0 : *lo},
+                           {"max", rates.empty() ? 0 : *hi}}},
+                         {"p50_s", MedianOf(r, &LoadRun::p50_seconds)},
+                         {"p99_s", MedianOf(r, &LoadRun::p99_seconds)},
+                         {"server_cpu_s_per_cert", MedianOf(r, &LoadRun::server_cpu_per_cert)},
+                         {"failures", r.failures},
+                         {"runs", runs}});
+  }
+  j["ratios"] = nlohmann::json::array();
+  for (const LoadRow& r : res.rows) {
+    if (r.system != "hostca") {
+      continue;
+    }
+    const double hostca = Rate(&r);
+    const double limit = r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
+    j["ratios"].push_back(
+        {{"mode", r.mode},
+         {"connections", r.connections},
+         {"hostca_over_signature_limit", Ratio(hostca, limit)},
+         {"hostca_over_cfssl", Ratio(hostca, Rate(Find(res, "cfssl", r.mode, r.connections)))},
+         {"hostca_over_cfssl_sqlite",
+          Ratio(hostca, Rate(Find(res, "cfssl+sqlite", r.mode, r.connections)))},
+         {"hostca_over_openssl_ca", Ratio(hostca, OpensslCaRate(res))}});
+  }
+  j["notes"] = res.notes;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace hostca::bench

@@ -1,0 +1,72 @@
+// What issuance_bench measured and its three renderings: a text table for
+// stdout, and Markdown and JSON reports (bench/README.md explains the
+// columns). Plain values and pure functions; thread safety as for any value.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench/report.h"
+
+namespace hostca::bench {
+
+// One timed load run.
+struct LoadRun {
+  double certs_per_second = 0;  // successful requests / wall time
+  double p50_seconds = 0, p99_seconds = 0;
+  double server_cpu_per_cert = 0;  // server CPU seconds / successful request
+  double client_cpu_per_cert = 0;  // the load generator's CPU seconds / successful request
+  size_t ok = 0, failed = 0;
+  size_t connections = 0;    // TCP connections opened (TLS handshakes for hostca)
+  size_t server_closes = 0;  // keep-alive connections the server ended
+};
+
+// One system under one load shape, every run.
+struct LoadRow {
+  std::string system;  // "hostca", "cfssl", "cfssl+sqlite"
+  std::string mode;    // "keep-alive", "new-connection"
+  int connections = 0;
+  size_t requests_per_run = 0;
+  std::vector<LoadRun> runs;
+  std::map<std::string, size_t> failures;  // by kind, over all runs
+};
+
+// `openssl speed` on one core, and what it allows for nproc cores.
+struct SignatureLimit {
+  double sign_per_second = 0, verify_per_second = 0;  // ECDSA P-256
+  double ecdh_per_second = 0;                         // ECDH P-256
+  unsigned cores = 0;
+  // Certificates per second when the CPUs only did the signature work: a
+  // CSR verification and a certificate signature per certificate; a new
+  // connection adds a handshake signature and an ECDH.
+  double KeepAlive() const;
+  double NewConnection() const;
+};
+
+// `openssl ca`, one process per certificate.
+struct OpensslCaRuns {
+  size_t certs_per_run = 0;
+  std::vector<double> certs_per_second;
+  std::vector<double> cpu_per_cert;  // CPU seconds of the processes / certificate
+};
+
+struct IssuanceResults {
+  Environment env;
+  std::string cfssl_version;  // "" when cfssl was not run
+  std::string sqlite_version;
+  SignatureLimit limit;
+  std::vector<LoadRow> rows;
+  OpensslCaRuns openssl_ca;
+  std::vector<std::string> notes;  // shown under the tables
+};
+
+// Median over the runs of one figure of a row.
+double MedianOf(const LoadRow& row, double LoadRun::*figure);
+
+std::string IssuanceTextTable(const IssuanceResults& results);
+std::string IssuanceMarkdownReport(const IssuanceResults& results);
+std::string IssuanceJsonReport(const IssuanceResults& results);
+
+}  // namespace hostca::bench

@@ -1,0 +1,198 @@
+#include "bench/process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace hostca::bench {
+namespace {
+
+// Starts `argv` with stdout and stderr on `out_fd`; returns its pid.
+Result<pid_t> Spawn(const std::vector<std::string>& argv, int out_fd) {
+  if (argv.empty()) {
+    return InvalidArgument("no command");
+  }
+  std::vector<char*> args;
+  for (const std::string& a : argv) {
+    args.push_back(const_cast<char*>(a.c_str()));
+  }
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    return Unavailable("cannot start " + argv[0] + ": " + std::strerror(rc));
+  }
+  return pid;
+}
+
+int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+
+double Seconds(const timeval& tv) {
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<std::string>& argv,
+                                                          const std::string& log_path) {
+  const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Internal("cannot open " + log_path + ": " + std::strerror(errno));
+  }
+  auto pid = Spawn(argv, fd);
+  close(fd);
+  if (!pid.ok()) {
+    return pid.status();
+  }
+  return std::unique_ptr<ChildProcess>(new ChildProcess(*pid, log_path));
+}
+
+ChildProcess::~ChildProcess() {
+  if (!Exited()) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+bool ChildProcess::Exited() {
+  if (exited_) {
+    return true;
+  }
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    exited_ = true;
+    exit_code_ = ExitCode(status);
+  }
+  return exited_;
+}
+
+int ChildProcess::Stop(std::chrono::seconds grace) {
+  if (Exited()) {
+    return exit_code_;
+  }
+  kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Exited()) {
+      return exit_code_;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll interval
+  }
+  kill(pid_, SIGKILL);
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  exited_ = true;
+  exit_code_ = -1;
+  return exit_code_;
+}
+
+std::string ChildProcess::LogTail(size_t bytes) const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string log = ss.str();
+  return log.size() > bytes ? log.substr(log.size() - bytes) : log;
+}
+
+Result<CommandRun> RunCommand(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return Internal(std::string("pipe: ") + std::strerror(errno));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto pid = Spawn(argv, fds[1]);
+  close(fds[1]);
+  if (!pid.ok()) {
+    close(fds[0]);
+    return pid.status();
+  }
+  CommandRun run;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) {
+      run.output.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fds[0]);
+  int status = 0;
+  rusage ru{};
+  while (wait4(*pid, &status, 0, &ru) < 0) {
+    if (errno != EINTR) {
+      return Internal(std::string("wait4: ") + std::strerror(errno));
+    }
+  }
+  run.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  run.cpu_seconds = Seconds(ru.ru_utime) + Seconds(ru.ru_stime);
+  run.exit_code = ExitCode(status);
+  return run;
+}
+
+Result<double> ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) {
+    return NotFound("no /proc/" + std::to_string(pid) + "/stat");
+  }
+  // The command name (field 2) may hold spaces: count fields after its ')'.
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) {
+    return Internal("cannot parse /proc/" + std::to_string(pid) + "/stat");
+  }
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15: utime, stime
+    if (i == 14) {
+      utime = std::stoull(field);
+    } else if (i == 15) {
+      stime = std::stoull(field);
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+Result<int> FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return Internal(std::string("socket: ") + std::strerror(errno));
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const std::string err = std::strerror(errno);
+    close(fd);
+    return Internal("cannot find a free port: " + err);
+  }
+  close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+}  // namespace hostca::bench

@@ -1,0 +1,63 @@
+// Child processes for issuance_bench: long-running servers (hostca-server,
+// cfssl serve) whose output goes to a log file and which are always stopped
+// when their handle goes away, one-shot commands with their output, wall
+// time and CPU time, and the CPU time a running process has used so far.
+// Thread safety: a ChildProcess is used by one thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hostca::bench {
+
+class ChildProcess {
+ public:
+  // Starts `argv` (argv[0] a path, or a name looked up in PATH) with stdout
+  // and stderr appended to `log_path`.
+  static Result<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
+                                                     const std::string& log_path);
+  ~ChildProcess();  // SIGKILL and reap when still running
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const std::string& log_path() const { return log_path_; }
+  bool Exited();  // without blocking; true once it has been reaped
+  // SIGTERM, up to `grace` for it to exit, then SIGKILL. Returns the exit
+  // code, -1 when a signal ended it.
+  int Stop(std::chrono::seconds grace);
+  std::string LogTail(size_t bytes) const;
+
+ private:
+  ChildProcess(pid_t pid, std::string log_path) : pid_(pid), log_path_(std::move(log_path)) {}
+  pid_t pid_;
+  std::string log_path_;
+  bool exited_ = false;
+  int exit_code_ = -1;
+};
+
+struct CommandRun {
+  int exit_code = -1;  // -1: did not start or ended by a signal
+  std::string output;  // stdout and stderr together
+  double wall_seconds = 0;
+  double cpu_seconds = 0;  // user + system of the process and its children
+};
+
+// Runs `argv` to its end. Fails only when it cannot be started; check
+// exit_code.
+Result<CommandRun> RunCommand(const std::vector<std::string>& argv);
+
+// utime + stime of a running process (all its threads), from /proc/PID/stat.
+Result<double> ProcessCpuSeconds(pid_t pid);
+
+// A TCP port on 127.0.0.1 that was free a moment ago, for servers that
+// cannot pick their own (cfssl serve).
+Result<int> FreeLoopbackPort();
+
+}  // namespace hostca::bench
