@@ -284,6 +284,71 @@ TEST_CASE("bad CSRs are refused with stable codes and extra requests are ignored
                !Catch::Contains("evil.example"));
 }
 
+// The CSR is walked by hand (ca/csr.cpp) and its key copied into the
+// certificate as encoded: every accepted kind of CSR must give a certificate
+// whose key is the CSR's, as openssl itself reads them.
+TEST_CASE("CSRs of every accepted key and digest give a certificate with the CSR's own key") {
+  TempDir dir;
+  FakeClock clock(kNow);
+  EVP_PKEY* ca_key = CachedKey(KeyType::kP256);
+  auto root = *CreateRootCertificate(ca_key, CaOptions{}, clock);
+  auto issuer = *Issuer::Create(CopyRef(ca_key), CopyRef(root.get()), {}, "hostca");
+  for (const std::string& kind :
+       {std::string("ec -pkeyopt ec_paramgen_curve:P-256"),
+        std::string("ec -pkeyopt ec_paramgen_curve:P-384 -sha384"),
+        std::string("ec -pkeyopt ec_paramgen_curve:P-256 -sha512"), std::string("ed25519"),
+        std::string("rsa:2048"), std::string("rsa:2048 -sha384")}) {
+    INFO(kind);
+    const std::string csr_pem = OpensslCsr(dir, kind, "-addext subjectAltName=DNS:x.example");
+    auto csr = ParseAndCheckCsr(csr_pem, CsrPolicy{});
+    INFO(csr.status().ToString());
+    REQUIRE(csr.ok());
+    REQUIRE(csr->requested_dns_names == std::vector<std::string>{"x.example"});
+    IssuanceRequest req = HostRequest(csr->public_key.get(), "id");
+    req.public_key_spki = csr->spki_der;
+    auto issued = issuer->Issue(req);
+    REQUIRE(issued.ok());
+    const std::string cert = Write(dir, "c.pem", issued->pem);
+    const std::string req_file = Write(dir, "r.pem", csr_pem);
+    REQUIRE(Run("openssl x509 -noout -pubkey -in " + ShellQuote(cert)).output ==
+            Run("openssl req -noout -pubkey -in " + ShellQuote(req_file)).output);
+    const auto verify =
+        Run("openssl verify -CAfile " + ShellQuote(Write(dir, "ca.pem", *CertToPem(root.get()))) +
+            " " + ShellQuote(cert));
+    INFO(verify.output);
+    REQUIRE(verify.exit_code == 0);
+  }
+}
+
+TEST_CASE("CSR keys, digests and encodings outside the policy are refused") {
+  TempDir dir;
+  const CsrPolicy policy;
+  for (const std::string& kind :
+       {std::string("ec -pkeyopt ec_paramgen_curve:P-521"), std::string("ed448")}) {
+    INFO(kind);
+    REQUIRE(ParseAndCheckCsr(OpensslCsr(dir, kind), policy).status().reason() == "csr_key_type");
+  }
+  REQUIRE(ParseAndCheckCsr(OpensslCsr(dir, "rsa:2048 -sha1"), policy).status().reason() ==
+          "csr_bad_signature");
+  const std::string good = OpensslCsr(dir, "ec -pkeyopt ec_paramgen_curve:P-256");
+  const std::string der = *CsrDerOf(good);
+  REQUIRE(ParseAndCheckCsr(der, policy).ok());
+  REQUIRE(ParseAndCheckCsr(der + std::string(1, '\0'), policy).status().reason() == "bad_csr");
+  REQUIRE(ParseAndCheckCsr(der.substr(0, der.size() - 1), policy).status().reason() == "bad_csr");
+  // Every single-byte change is refused or (in the unsigned outer framing)
+  // still verifies; none may crash or read out of bounds (ASan runs this).
+  for (size_t i = 0; i < der.size(); ++i) {
+    for (const unsigned char mask : {0x01, 0x80, 0xff}) {
+      std::string bad = der;
+      bad[i] = static_cast<char>(static_cast<unsigned char>(bad[i]) ^ mask);
+      auto r = ParseAndCheckCsr(bad, policy);
+      if (!r.ok()) {
+        REQUIRE(!r.status().reason().empty());
+      }
+    }
+  }
+}
+
 TEST_CASE("intermediate CA: CSR signed by an openssl root then checked and issuing") {
   TempDir dir;
   FakeClock clock(std::time(nullptr));

@@ -115,16 +115,28 @@ Status Issuer::AddExtensions(X509* cert, const IssuanceRequest& req) const {
   HOSTCA_RETURN_IF_ERROR(
       internal::AddSubjectAltName(cert, req.dns_names, req.ip_addresses, req.uris));
   if (!req.crl_url.empty()) {
-    HOSTCA_ASSIGN_OR_RETURN(
-        X509ExtensionPtr cdp,
-        internal::MakeExtension(nullptr, NID_crl_distribution_points, "URI:" + req.crl_url));
-    X509_add_ext(cert, cdp.get(), -1);
+    HOSTCA_RETURN_IF_ERROR(
+        AddCachedExtension(cert, NID_crl_distribution_points, "URI:" + req.crl_url));
   }
   if (!req.ca_issuers_url.empty()) {
-    HOSTCA_ASSIGN_OR_RETURN(
-        X509ExtensionPtr aia,
-        internal::MakeExtension(nullptr, NID_info_access, "caIssuers;URI:" + req.ca_issuers_url));
-    X509_add_ext(cert, aia.get(), -1);
+    HOSTCA_RETURN_IF_ERROR(
+        AddCachedExtension(cert, NID_info_access, "caIssuers;URI:" + req.ca_issuers_url));
+  }
+  return Status::Ok();
+}
+
+Status Issuer::AddCachedExtension(X509* cert, int nid, const std::string& value) const {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  auto it = ext_cache_.find({nid, value});
+  if (it == ext_cache_.end()) {
+    if (ext_cache_.size() >= 16) {
+      ext_cache_.clear();  // only a handful of URLs ever; bound it anyway
+    }
+    HOSTCA_ASSIGN_OR_RETURN(X509ExtensionPtr ext, internal::MakeExtension(nullptr, nid, value));
+    it = ext_cache_.emplace(std::make_pair(nid, value), std::move(ext)).first;
+  }
+  if (X509_add_ext(cert, it->second.get(), -1) != 1) {  // adds a copy
+    return OpenSslError("cannot add extension");
   }
   return Status::Ok();
 }
@@ -150,7 +162,9 @@ Result<IssuedCertificate> Issuer::Issue(const IssuanceRequest& req) const {
   if (!cert || !serial || X509_set_version(cert.get(), X509_VERSION_3) != 1 ||
       X509_set_serialNumber(cert.get(), serial.get()) != 1 ||
       X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert_.get())) != 1 ||
-      X509_set_pubkey(cert.get(), req.public_key) != 1 ||
+      (req.public_key_spki.empty()
+           ? X509_set_pubkey(cert.get(), req.public_key) != 1
+           : !internal::SetPublicKeyFromSpki(cert.get(), req.public_key_spki).ok()) ||
       ASN1_TIME_set(X509_getm_notBefore(cert.get()), static_cast<time_t>(req.not_before)) ==
           nullptr ||
       ASN1_TIME_set(X509_getm_notAfter(cert.get()), static_cast<time_t>(req.not_after)) ==

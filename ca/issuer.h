@@ -9,9 +9,12 @@
 // constraints) is built once in Create.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/ossl.h"
@@ -36,6 +39,10 @@ struct IssuanceRequest {
   std::vector<std::string> ip_addresses;  // IP SANs (the server's TLS certificate)
   std::vector<std::string> uris;          // e.g. "urn:uuid:<host-id>"
   EVP_PKEY* public_key = nullptr;         // borrowed; the only thing taken from a CSR
+  // The same key as the CSR encoded it (CheckedCsr::spki_der), copied into
+  // the certificate as it is; "" = encode public_key. OpenSSL 3.0 encodes a
+  // key through its provider encoders, a large share of an issuance.
+  std::string_view public_key_spki;
   std::string serial;                     // raw bytes from NewSerial()
   int64_t not_before = 0, not_after = 0;  // unix seconds
   std::string crl_url;                    // CRL distribution point; empty = omitted
@@ -75,6 +82,9 @@ class Issuer {
  private:
   Issuer() = default;
   Status AddExtensions(X509* cert, const IssuanceRequest& req) const;
+  // Adds the extension `nid` = `value` (CDP, AIA), built once per value: the
+  // URLs are the same for every certificate a server issues.
+  Status AddCachedExtension(X509* cert, int nid, const std::string& value) const;
 
   EvpPkeyPtr key_;
   X509Ptr ca_cert_;
@@ -84,6 +94,8 @@ class Issuer {
   std::string fingerprint_;
   const EVP_MD* md_ = nullptr;
   X509ExtensionPtr basic_constraints_, key_usage_sig_, key_usage_rsa_, eku_, aki_;
+  mutable std::mutex cache_mu_;  // held only for a lookup and a copy
+  mutable std::map<std::pair<int, std::string>, X509ExtensionPtr> ext_cache_;
 };
 
 // The digest hostca signs with for a key: SHA-384 for P-384, none for

@@ -120,6 +120,32 @@ Result<X509ReqPtr> CsrFromPemOrDer(std::string_view data) {
   return csr;
 }
 
+Result<std::string> CsrDerOf(std::string_view data) {
+  if (!LooksLikePem(data)) {
+    return std::string(data);
+  }
+  ClearOpenSslErrors();
+  BioPtr bio = MemBio(data);
+  char* name = nullptr;
+  char* header = nullptr;
+  unsigned char* der = nullptr;
+  long len = 0;
+  if (PEM_read_bio(bio.get(), &name, &header, &der, &len) != 1) {
+    ClearOpenSslErrors();
+    return InvalidArgument("the CSR's PEM armour is malformed", "bad_csr");
+  }
+  const std::string label = name;
+  std::string out(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(name);
+  OPENSSL_free(header);
+  OPENSSL_free(der);
+  if (label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST") {
+    return InvalidArgument("expected a PEM CERTIFICATE REQUEST, got " + label.substr(0, 40),
+                           "bad_csr");
+  }
+  return out;
+}
+
 Result<std::string> CsrToPem(X509_REQ* csr) {
   return WriteToString("cannot encode CSR", [&](BIO* b) { return PEM_write_bio_X509_REQ(b, csr); });
 }

@@ -26,6 +26,10 @@ Result<std::vector<X509Ptr>> CertsFromPemBundle(std::string_view pem);
 
 // Certificate signing requests (PKCS#10).
 Result<X509ReqPtr> CsrFromPemOrDer(std::string_view data);
+// The DER inside PEM armour labelled "CERTIFICATE REQUEST" (or the legacy
+// "NEW CERTIFICATE REQUEST"), or `data` itself when it is not PEM. Nothing
+// is parsed beyond the armour. invalid_argument "bad_csr".
+Result<std::string> CsrDerOf(std::string_view data);
 Result<std::string> CsrToPem(X509_REQ* csr);
 
 // CRLs.

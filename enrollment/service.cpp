@@ -122,7 +122,7 @@ Result<IssuedResponse> EnrollmentService::Enroll(const EnrollRequest& req) {
     }
     return decision.status();
   }
-  auto issued = SignAndStore(*decision, csr.public_key.get(), csr.requested_dns_names);
+  auto issued = SignAndStore(*decision, csr, csr.requested_dns_names);
   if (!issued.ok() && !token_hash.empty() && issued.status().reason().rfind("token_", 0) == 0) {
     limiter_.RecordFailure(req.source_address);
   }
@@ -214,13 +214,14 @@ Result<EnrollmentService::Decision> EnrollmentService::Decide(const EnrollReques
 }
 
 Result<IssuedResponse> EnrollmentService::SignAndStore(
-    const Decision& d, EVP_PKEY* key, const std::vector<std::string>& requested_names) {
+    const Decision& d, const ca::CheckedCsr& csr, const std::vector<std::string>& requested_names) {
   const int64_t now = clock_.NowSeconds();
   ca::IssuanceRequest req;
   req.common_name = d.host.host_id;
   req.dns_names = HostNames(d.host);
   req.uris = {"urn:uuid:" + d.host.host_id};
-  req.public_key = key;
+  req.public_key = csr.public_key.get();
+  req.public_key_spki = csr.spki_der;
   req.serial = ca::NewSerial();
   req.not_before = now - options_.backdate_seconds;
   req.not_after = now + options_.validity_seconds;
@@ -382,7 +383,7 @@ Result<IssuedResponse> EnrollmentService::Renew(const ClientIdentity& who,
     d.host = std::move(*host);
     return Status::Ok();
   }));
-  return SignAndStore(d, csr.public_key.get(), csr.requested_dns_names);
+  return SignAndStore(d, csr, csr.requested_dns_names);
 }
 
 void EnrollmentService::Announce(const std::vector<storage::CertRecord>& revoked) const {

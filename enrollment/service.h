@@ -86,7 +86,7 @@ class EnrollmentService {
   struct Decision;
   Result<Decision> Decide(const EnrollRequest& req, const std::string& hostname,
                           const std::string& token_hash);
-  Result<IssuedResponse> SignAndStore(const Decision& d, EVP_PKEY* key,
+  Result<IssuedResponse> SignAndStore(const Decision& d, const ca::CheckedCsr& csr,
                                       const std::vector<std::string>& requested_names);
   Status CommitIssue(storage::WriteTxn& txn, const Decision& d, const storage::CertRecord& rec,
                      const std::vector<std::string>& requested_names, int64_t now,
