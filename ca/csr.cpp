@@ -45,7 +45,12 @@ Result<std::string> DescribeKey(EVP_PKEY* key, const CsrPolicy& policy) {
                          "csr_key_type");
 }
 
-// Refuses CA:TRUE; collects requested DNS names.
+// Requested names only queue for an admin's approval; a 64 KiB CSR could
+// otherwise ask for thousands.
+constexpr size_t kMaxRequestedNames = 32;
+
+// Refuses CA:TRUE; collects requested DNS names (the first
+// kMaxRequestedNames).
 Status InspectExtensions(const STACK_OF(X509_EXTENSION) * exts, std::vector<std::string>* dns) {
   for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
     X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
@@ -64,7 +69,7 @@ Status InspectExtensions(const STACK_OF(X509_EXTENSION) * exts, std::vector<std:
       ClearOpenSslErrors();
       for (int j = 0; names && j < sk_GENERAL_NAME_num(names.get()); ++j) {
         const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), j);
-        if (gn->type == GEN_DNS) {
+        if (gn->type == GEN_DNS && dns->size() < kMaxRequestedNames) {
           const ASN1_IA5STRING* s = gn->d.dNSName;
           dns->emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                             static_cast<size_t>(ASN1_STRING_length(s)));

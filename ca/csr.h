@@ -19,7 +19,7 @@ struct CsrPolicy {
 struct CheckedCsr {
   EvpPkeyPtr public_key;
   std::string key_description;                   // "ECDSA P-256", "RSA 2048", "Ed25519"
-  std::vector<std::string> requested_dns_names;  // from the CSR's SAN; never trusted
+  std::vector<std::string> requested_dns_names;  // from the CSR's SAN, at most 32; never trusted
   std::string spki_der;  // the SubjectPublicKeyInfo as the CSR encoded it (checked above)
 };
 

@@ -11,15 +11,25 @@ namespace hostca::server {
 
 using nlohmann::json;
 
-// Times a handler into the metrics and counts refusals by their code.
+// Times a handler into the metrics and counts refusals by their code (an
+// exception counts as a 500 "internal" and is rethrown to the server's
+// exception handler).
 Handler Instrument(ApiContext& ctx, std::string route, Handler h) {
   return [&ctx, route = std::move(route), h = std::move(h)](const httplib::Request& req,
                                                             httplib::Response& res) {
     const auto start = std::chrono::steady_clock::now();
-    h(req, res);
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    ctx.metrics.ObserveRequest(route, res.status, secs);
+    const auto elapsed = [&start] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    try {
+      h(req, res);
+    } catch (...) {
+      // The server's exception handler answers 500 internal; count it here.
+      ctx.metrics.ObserveRequest(route, 500, elapsed());
+      ctx.metrics.CountRefused("internal");
+      throw;
+    }
+    ctx.metrics.ObserveRequest(route, res.status, elapsed());
     if (res.status >= 400) {
       const json body = json::parse(res.body, nullptr, false);
       if (body.is_object() && body.contains("error")) {

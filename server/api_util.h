@@ -17,7 +17,8 @@ using Handler = std::function<void(const httplib::Request&, httplib::Response&)>
 // Host ID prefix of the records of admin client certificates.
 inline constexpr char kAdminCertPrefix[] = "admin:";
 
-// Times a handler into the metrics and counts refusals by their code.
+// Times a handler into the metrics and counts refusals by their code; an
+// exception counts as 500 "internal" and goes on to the exception handler.
 Handler Instrument(ApiContext& ctx, std::string route, Handler h);
 // An admin call: a Bearer token checked in constant time against the stored
 // hash, or (without one) an admin client certificate.

@@ -35,7 +35,48 @@ void WriteError(httplib::Response& res, const Status& status) {
 
 void WriteJson(httplib::Response& res, int http_status, const nlohmann::json& body) {
   res.status = http_status;
-  res.set_content(body.dump(), "application/json");
+  // Messages may quote request bytes that are not UTF-8 (a path, a query
+  // parameter): replace them with U+FFFD rather than throwing.
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
+}
+
+void WriteHttpError(httplib::Response& res) {
+  const int status = res.status;
+  const char* code = "bad_request";
+  const char* message = "malformed request";
+  switch (status) {
+    case 400:
+      break;
+    case 404:
+      code = "not_found";
+      message = "no such resource";
+      break;
+    case 408:
+      code = "request_timeout";
+      message = "the request was not received in time";
+      break;
+    case 413:
+      code = "body_too_large";
+      message = "request body too large";
+      break;
+    case 414:
+      code = "uri_too_long";
+      message = "request URI too long";
+      break;
+    case 416:
+      code = "range_not_satisfiable";
+      message = "requested range not satisfiable";
+      break;
+    default:
+      if (status >= 500) {
+        code = "internal";
+        message = "internal error";
+      }
+      break;
+  }
+  res.headers.erase("EXCEPTION_WHAT");
+  WriteJson(res, status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
 Result<nlohmann::json> ParseJsonBody(const httplib::Request& req) {

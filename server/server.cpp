@@ -2,9 +2,15 @@
 
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
+#include <exception>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "ca/keys.h"
@@ -21,10 +27,181 @@ namespace {
 
 using Clock_ = std::chrono::steady_clock;
 
+// cpp-httplib's read timeout is per read: a client trickling a byte at a
+// time would hold a worker forever. Each HTTPS connection therefore gets a
+// deadline to deliver a whole request (TLS handshake, headers and body):
+// kRequestDeadline from the handshake, or after the previous answer the
+// keep-alive wait plus kRequestDeadline.
+constexpr auto kRequestDeadline = std::chrono::seconds(10);
+constexpr auto kKeepAliveTimeout = std::chrono::seconds(5);
+// A connection still sending request bytes this long after its deadline
+// (reading was shut down, but the peer keeps the data flowing) is cut off.
+constexpr auto kHardCutGrace = std::chrono::seconds(2);
+
 // Per-request context kept by the worker thread that serves the request:
-// httplib runs the pre-routing handler, the handler and the logger on the
-// same thread.
+// httplib runs the pre-routing handler, the handler, the error handler and
+// the logger on the same thread. tl_request_start is reset after logging,
+// so the epoch means "not routed": httplib answered before routing (a
+// malformed or timed-out request).
 thread_local Clock_::time_point tl_request_start;
+// Set by the error handler when httplib refused the request as malformed
+// or unfinished (400, 408, 414): its connection is not kept alive.
+thread_local bool tl_request_broken = false;
+
+}  // namespace
+
+// One HTTPS connection watched by RequestDeadlines. It is registered when
+// its TLS handshake starts (on the worker that serves it) and removed when
+// httplib frees its SSL object, which happens before the socket is closed:
+// the watchdog never touches a descriptor that may have been reused.
+struct WatchedConn {
+  RequestDeadlines* owner = nullptr;
+  int fd = -1;
+  // Guarded by owner->mu_.
+  Clock_::time_point deadline;
+  Clock_::time_point cut_at;
+  bool cut = false;        // reading was shut down
+  bool timed_out = false;  // ... because the deadline passed
+  bool hard_cut = false;   // the socket was shut down both ways
+  bool reading = true;     // between answers and the next request's routing
+};
+
+// The watchdog: a thread that shuts down reading on connections past their
+// deadline, so the worker's blocked read returns at once and httplib ends
+// the connection (answering 408 request_timeout when it can). Only
+// shutdown(2) is used, never close(2): httplib owns the descriptor.
+class RequestDeadlines {
+ public:
+  RequestDeadlines() : thread_([this] { Loop(); }) {}
+  ~RequestDeadlines() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  RequestDeadlines(const RequestDeadlines&) = delete;
+  RequestDeadlines& operator=(const RequestDeadlines&) = delete;
+
+  WatchedConn* Register(int fd) {
+    auto* c = new WatchedConn;
+    c->owner = this;
+    c->fd = fd;
+    c->deadline = Clock_::now() + kRequestDeadline;
+    std::lock_guard<std::mutex> lock(mu_);
+    conns_.insert(c);
+    return c;
+  }
+  void Remove(WatchedConn* c) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      conns_.erase(c);
+    }
+    delete c;
+  }
+  // The request line and headers arrived (the body, if any, is still
+  // bounded by the deadline).
+  void Routed(WatchedConn* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    c->reading = false;
+  }
+  // An answer went out. After a good request the connection may wait for
+  // the next one; after a malformed or unfinished one it is cut at once
+  // instead of holding its worker for the keep-alive wait.
+  void Answered(WatchedConn* c, bool keep) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Clock_::now();
+    c->reading = true;
+    c->deadline = now + kKeepAliveTimeout + kRequestDeadline;
+    if (c->cut) {
+      c->cut_at = now;  // the grace for the hard cut starts now
+    } else if (!keep) {
+      Cut(*c, now);
+    }
+  }
+  bool TimedOut(WatchedConn* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return c->timed_out;
+  }
+
+ private:
+  void Cut(WatchedConn& c, Clock_::time_point now) {
+    ::shutdown(c.fd, SHUT_RD);
+    c.cut = true;
+    c.cut_at = now;
+  }
+
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_; })) {
+      const auto now = Clock_::now();
+      for (WatchedConn* c : conns_) {
+        if (!c->cut && now >= c->deadline) {
+          Cut(*c, now);
+          c->timed_out = true;
+        } else if (c->cut && !c->hard_cut && c->reading && now >= c->cut_at + kHardCutGrace) {
+          ::shutdown(c->fd, SHUT_RDWR);
+          c->hard_cut = true;
+        }
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::set<WatchedConn*> conns_;
+  std::thread thread_;
+};
+
+namespace {
+
+// The HTTPS connection the current worker thread serves, if any.
+thread_local WatchedConn* tl_conn = nullptr;
+
+void FreeWatchedConn(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/,
+                     long /*argl*/, void* /*argp*/) {
+  auto* c = static_cast<WatchedConn*>(ptr);
+  if (c == nullptr) {
+    return;
+  }
+  if (tl_conn == c) {
+    tl_conn = nullptr;
+  }
+  c->owner->Remove(c);
+}
+
+// ex_data slots: the SSL's WatchedConn (freed with the SSL) and the
+// SSL_CTX's RequestDeadlines.
+int ConnExIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeWatchedConn);
+  return index;
+}
+int DeadlinesExIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// Registers each server-side connection when its handshake starts: httplib
+// runs SSL_accept on the worker that then serves the connection.
+void WatchConnection(const SSL* ssl, int where, int /*ret*/) {
+  if ((where & SSL_CB_HANDSHAKE_START) == 0 || SSL_get_ex_data(ssl, ConnExIndex()) != nullptr) {
+    return;
+  }
+  auto* deadlines =
+      static_cast<RequestDeadlines*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), DeadlinesExIndex()));
+  const int fd = SSL_get_fd(ssl);
+  if (deadlines == nullptr || fd < 0) {
+    return;
+  }
+  WatchedConn* c = deadlines->Register(fd);
+  if (SSL_set_ex_data(const_cast<SSL*>(ssl), ConnExIndex(), c) != 1) {
+    deadlines->Remove(c);
+    return;
+  }
+  tl_conn = c;
+}
 
 std::string NewRequestId() { return HexEncode(RandomBytes(8)); }
 
@@ -58,7 +235,7 @@ int AcceptAnyClientCert(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 
 // TLS settings of the API listener: the server's certificate chain and key
 // from DATA/tls, TLS 1.2 or newer, forward-secret AEAD suites only, and an
 // optional client certificate (the CA is announced as acceptable issuer).
-bool SetupTls(SSL_CTX& ctx, const DataLayout& layout) {
+bool SetupTls(SSL_CTX& ctx, const DataLayout& layout, RequestDeadlines* deadlines) {
   SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(
       &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -78,7 +255,22 @@ bool SetupTls(SSL_CTX& ctx, const DataLayout& layout) {
   SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, AcceptAnyClientCert);
   static const unsigned char kSessionContext[] = "hostca";
   SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  if (SSL_CTX_set_ex_data(&ctx, DeadlinesExIndex(), deadlines) != 1) {
+    return false;
+  }
+  SSL_CTX_set_info_callback(&ctx, WatchConnection);
   return true;
+}
+
+// The log line's duration: "-" when httplib answered before routing.
+std::string Elapsed() {
+  if (tl_request_start == Clock_::time_point{}) {
+    return "-";
+  }
+  return std::to_string(
+             std::chrono::duration_cast<std::chrono::microseconds>(Clock_::now() - tl_request_start)
+                 .count()) +
+         "us";
 }
 
 }  // namespace
@@ -91,6 +283,9 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options, con
   server->RegisterRoutes();
   return server;
 }
+
+Server::Server(const ServerOptions& options, const Clock& clock)
+    : options_(options), clock_(clock) {}
 
 Server::~Server() { Stop(); }
 
@@ -137,8 +332,11 @@ Status Server::Load() {
   limiter_ =
       std::make_unique<enrollment::FailureRateLimiter>(clock_, enrollment::RateLimitOptions{});
 
-  https_ = std::make_unique<httplib::SSLServer>(
-      [layout](SSL_CTX& ctx) { return SetupTls(ctx, layout); });
+  deadlines_ = std::make_unique<RequestDeadlines>();
+  https_ =
+      std::make_unique<httplib::SSLServer>([layout, deadlines = deadlines_.get()](SSL_CTX& ctx) {
+        return SetupTls(ctx, layout, deadlines);
+      });
   if (!https_->is_valid()) {
     return InvalidArgument("cannot load the server's TLS identity from " + layout.tls_dir());
   }
@@ -146,13 +344,25 @@ Status Server::Load() {
   return Status::Ok();
 }
 
-void Server::ConfigureCommon(httplib::Server& srv, const char* listener) {
+void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd) {
+  // httplib 0.11.4 listens with a backlog of 5: a burst of new connections
+  // overflows it and the dropped SYNs wait a second to be retried (the
+  // issuance bench's p99 at 64 clients). Bind reopens the queue at
+  // SOMAXCONN; this records the socket (and sets only SO_REUSEADDR:
+  // httplib's default also sets SO_REUSEPORT, which would let another
+  // process bind the same port).
+  srv.set_socket_options([listen_fd](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    *listen_fd = static_cast<int>(sock);
+  });
   // cpp-httplib serves a connection on one worker until it closes, so the
   // pool bounds the connections served at once: size it for a fleet's
   // concurrent clients, not for the cores (idle workers cost a stack each).
-  const int threads = options_.threads > 0
-                          ? options_.threads
-                          : std::max(64, 16 * static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads =
+      options_.threads > 0
+          ? options_.threads
+          : std::max(64, 16 * static_cast<int>(std::thread::hardware_concurrency()));
   srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   srv.set_payload_max_length(options_.max_body_bytes);
   srv.set_read_timeout(std::chrono::seconds(10));
@@ -161,27 +371,75 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener) {
   // many requests: a TLS handshake costs more than an issuance.
   srv.set_tcp_nodelay(true);
   srv.set_keep_alive_max_count(1000);
-  srv.set_keep_alive_timeout(5);
+  srv.set_keep_alive_timeout(kKeepAliveTimeout.count());
   srv.set_pre_routing_handler([this](const httplib::Request&, httplib::Response& res) {
     tl_request_start = Clock_::now();
+    if (tl_conn != nullptr) {
+      deadlines_->Routed(tl_conn);
+    }
     res.set_header("X-Request-Id", NewRequestId());
     // Clients measure their clock skew against it (`hostca status`).
     res.set_header("Date", HttpDate(clock_.NowSeconds()));
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  srv.set_logger([listener](const httplib::Request& req, const httplib::Response& res) {
-    const auto us =
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock_::now() - tl_request_start)
-            .count();
+  // Errors httplib answers itself (no handler wrote a body) keep their
+  // status and get a JSON error with a stable code; a request cut off by its
+  // deadline is a 408.
+  srv.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) {
+      return;
+    }
+    if (!res.has_header("X-Request-Id")) {
+      res.set_header("X-Request-Id", NewRequestId());
+    }
+    if (res.status == 400 && tl_conn != nullptr && deadlines_->TimedOut(tl_conn)) {
+      res.status = 408;
+    }
+    tl_request_broken = res.status == 400 || res.status == 408 || res.status == 414;
+    WriteHttpError(res);
+  });
+  // A handler that throws (a bug): 500 internal, without the exception's
+  // text, which httplib would otherwise send in an EXCEPTION_WHAT header.
+  srv.set_exception_handler(
+      [listener](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const nlohmann::json::parse_error& e) {
+          // Its message quotes the input, which may hold a token.
+          what = "JSON parse error " + std::to_string(e.id) + " at byte " + std::to_string(e.byte);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        // Only the request line and the exception: bodies and headers may
+        // carry secrets.
+        spdlog::error("{} req={} {} {}: handler failed: {}", listener,
+                      res.get_header_value("X-Request-Id"), req.method, req.path, what);
+        res.headers.erase("EXCEPTION_WHAT");
+        res.body.clear();
+        res.status = 500;
+        WriteHttpError(res);
+      });
+  srv.set_logger([this, listener](const httplib::Request& req, const httplib::Response& res) {
+    const bool routed = tl_request_start != Clock_::time_point{};
+    const std::string id = res.get_header_value("X-Request-Id");
     // Paths never carry secrets (tokens travel in bodies and headers).
-    spdlog::info("{} req={} {} {} {} {} {}us", listener, res.get_header_value("X-Request-Id"),
-                 req.remote_addr, req.method, req.path, res.status, us);
+    spdlog::info("{} req={} {} {} {} {} {}", listener, id.empty() ? "-" : id,
+                 req.remote_addr.empty() ? "-" : req.remote_addr,
+                 req.method.empty() ? "-" : req.method, req.path.empty() ? "-" : req.path,
+                 res.status, Elapsed());
+    if (tl_conn != nullptr) {
+      deadlines_->Answered(tl_conn, routed && !tl_request_broken);
+    }
+    tl_request_start = Clock_::time_point{};
+    tl_request_broken = false;
   });
 }
 
 void Server::RegisterRoutes() {
-  ConfigureCommon(*https_, "https");
-  ConfigureCommon(*http_, "http");
+  ConfigureCommon(*https_, "https", &https_listen_fd_);
+  ConfigureCommon(*http_, "http", &http_listen_fd_);
   https_->Get("/healthz", [this](const auto& req, auto& res) { HandleHealth(req, res); });
   https_->Get("/v1/ca", [this](const auto& req, auto& res) { HandleGetCa(req, res); });
   https_->Get("/metrics", [this](const auto& req, auto& res) { HandleMetrics(req, res); });
@@ -190,13 +448,6 @@ void Server::RegisterRoutes() {
   });
   http_->Get("/crl", [this](const auto& req, auto& res) { HandleCrl(req, res); });
   https_->Get("/v1/crl", [this](const auto& req, auto& res) { HandleCrl(req, res); });
-  auto not_found = [](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) {
-      WriteError(res, NotFound("no such resource"));
-    }
-  };
-  https_->set_error_handler(not_found);
-  http_->set_error_handler(not_found);
 }
 
 Status Server::StartServices() {
@@ -327,6 +578,11 @@ Status Server::Bind() {
       port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   if (http_port_ <= 0) {
     return Unavailable("cannot listen on " + options_.http_listen + " (HTTP)");
+  }
+  for (const int fd : {https_listen_fd_, http_listen_fd_}) {
+    if (fd >= 0 && ::listen(fd, SOMAXCONN) != 0) {
+      spdlog::warn("cannot raise the listen backlog: {}", std::strerror(errno));
+    }
   }
   std::string https_host;
   SplitHostPort(options_.listen, &https_host, &port).IgnoreError();

@@ -32,6 +32,9 @@
 
 namespace hostca::server {
 
+// Whole-request deadlines for the HTTPS listener (server.cpp).
+class RequestDeadlines;
+
 class Server {
  public:
   // `resolver` (for the medium level's DNS check) may be null: the system
@@ -51,10 +54,11 @@ class Server {
   void Stop();
 
  private:
-  Server(const ServerOptions& options, const Clock& clock) : options_(options), clock_(clock) {}
+  Server(const ServerOptions& options, const Clock& clock);
   Status Load();
   void RegisterRoutes();
-  void ConfigureCommon(httplib::Server& srv, const char* listener);
+  // `listen_fd` receives the listening socket when the listener binds.
+  void ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd);
   void HandleGetCa(const httplib::Request& req, httplib::Response& res);
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);
@@ -76,10 +80,14 @@ class Server {
   std::unique_ptr<enrollment::EnrollmentService> enroll_;
   std::unique_ptr<enrollment::AdminService> admin_;
   std::unique_ptr<ApiContext> api_;
+  // Declared before the listeners: their connections refer to it.
+  std::unique_ptr<RequestDeadlines> deadlines_;
   std::unique_ptr<httplib::SSLServer> https_;
   std::unique_ptr<httplib::Server> http_;
   int https_port_ = 0;
   int http_port_ = 0;
+  int https_listen_fd_ = -1;  // owned by https_; only to raise its backlog
+  int http_listen_fd_ = -1;
   std::atomic<bool> stopped_{false};
   std::mutex tidy_mu_;
   std::condition_variable tidy_cv_;
