@@ -11,13 +11,12 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bench/baselines.h"
+#include "bench/hostca_server.h"
 #include "bench/issuance_report.h"
 #include "bench/loadgen.h"
 #include "bench/process.h"
@@ -30,7 +29,6 @@
 namespace hostca::bench {
 namespace {
 
-constexpr int kTokenTtlSeconds = 3600;
 constexpr size_t kMaxTokenUses = 100000;  // the server's limit per token
 
 struct Options {
@@ -56,20 +54,6 @@ constexpr char kUsage[] =
     "  --out DIR           where the Markdown and JSON reports go (default: bench/results)\n"
     "  --server PATH       the hostca-server binary (default: the one built beside this one)\n"
     "  --no-cfssl          skip the cfssl baselines\n";
-
-Result<size_t> ParseCount(const std::string& text, const std::string& what) {
-  size_t used = 0;
-  unsigned long long n = 0;
-  try {
-    n = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || n == 0) {
-    return InvalidArgument("bad " + what + " '" + text + "'");
-  }
-  return static_cast<size_t>(n);
-}
 
 Result<std::vector<int>> ParseConnections(const std::string& list) {
   std::vector<int> out;
@@ -123,102 +107,6 @@ Result<Options> ParseArgs(int argc, char** argv) {
   return opts;
 }
 
-// A directory removed with everything in it when the object goes away.
-class ScratchDir {
- public:
-  explicit ScratchDir(std::string path) : path_(std::move(path)) {}
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.pop_back();
-  }
-  return s;
-}
-
-// A running `hostca-server serve` over a fresh data directory.
-struct HostcaServer {
-  std::unique_ptr<ChildProcess> process;
-  std::string data_dir;
-  SslCtxPtr tls;
-  Endpoint endpoint;
-  std::string admin_token;
-};
-
-Result<HostcaServer> StartHostca(const Options& opts, const std::string& dir) {
-  HostcaServer s;
-  s.data_dir = dir + "/data";
-  HOSTCA_ASSIGN_OR_RETURN(CommandRun init, RunCommand({opts.server, "init", "--data", s.data_dir,
-                                                       "--key-type", "p256"}));
-  if (init.exit_code != 0) {
-    return Internal("hostca-server init failed (exit " + std::to_string(init.exit_code) +
-                    "): " + init.output);
-  }
-  HOSTCA_ASSIGN_OR_RETURN(std::string token, ReadFile(s.data_dir + "/admin.token"));
-  s.admin_token = Trimmed(std::move(token));
-  HOSTCA_ASSIGN_OR_RETURN(s.tls, NewTlsClientContext(s.data_dir + "/ca.crt"));
-  HOSTCA_ASSIGN_OR_RETURN(
-      s.process, ChildProcess::Start({opts.server, "serve", "--data", s.data_dir, "--listen",
-                                      "127.0.0.1:0", "--http-listen", "127.0.0.1:0"},
-                                     dir + "/server.log"));
-  s.endpoint.tls = s.tls.get();
-  s.endpoint.timeout = std::chrono::seconds(5);
-  static const std::regex kHttps("listening https://[^ ]+:([0-9]+)");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  std::string last_error = "no port in the log yet";
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (s.process->Exited()) {
-      return Unavailable("hostca-server serve exited: " + s.process->LogTail(2000));
-    }
-    if (s.endpoint.port == 0) {
-      std::smatch m;
-      const std::string log = s.process->LogTail(1 << 20);
-      if (std::regex_search(log, m, kHttps)) {
-        s.endpoint.port = std::stoi(m[1]);
-      }
-    }
-    if (s.endpoint.port != 0) {
-      auto res = Fetch(s.endpoint, HttpRequest{"GET", "/healthz", {}, ""});
-      if (res.ok() && res->status == 200) {
-        s.endpoint.timeout = std::chrono::seconds(30);
-        return s;
-      }
-      last_error = res.ok() ? "status " + std::to_string(res->status) : res.status().ToString();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
-  }
-  return Unavailable("hostca-server did not answer /healthz within 30 s (" + last_error +
-                     "): " + s.process->LogTail(2000));
-}
-
-// POST /v1/tokens: a token for `uses` new hosts.
-Result<std::string> CreateToken(const HostcaServer& s, const std::string& name, size_t uses) {
-  HttpRequest req;
-  req.method = "POST";
-  req.path = "/v1/tokens";
-  req.headers = {{"Content-Type", "application/json"},
-                 {"Authorization", "Bearer " + s.admin_token}};
-  req.body = nlohmann::json({{"name", name}, {"max_uses", uses}, {"ttl_seconds", kTokenTtlSeconds}})
-                 .dump();
-  HOSTCA_ASSIGN_OR_RETURN(HttpResponse res, Fetch(s.endpoint, req));
-  const auto body = nlohmann::json::parse(res.body, nullptr, false);
-  if (res.status != 201 || body.is_discarded() || !body.contains("token") ||
-      !body["token"].is_string()) {
-    return Internal("POST /v1/tokens answered " + std::to_string(res.status) + ": " + res.body);
-  }
-  return body["token"].get<std::string>();
-}
-
 // One system to put under load.
 struct Target {
   std::string system;
@@ -231,21 +119,6 @@ struct Target {
   // The certificate PEM in a successful answer.
   std::function<Result<std::string>(const std::string& body)> certificate_of;
 };
-
-Result<std::string> JsonString(const std::string& body, const std::vector<std::string>& path) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  const nlohmann::json* at = &j;
-  for (const std::string& key : path) {
-    if (!at->is_object() || !at->contains(key)) {
-      return Internal("no '" + key + "' in the answer: " + body.substr(0, 300));
-    }
-    at = &(*at)[key];
-  }
-  if (!at->is_string()) {
-    return Internal("not a string in the answer: " + body.substr(0, 300));
-  }
-  return at->get<std::string>();
-}
 
 Result<LoadRow> MeasureRow(const Target& target, ConnectionMode mode, int connections,
                            const Options& opts, size_t* run_counter) {
@@ -310,7 +183,9 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
                  IssuanceResults* results) {
   std::fprintf(stderr, "== hostca-server (%s)\n", opts.server.c_str());
   HOSTCA_RETURN_IF_ERROR(MakeDirs(dir, 0700));
-  HOSTCA_ASSIGN_OR_RETURN(HostcaServer server, StartHostca(opts, dir));
+  HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, dir + "/data"));
+  HOSTCA_ASSIGN_OR_RETURN(HostcaServer server,
+                          StartHostca(opts.server, dir + "/data", dir + "/server.log"));
   HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(server.data_dir + "/ca.crt"));
   HOSTCA_ASSIGN_OR_RETURN(X509Ptr ca, CertFromPem(ca_pem));
   size_t next_host = 0;
@@ -327,13 +202,7 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
   t.make_bodies = [&](size_t run) -> Result<std::vector<std::string>> {
     HOSTCA_ASSIGN_OR_RETURN(const std::string token,
                             CreateToken(server, "bench-run-" + std::to_string(run), csrs.size()));
-    std::vector<std::string> bodies;
-    bodies.reserve(csrs.size());
-    for (const std::string& csr : csrs) {
-      const std::string host = "bench-" + std::to_string(next_host++) + ".example.test";
-      bodies.push_back(nlohmann::json({{"csr", csr}, {"hostname", host}, {"token", token}}).dump());
-    }
-    return bodies;
+    return EnrollBodies(csrs, token, "bench-", &next_host);
   };
   t.certificate_of = [](const std::string& body) { return JsonString(body, {"certificate"}); };
   HOSTCA_RETURN_IF_ERROR(MeasureTarget(t, opts, &results->rows));

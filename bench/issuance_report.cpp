@@ -7,7 +7,7 @@
 namespace hostca::bench {
 namespace {
 
-using Table = std::vector<std::vector<std::string>>;
+using Table = StringTable;
 
 std::string Format(const char* fmt, double v) {
   char buf[64];
@@ -109,47 +109,8 @@ Table RatioTable(const IssuanceResults& res) {
   return t;
 }
 
-// Display width: counts UTF-8 code points, not bytes ("–").
-size_t Width(const std::string& s) {
-  return static_cast<size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xc0) != 0x80; }));
-}
-
-std::string Text(const Table& rows) {
-  std::vector<size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], Width(row[i]));
-    }
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      out += std::string(widths[i] - Width(row[i]) + (i == 0 ? 0 : 2), ' ') + row[i];
-    }
-    out += "\n";
-  }
-  return out;
-}
-
-std::string Markdown(const Table& rows) {
-  std::string md;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    md += "|";
-    for (const std::string& c : rows[r]) {
-      md += " " + c + " |";
-    }
-    md += "\n";
-    if (r == 0) {
-      md += "|";
-      for (size_t i = 0; i < rows[0].size(); ++i) {
-        md += i < 2 ? ":---|" : "---:|";
-      }
-      md += "\n";
-    }
-  }
-  return md;
-}
+std::string Text(const Table& rows) { return RenderText(rows); }
+std::string Markdown(const Table& rows) { return RenderMarkdown(rows, 2); }
 
 std::string OpensslCaLine(const IssuanceResults& res) {
   const OpensslCaRuns& o = res.openssl_ca;

@@ -372,13 +372,16 @@ struct Shared {
 // again once on a new connection when a kept-alive one turns out closed
 // before any response byte (the server ended it while idle).
 Result<HttpResponse> Exchange(const Shared& sh, Connection& conn, const std::string& request,
-                              size_t* used, WorkerResult* out) {
+                              size_t* used, WorkerResult* out, double* connect_seconds) {
   const bool keep_alive = sh.options->mode == ConnectionMode::kKeepAlive;
   for (int attempt = 0;; ++attempt) {
     if (!conn.is_open()) {
       ++out->connections;
       *used = 0;
-      HOSTCA_RETURN_IF_ERROR(conn.Open(*sh.endpoint));
+      const auto open_start = SteadyClock::now();
+      const Status opened = conn.Open(*sh.endpoint);
+      *connect_seconds += std::chrono::duration<double>(SteadyClock::now() - open_start).count();
+      HOSTCA_RETURN_IF_ERROR(opened);
     }
     Status sent = conn.Send(request);
     Result<HttpResponse> res = sent.ok() ? conn.ReadResponse() : Result<HttpResponse>(sent);
@@ -410,8 +413,10 @@ void Worker(Shared& sh, WorkerResult* out) {
     }
     ++out->requests;
     const auto start = SteadyClock::now();
-    Result<HttpResponse> res = Exchange(sh, conn, (*sh.requests)[i], &used, out);
-    const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+    double connect_seconds = 0;
+    Result<HttpResponse> res = Exchange(sh, conn, (*sh.requests)[i], &used, out, &connect_seconds);
+    const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count() -
+                           (sh.options->include_connect ? 0 : connect_seconds);
     std::string kind, detail;
     if (!res.ok()) {
       kind = res.status().reason().empty() ? "error" : res.status().reason();
@@ -482,9 +487,12 @@ Result<LoadResult> RunLoad(const Endpoint& endpoint, const std::vector<std::stri
   const bool close = options.mode == ConnectionMode::kNewConnection;
   for (const std::string& body : bodies) {
     HttpRequest req;
-    req.method = "POST";
+    req.method = options.method;
     req.path = options.path;
-    req.headers = {{"Content-Type", "application/json"}};
+    if (options.method == "POST") {
+      req.headers = {{"Content-Type", "application/json"}};
+    }
+    req.headers.insert(req.headers.end(), options.headers.begin(), options.headers.end());
     req.body = body;
     requests.push_back(RequestBytes(endpoint, req, close));
   }

@@ -58,9 +58,14 @@ std::string_view ConnectionModeName(ConnectionMode mode);  // "keep-alive", "new
 struct LoadOptions {
   int connections = 1;  // worker threads, one connection each
   ConnectionMode mode = ConnectionMode::kKeepAlive;
-  std::string path;               // every request: POST path, Content-Type: application/json
-  int expect_status = 200;        // anything else is a failed request
+  std::string method = "POST";  // POST bodies go as Content-Type: application/json
+  std::string path;             // of every request
+  std::vector<std::pair<std::string, std::string>> headers;  // added to every request
+  int expect_status = 200;                                   // anything else is a failed request
   std::string body_must_contain;  // and so is a body without it ("" = no check)
+  // false: a request's latency leaves out opening its connection (TCP connect
+  // and TLS handshake), to time what the server does on a kept-alive one.
+  bool include_connect = true;
 };
 
 struct LoadResult {
@@ -77,7 +82,8 @@ struct LoadResult {
   double client_cpu_seconds = 0;           // user + system CPU of this process during the run
 };
 
-// Sends one POST per element of `bodies`, spread over `options.connections`
+// Sends one request (`options.method`, a POST by default) per element of
+// `bodies` (empty for a GET), spread over `options.connections`
 // workers that take the next body as soon as they are free. Errors only when
 // the load cannot run at all (bad options); failed requests are in the result.
 Result<LoadResult> RunLoad(const Endpoint& endpoint, const std::vector<std::string>& bodies,

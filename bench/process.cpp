@@ -176,6 +176,26 @@ Result<double> ProcessCpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+Result<ProcessMemory> ReadProcessMemory(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  if (!in) {
+    return NotFound("no /proc/" + std::to_string(pid) + "/status");
+  }
+  ProcessMemory m;
+  const std::pair<const char*, uint64_t*> fields[] = {{"VmRSS:", &m.vm_rss},
+                                                      {"VmHWM:", &m.vm_hwm},
+                                                      {"RssAnon:", &m.rss_anon},
+                                                      {"RssFile:", &m.rss_file}};
+  for (std::string line; std::getline(in, line);) {
+    for (const auto& [name, value] : fields) {
+      if (line.rfind(name, 0) == 0) {
+        *value = std::stoull(line.substr(std::strlen(name))) * 1024;  // "  1234 kB"
+      }
+    }
+  }
+  return m;
+}
+
 Result<int> FreeLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {

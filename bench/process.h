@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,14 @@ Result<CommandRun> RunCommand(const std::vector<std::string>& argv);
 
 // utime + stime of a running process (all its threads), from /proc/PID/stat.
 Result<double> ProcessCpuSeconds(pid_t pid);
+
+// Memory of a running process from /proc/PID/status, in bytes. VmRSS =
+// RssAnon (heap, stacks) + RssFile (mapped files: LMDB's map, code) +
+// RssShmem; VmHWM is the peak of VmRSS.
+struct ProcessMemory {
+  uint64_t vm_rss = 0, vm_hwm = 0, rss_anon = 0, rss_file = 0;
+};
+Result<ProcessMemory> ReadProcessMemory(pid_t pid);
 
 // A TCP port on 127.0.0.1 that was free a moment ago, for servers that
 // cannot pick their own (cfssl serve).

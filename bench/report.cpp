@@ -97,6 +97,45 @@ double Median(std::vector<double> values) {
   return values.size() % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
+std::string RenderText(const StringTable& rows) {
+  if (rows.empty()) {
+    return "";
+  }
+  std::vector<size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], Width(row[i]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      out += std::string(widths[i] - Width(row[i]) + (i == 0 ? 0 : 2), ' ') + row[i];
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::string RenderMarkdown(const StringTable& rows, size_t left_columns) {
+  std::string md;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    md += "|";
+    for (const std::string& c : rows[r]) {
+      md += " " + c + " |";
+    }
+    md += "\n";
+    if (r == 0) {
+      md += "|";
+      for (size_t i = 0; i < rows[0].size(); ++i) {
+        md += i < left_columns ? ":---|" : "---:|";
+      }
+      md += "\n";
+    }
+  }
+  return md;
+}
+
 std::string TextTable(const std::vector<SizeResult>& results) {
   std::vector<std::vector<std::string>> rows = {Header()};
   for (const SizeResult& r : results) {

@@ -40,6 +40,13 @@ Environment DetectEnvironment(const std::string& source_dir);
 // 0 when empty.
 double Median(std::vector<double> values);
 
+// Tables of strings, first row the header, as the reports print them: text
+// with right-aligned columns two spaces apart (widths count UTF-8 code
+// points), or Markdown with the first `left_columns` columns left-aligned.
+using StringTable = std::vector<std::vector<std::string>>;
+std::string RenderText(const StringTable& rows);
+std::string RenderMarkdown(const StringTable& rows, size_t left_columns);
+
 std::string TextTable(const std::vector<SizeResult>& results);
 std::string MarkdownReport(const Environment& env, const std::vector<SizeResult>& results);
 std::string JsonReport(const Environment& env, const std::vector<SizeResult>& results);

@@ -1,0 +1,72 @@
+// What issuance_bench and scale_bench share to drive a real `hostca-server`
+// (bench/README.md): `init` of a data directory, `serve` on ports the server
+// picks (learnt from its log) timed until /healthz answers, admin calls with
+// the bearer token of DIR/admin.token, and small helpers (a scratch
+// directory, count parsing, JSON fields of an answer). Thread safety: none
+// needed (called from a benchmark's main thread).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/loadgen.h"
+#include "bench/process.h"
+#include "common/ossl.h"
+#include "common/status.h"
+
+namespace hostca::bench {
+
+// A directory removed with everything in it when the object goes away.
+class ScratchDir {
+ public:
+  explicit ScratchDir(std::string path) : path_(std::move(path)) {}
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A positive integer command-line value; `what` names it in the error.
+Result<size_t> ParseCount(const std::string& text, const std::string& what);
+
+// `hostca-server init --data DATA_DIR --key-type p256` (a new CA).
+Status InitHostca(const std::string& server_binary, const std::string& data_dir);
+
+// A running `hostca-server serve` over an initialised data directory.
+struct HostcaServer {
+  std::unique_ptr<ChildProcess> process;
+  std::string data_dir;
+  SslCtxPtr tls;  // trusts DATA/ca.crt
+  Endpoint endpoint;
+  std::string admin_token;   // DATA/admin.token
+  double start_seconds = 0;  // from the exec to the first /healthz 200
+  double port_seconds = 0;   // from the exec to the API port in the log
+};
+
+// `hostca-server serve --data DATA_DIR --listen 127.0.0.1:0 --http-listen
+// 127.0.0.1:0`, output appended to `log_path`; polls the log for the API
+// port, then /healthz (every 5 ms) until it answers 200, for at most
+// `deadline`. Requests then time out after 30 s.
+Result<HostcaServer> StartHostca(const std::string& server_binary, const std::string& data_dir,
+                                 const std::string& log_path,
+                                 std::chrono::seconds deadline = std::chrono::seconds(30));
+
+// POST /v1/tokens: a token for `uses` new hosts, valid for an hour.
+Result<std::string> CreateToken(const HostcaServer& s, const std::string& name, size_t uses);
+
+// POST /v1/enroll bodies, one per CSR, each with a host name never used
+// before (`<prefix><n>.example.test`, n counting from *next_host on).
+std::vector<std::string> EnrollBodies(const std::vector<std::string>& csrs,
+                                      const std::string& token, const std::string& prefix,
+                                      size_t* next_host);
+
+// The string at `path` in a JSON answer.
+Result<std::string> JsonString(const std::string& body, const std::vector<std::string>& path);
+
+}  // namespace hostca::bench

@@ -1,0 +1,511 @@
+// scale_bench: a real `hostca-server` over a store of N certificates (issue
+// 5, "Scale"): start-up time, the inventory query, issuance against the same
+// CA's empty store, the server's memory and the store's size, with the
+// issue's targets. Usage and how to read the figures: bench/README.md.
+//
+//   scale_bench [--quick] [--sizes 1000000,10000000] [--requests N] [--runs N]
+//               [--queries N] [--starts N] [--out DIR] [--work DIR] [--keep]
+//               [--server PATH]
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "bench/baselines.h"
+#include "bench/bulk_load.h"
+#include "bench/hostca_server.h"
+#include "bench/loadgen.h"
+#include "bench/process.h"
+#include "bench/report.h"
+#include "bench/scale_report.h"
+#include "common/clock.h"
+#include "common/encoding.h"
+#include "common/file.h"
+#include "common/pem.h"
+
+namespace hostca::bench {
+namespace {
+
+constexpr int64_t kQueryWindowSeconds = 30 * 86400;
+constexpr size_t kQueryLimit = 1000;
+constexpr int kConnections = 8;
+constexpr size_t kHealthzSamples = 10;
+// Disk a size needs before its bytes per certificate are known: above
+// what the store takes (about 1.3 KB), plus a margin.
+constexpr double kDefaultBytesPerCert = 2000;
+constexpr uint64_t kDiskMargin = 2ull << 30;
+
+struct Options {
+  std::vector<size_t> sizes = {1000000, 10000000};
+  size_t requests = 2000;  // per issuance run
+  int runs = 5;            // issuance runs per store
+  size_t queries = 20;     // timed inventory queries per store
+  int starts = 3;          // server starts per loaded store (the empty one: 1)
+  size_t metrics_samples = 3;
+  std::string out_dir = HOSTCA_SOURCE_DIR "/bench/results";
+  std::string work_dir;  // "" = OUT/tmp
+  std::string server = HOSTCA_BINARY_DIR "/bin/hostca-server";
+  bool keep = false;
+  std::string report_suffix;
+};
+
+constexpr char kUsage[] =
+    "usage: scale_bench [--quick] [--sizes LIST] [--requests N] [--runs N] [--queries N]\n"
+    "                   [--starts N] [--out DIR] [--work DIR] [--keep] [--server PATH]\n"
+    "  --quick         100k certificates; 400 requests x 3 runs, 2 starts\n"
+    "  --sizes LIST    comma-separated certificate counts (default: 1000000,10000000)\n"
+    "  --requests N    requests per issuance run (default: 2000)\n"
+    "  --runs N        issuance runs per store (default: 5)\n"
+    "  --queries N     timed inventory queries per store (default: 20)\n"
+    "  --starts N      server starts timed per loaded store (default: 3)\n"
+    "  --out DIR       where the Markdown and JSON reports go (default: bench/results)\n"
+    "  --work DIR      where the data directories go (default: OUT/tmp; 10M needs ~15 GB)\n"
+    "  --keep          keep the data directories (and print where they are)\n"
+    "  --server PATH   the hostca-server binary (default: the one built beside this one)\n";
+
+Result<std::vector<size_t>> ParseSizes(const std::string& list) {
+  std::vector<size_t> out;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    HOSTCA_ASSIGN_OR_RETURN(const size_t n, ParseCount(list.substr(pos, comma - pos), "size"));
+    out.push_back(n);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+Result<Options> ParseArgs(int argc, char** argv) {
+  Options opts;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--quick") {
+      opts.sizes = {100000};
+      opts.requests = 400;
+      opts.runs = 3;
+      opts.starts = 2;
+      opts.report_suffix = "-quick";
+    } else if (arg == "--sizes" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(opts.sizes, ParseSizes(argv[++i]));
+      opts.report_suffix = "-sizes";
+    } else if (arg == "--requests" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(opts.requests, ParseCount(argv[++i], "--requests"));
+      opts.report_suffix = "-custom";
+    } else if (arg == "--runs" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(const size_t n, ParseCount(argv[++i], "--runs"));
+      opts.runs = static_cast<int>(std::min<size_t>(n, 100));
+      opts.report_suffix = "-custom";
+    } else if (arg == "--queries" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(opts.queries, ParseCount(argv[++i], "--queries"));
+    } else if (arg == "--starts" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(const size_t n, ParseCount(argv[++i], "--starts"));
+      opts.starts = static_cast<int>(std::min<size_t>(n, 20));
+    } else if (arg == "--out" && has_value) {
+      opts.out_dir = argv[++i];
+    } else if (arg == "--work" && has_value) {
+      opts.work_dir = argv[++i];
+    } else if (arg == "--keep") {
+      opts.keep = true;
+    } else if (arg == "--server" && has_value) {
+      opts.server = argv[++i];
+    } else {
+      return InvalidArgument("unknown or incomplete argument '" + arg + "'");
+    }
+  }
+  if (opts.requests > 100000) {
+    return InvalidArgument("--requests must be at most 100000 (the server's uses per token)");
+  }
+  return opts;
+}
+
+// du: the blocks the files under `dir` take.
+uint64_t DiskUsage(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    struct stat st {};
+    if (lstat(e.path().c_str(), &st) == 0) {
+      total += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  return total;
+}
+
+uint64_t FreeBytes(const std::string& dir) {
+  struct statvfs vfs {};
+  return statvfs(dir.c_str(), &vfs) == 0 ? static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize : 0;
+}
+
+// A GET with the admin token, `n` times on one kept-alive connection; the
+// latencies leave the handshake out.
+Result<LoadResult> Get(const HostcaServer& s, const Endpoint& endpoint, const std::string& path,
+                       size_t n) {
+  LoadOptions load;
+  load.method = "GET";
+  load.path = path;
+  load.headers = {{"Authorization", "Bearer " + s.admin_token}};
+  load.connections = 1;
+  load.include_connect = false;
+  HOSTCA_ASSIGN_OR_RETURN(LoadResult res, RunLoad(endpoint, std::vector<std::string>(n), load));
+  if (res.failed > 0) {
+    return Internal("GET " + path + ": " + std::to_string(res.failed) +
+                    " failed; first: " + res.first_failure);
+  }
+  return res;
+}
+
+std::string LoadAverage() {
+  auto text = ReadFile("/proc/loadavg");
+  if (!text.ok()) {
+    return "unknown";
+  }
+  std::string out;
+  int fields = 0;
+  for (size_t i = 0; i < text->size() && fields < 3; ++i) {
+    if ((*text)[i] == ' ') {
+      ++fields;
+      if (fields < 3) {
+        out += ", ";
+      }
+    } else {
+      out += (*text)[i];
+    }
+  }
+  return out;
+}
+
+std::string Pct(double part, double whole) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.0f%%", whole > 0 ? 100 * part / whole : 0);
+  return buf;
+}
+
+// One CA's data directory, its server while it runs and its figures.
+struct Store {
+  std::string name;  // "empty" or "loaded", in the log
+  std::string data_dir, log;
+  HostcaServer server;
+  StoreRun* run = nullptr;
+  X509Ptr ca;
+};
+
+Status StopServer(HostcaServer& server) {
+  if (const int code = server.process->Stop(std::chrono::seconds(60)); code != 0) {
+    return Internal("hostca-server did not exit cleanly on SIGTERM (exit " + std::to_string(code) +
+                    "): " + server.process->LogTail(2000));
+  }
+  return Status::Ok();
+}
+
+// `starts` timed starts of the server; it stays up after the last.
+Status StartTimed(const Options& opts, Store& st, int starts) {
+  for (int i = 0; i < starts; ++i) {
+    if (i > 0) {
+      HOSTCA_RETURN_IF_ERROR(StopServer(st.server));
+    }
+    HOSTCA_ASSIGN_OR_RETURN(
+        st.server, StartHostca(opts.server, st.data_dir, st.log, std::chrono::seconds(600)));
+    st.run->start_seconds.push_back(st.server.start_seconds);
+    st.run->port_seconds.push_back(st.server.port_seconds);
+    std::fprintf(stderr,
+                 "   %s: start %d, /healthz 200 after %.3f s (port in the log after %.3f s)\n",
+                 st.name.c_str(), i + 1, st.server.start_seconds, st.server.port_seconds);
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(st.data_dir + "/ca.crt"));
+  HOSTCA_ASSIGN_OR_RETURN(st.ca, CertFromPem(ca_pem));
+  return Status::Ok();
+}
+
+// The inventory query: one untimed first, then the timed ones.
+Status Query(const Options& opts, Store& st) {
+  StoreRun* run = st.run;
+  const std::string expires =
+      FormatRfc3339(SystemClock::Instance().NowSeconds() + kQueryWindowSeconds);
+  const std::string query =
+      "/v1/certs?expires_before=" + expires + "&limit=" + std::to_string(kQueryLimit);
+  HOSTCA_ASSIGN_OR_RETURN(LoadResult first, Get(st.server, st.server.endpoint, query, 1));
+  run->first_query_seconds = first.latencies.front();
+  HOSTCA_ASSIGN_OR_RETURN(LoadResult queries,
+                          Get(st.server, st.server.endpoint, query, opts.queries));
+  run->query_seconds = queries.latencies;
+  const auto answer = nlohmann::json::parse(queries.sample_body, nullptr, false);
+  if (answer.is_discarded() || !answer.contains("certificates") ||
+      !answer["certificates"].is_array()) {
+    return Internal("GET /v1/certs: unexpected answer " + queries.sample_body.substr(0, 300));
+  }
+  run->query_results = answer["certificates"].size();
+  std::fprintf(
+      stderr, "   %s: inventory query first %.1f ms, p50 %.1f ms, p99 %.1f ms, %zu results\n",
+      st.name.c_str(), run->first_query_seconds * 1000, Quantile(run->query_seconds, 0.5) * 1000,
+      Quantile(run->query_seconds, 0.99) * 1000, run->query_results);
+  return Status::Ok();
+}
+
+// One issuance run: keep-alive at kConnections connections, a token for the
+// run, host names never used before. Sets *der to one issued certificate
+// when it is empty.
+Result<LoadResult> Issue(Store& st, const std::vector<std::string>& csrs, size_t* next_host,
+                         const LoadOptions& load, std::string* der) {
+  HOSTCA_ASSIGN_OR_RETURN(
+      const std::string token,
+      CreateToken(st.server, "scale-run-" + std::to_string(*next_host), csrs.size()));
+  const std::vector<std::string> bodies = EnrollBodies(csrs, token, "scale-", next_host);
+  HOSTCA_ASSIGN_OR_RETURN(LoadResult res, RunLoad(st.server.endpoint, bodies, load));
+  if (res.ok == 0) {
+    return Internal(st.name + " issuance: every request failed; first: " + res.first_failure);
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const std::string pem, JsonString(res.sample_body, {"certificate"}));
+  HOSTCA_RETURN_IF_ERROR(CheckIssued(pem, st.ca.get()).WithContext(st.name + " issuance"));
+  if (der != nullptr && der->empty()) {
+    HOSTCA_ASSIGN_OR_RETURN(X509Ptr cert, CertFromPem(pem));
+    HOSTCA_ASSIGN_OR_RETURN(*der, CertToDer(cert.get()));
+  }
+  return res;
+}
+
+Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next_host, int r) {
+  StoreRun* run = st.run;
+  LoadOptions load;
+  load.path = "/v1/enroll";
+  load.expect_status = 201;
+  load.body_must_contain = "\"certificate\"";
+  load.connections = kConnections;
+  load.mode = ConnectionMode::kKeepAlive;
+  const pid_t pid = st.server.process->pid();
+  HOSTCA_ASSIGN_OR_RETURN(const double cpu_before, ProcessCpuSeconds(pid));
+  HOSTCA_ASSIGN_OR_RETURN(LoadResult res, Issue(st, csrs, next_host, load, nullptr));
+  HOSTCA_ASSIGN_OR_RETURN(const double cpu_after, ProcessCpuSeconds(pid));
+  const double ok = static_cast<double>(res.ok);
+  run->issuance_rates.push_back(res.seconds > 0 ? ok / res.seconds : 0);
+  run->issuance_p50.push_back(Quantile(res.latencies, 0.5));
+  run->issuance_p99.push_back(Quantile(res.latencies, 0.99));
+  run->server_cpu_per_cert.push_back((cpu_after - cpu_before) / ok);
+  run->issued += res.ok;
+  run->issue_failures += res.failed;
+  std::fprintf(
+      stderr,
+      "   %s: issuance run %d, %.0f certs/s, p50 %.1f ms, p99 %.1f ms, max %.0f ms, server CPU "
+      "%.2f "
+      "ms/cert, %zu failed%s%s\n",
+      st.name.c_str(), r + 1, run->issuance_rates.back(), run->issuance_p50.back() * 1000,
+      run->issuance_p99.back() * 1000, res.latencies.empty() ? 0.0 : res.latencies.back() * 1000,
+      run->server_cpu_per_cert.back() * 1000, res.failed, res.failed > 0 ? "; first: " : "",
+      res.failed > 0 ? res.first_failure.substr(0, 200).c_str() : "");
+  return Status::Ok();
+}
+
+// /healthz and /metrics (memory before and after), then stops the server
+// and measures the store.
+Status Finish(const Options& opts, Store& st) {
+  StoreRun* run = st.run;
+  const pid_t pid = st.server.process->pid();
+  HOSTCA_ASSIGN_OR_RETURN(LoadResult health,
+                          Get(st.server, st.server.endpoint, "/healthz", kHealthzSamples));
+  run->healthz_seconds = health.latencies;
+  // /metrics may walk the store: give it time.
+  Endpoint slow = st.server.endpoint;
+  slow.timeout = std::chrono::seconds(600);
+  HOSTCA_ASSIGN_OR_RETURN(LoadResult metrics,
+                          Get(st.server, slow, "/metrics", opts.metrics_samples));
+  run->metrics_seconds = metrics.latencies;
+  HOSTCA_ASSIGN_OR_RETURN(run->memory_after_metrics, ReadProcessMemory(pid));
+  static const std::regex kStored("\nhostca_store_certificates ([0-9]+)");
+  std::smatch m;
+  if (std::regex_search(metrics.sample_body, m, kStored)) {
+    const size_t now_stored = std::stoull(m[1]);  // before this store's issuance runs:
+    run->stored = now_stored >= run->issued ? now_stored - run->issued : now_stored;
+  }
+  std::fprintf(stderr,
+               "   %s: VmRSS %.1f MiB (anon %.1f, file %.1f), VmHWM %.1f MiB; /healthz p50 %.2f "
+               "ms; /metrics p50 %.1f ms, then VmHWM %.1f MiB\n",
+               st.name.c_str(), static_cast<double>(run->memory.vm_rss) / 1048576,
+               static_cast<double>(run->memory.rss_anon) / 1048576,
+               static_cast<double>(run->memory.rss_file) / 1048576,
+               static_cast<double>(run->memory.vm_hwm) / 1048576,
+               Quantile(run->healthz_seconds, 0.5) * 1000,
+               Quantile(run->metrics_seconds, 0.5) * 1000,
+               static_cast<double>(run->memory_after_metrics.vm_hwm) / 1048576);
+  HOSTCA_RETURN_IF_ERROR(StopServer(st.server));
+  run->db_disk_bytes = DiskUsage(st.data_dir + "/db");
+  std::error_code ec;
+  run->data_mdb_bytes = std::filesystem::file_size(st.data_dir + "/db/data.mdb", ec);
+  return Status::Ok();
+}
+
+// Two CAs: one stays empty, the other gets the N records. Both servers then
+// run side by side and their issuance runs alternate, so a change in the
+// machine's load touches both alike.
+Status MeasureSize(const Options& opts, const std::string& dir,
+                   const std::vector<std::string>& csrs, ScaleSize* size) {
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  Store empty{"empty", dir + "/empty", dir + "/empty.log", {}, &size->empty, nullptr};
+  Store loaded{"loaded", dir + "/loaded", dir + "/loaded.log", {}, &size->loaded, nullptr};
+  HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, empty.data_dir));
+  HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, loaded.data_dir));
+  std::fprintf(stderr, "== %zu certificates (%s)\n", size->certificates, dir.c_str());
+  // One real certificate of the loaded CA, for the records' DER.
+  size_t next_host = 0;
+  std::string der;
+  HOSTCA_RETURN_IF_ERROR(StartTimed(opts, loaded, 1));
+  LoadOptions one;
+  one.path = "/v1/enroll";
+  one.expect_status = 201;
+  one.body_must_contain = "\"certificate\"";
+  HOSTCA_RETURN_IF_ERROR(
+      Issue(loaded, {csrs.front()}, &next_host, one, &der).status().WithContext("setup"));
+  HOSTCA_RETURN_IF_ERROR(StopServer(loaded.server));
+  size->loaded.start_seconds.clear();
+  size->loaded.port_seconds.clear();
+  std::fprintf(stderr, "== bulk load of %zu certificates and hosts (%zu-byte DER each)\n",
+               size->certificates, der.size());
+  BulkLoadOptions load;
+  load.db_path = loaded.data_dir + "/db";
+  load.certificates = size->certificates;
+  load.der = der;
+  load.now = SystemClock::Instance().NowSeconds();
+  HOSTCA_ASSIGN_OR_RETURN(size->load, BulkLoad(load));
+  HOSTCA_RETURN_IF_ERROR(StartTimed(opts, empty, opts.starts));
+  HOSTCA_RETURN_IF_ERROR(StartTimed(opts, loaded, opts.starts));
+  HOSTCA_RETURN_IF_ERROR(Query(opts, empty));
+  HOSTCA_RETURN_IF_ERROR(Query(opts, loaded));
+  for (int r = 0; r < opts.runs; ++r) {
+    HOSTCA_RETURN_IF_ERROR(IssuanceRun(empty, csrs, &next_host, r));
+    HOSTCA_RETURN_IF_ERROR(IssuanceRun(loaded, csrs, &next_host, r));
+  }
+  HOSTCA_ASSIGN_OR_RETURN(size->empty.memory, ReadProcessMemory(empty.server.process->pid()));
+  HOSTCA_ASSIGN_OR_RETURN(size->loaded.memory, ReadProcessMemory(loaded.server.process->pid()));
+  HOSTCA_RETURN_IF_ERROR(Finish(opts, empty));
+  HOSTCA_RETURN_IF_ERROR(Finish(opts, loaded));
+  return Status::Ok();
+}
+
+Status Run(const Options& opts, ScaleResults* results) {
+  const std::string work_root = opts.work_dir.empty() ? opts.out_dir + "/tmp" : opts.work_dir;
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(work_root, 0700));
+  const std::string run_dir = work_root + "/scale-" + HexEncode(RandomBytes(6));
+  std::unique_ptr<ScratchDir> scratch;
+  if (!opts.keep) {
+    scratch = std::make_unique<ScratchDir>(run_dir);
+  }
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(run_dir, 0700));
+  std::fprintf(stderr, "== %zu P-256 CSRs\n", opts.requests);
+  HOSTCA_ASSIGN_OR_RETURN(const std::vector<std::string> csrs, MakeCsrs(opts.requests));
+
+  double bytes_per_cert = kDefaultBytesPerCert;
+  for (const size_t n : opts.sizes) {
+    ScaleSize size;
+    size.certificates = n;
+    const uint64_t need =
+        static_cast<uint64_t>(bytes_per_cert * 1.2 * static_cast<double>(n)) + kDiskMargin;
+    const uint64_t free = FreeBytes(work_root);
+    if (free < need) {
+      size.skipped = true;
+      size.skip_reason = "not enough disk in " + work_root + ": " + std::to_string(free >> 20) +
+                         " MiB free, about " + std::to_string(need >> 20) + " MiB needed";
+      std::fprintf(stderr, "== %zu certificates skipped: %s\n", n, size.skip_reason.c_str());
+      results->notes.push_back(std::to_string(n) + " certificates skipped: " + size.skip_reason +
+                               ".");
+      results->sizes.push_back(std::move(size));
+      continue;
+    }
+    const std::string dir = run_dir + "/n" + std::to_string(n);
+    HOSTCA_RETURN_IF_ERROR(MeasureSize(opts, dir, csrs, &size));
+    if (size.loaded.db_disk_bytes > 0) {
+      bytes_per_cert = static_cast<double>(size.loaded.db_disk_bytes) / static_cast<double>(n);
+    }
+    const ScaleSize& s = size;
+    std::fprintf(stderr,
+                 "== %zu: issuance %.0f vs %.0f certs/s empty (%s), query p50 %.1f ms, start "
+                 "%.3f s, VmRSS %.1f MiB\n",
+                 n, Median(s.loaded.issuance_rates), Median(s.empty.issuance_rates),
+                 Pct(Median(s.loaded.issuance_rates), Median(s.empty.issuance_rates)).c_str(),
+                 Quantile(s.loaded.query_seconds, 0.5) * 1000, Median(s.loaded.start_seconds),
+                 static_cast<double>(s.loaded.memory.vm_rss) / 1048576);
+    if (!opts.keep) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    } else {
+      std::fprintf(stderr, "   kept %s (hostca-server serve --data %s/data)\n", dir.c_str(),
+                   dir.c_str());
+    }
+    results->sizes.push_back(std::move(size));
+  }
+  results->notes.push_back(
+      "Load average (1, 5, 15 min) at the end: " + LoadAverage() + " on " +
+      std::to_string(results->env.nproc) +
+      " CPUs; the empty and the loaded store's issuance runs alternate, so load from elsewhere "
+      "touches both alike.");
+  results->notes.push_back(
+      "Each size's records: a certificate and a host per record (UUID v4 host ID, one hostname), "
+      "a random 16-byte serial, one real certificate's DER (issued by the same CA "
+      "before loading), notAfter uniform over the next 365 days, about 1% revoked (keyCompromise, "
+      "superseded, cessationOfOperation), written with the bulk loader (bench/bulk_load.cpp).");
+  results->notes.push_back(
+      "Warm page cache: the loader syncs the store to disk but its pages stay in the page cache "
+      "(the machine has the memory), so start-up and queries read memory, not the disk. A start "
+      "after a reboot reads what it touches from disk.");
+  results->notes.push_back(
+      "RssFile counts the pages of the LMDB map (and of the binary) the server has touched: they "
+      "are the page cache, shared and reclaimable, not the server's own memory (RssAnon).");
+  std::error_code ec;
+  if (!opts.keep) {
+    std::filesystem::remove_all(run_dir, ec);
+    std::filesystem::remove(work_root, ec);  // only when empty
+  }
+  return Status::Ok();
+}
+
+Status WriteReports(const Options& opts, const ScaleResults& results) {
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(opts.out_dir, 0755));
+  const std::string base =
+      opts.out_dir + "/scale-" + results.env.date.substr(0, 10) + opts.report_suffix;
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".md", ScaleMarkdownReport(results), 0644));
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".json", ScaleJsonReport(results), 0644));
+  std::fprintf(stderr, "reports: %s.md, %s.json\n", base.c_str(), base.c_str());
+  return Status::Ok();
+}
+
+int Main(int argc, char** argv) {
+  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  auto opts = ParseArgs(argc, argv);
+  if (!opts.ok()) {
+    std::fprintf(stderr, "scale_bench: %s\n%s", opts.status().message().c_str(), kUsage);
+    return 2;
+  }
+  ScaleResults results;
+  results.env = DetectEnvironment(HOSTCA_SOURCE_DIR);
+  results.env.date = FormatRfc3339(SystemClock::Instance().NowSeconds());
+  for (int i = 0; i < argc; ++i) {
+    results.env.command_line += (i == 0 ? "scale_bench" : std::string(" ") + argv[i]);
+  }
+  results.requests_per_run = opts->requests;
+  results.connections = kConnections;
+  results.query_limit = kQueryLimit;
+  results.query_window_seconds = kQueryWindowSeconds;
+  if (Status st = Run(*opts, &results); !st.ok()) {
+    std::fprintf(stderr, "scale_bench: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  std::fputs(ScaleTextTable(results).c_str(), stdout);
+  std::fflush(stdout);
+  if (Status st = WriteReports(*opts, results); !st.ok()) {
+    std::fprintf(stderr, "scale_bench: cannot write the reports: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace hostca::bench
+
+int main(int argc, char** argv) { return hostca::bench::Main(argc, argv); }

@@ -1,0 +1,282 @@
+#include "bench/scale_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "bench/loadgen.h"
+
+namespace hostca::bench {
+namespace {
+
+std::string Format(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), fmt, v);
+  return buf;
+}
+
+std::string Rate(double v) { return Format(v < 100 ? "%.1f" : "%.0f", v); }
+std::string Millis(double seconds) {
+  return Format(seconds < 0.01 ? "%.2f" : "%.1f", seconds * 1000);
+}
+std::string Secs(double s) { return Format(s < 1 ? "%.3f" : "%.2f", s); }
+std::string MiB(uint64_t bytes) {
+  return Format("%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+std::string Count(size_t n) {
+  if (n >= 1000000 && n % 1000000 == 0) {
+    return std::to_string(n / 1000000) + "M";
+  }
+  if (n >= 1000 && n % 1000 == 0) {
+    return std::to_string(n / 1000) + "k";
+  }
+  return std::to_string(n);
+}
+
+// "median (min–max)".
+std::string Spread(const std::vector<double>& v, std::string (*fmt)(double)) {
+  if (v.empty()) {
+    return "-";
+  }
+  std::string out = fmt(Median(v));
+  if (v.size() > 1) {
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    out += " (" + fmt(*lo) + "–" + fmt(*hi) + ")";
+  }
+  return out;
+}
+
+double Ratio(double a, double b) { return a > 0 && b > 0 ? a / b : 0; }
+
+double IssuanceRatio(const ScaleSize& s) {
+  return Ratio(Median(s.loaded.issuance_rates), Median(s.empty.issuance_rates));
+}
+double QueryP50(const StoreRun& r) { return Quantile(r.query_seconds, 0.50); }
+double QueryP99(const StoreRun& r) { return Quantile(r.query_seconds, 0.99); }
+
+std::string Verdict(bool ok) { return ok ? "pass" : "FAIL"; }
+
+StringTable FiguresTable(const ScaleResults& res) {
+  StringTable t = {{"store", "certificates", "start s (median, min–max)", "query p50 ms",
+                    "query p99 ms", "first query ms", "issuance certs/s (median, min–max)",
+                    "issuance p99 ms", "server CPU ms/cert", "VmRSS MiB", "VmHWM MiB",
+                    "RssAnon MiB", "RssFile MiB"}};
+  for (const ScaleSize& s : res.sizes) {
+    if (s.skipped) {
+      continue;
+    }
+    for (const auto* run : {&s.empty, &s.loaded}) {
+      const StoreRun& r = *run;
+      t.push_back({(run == &s.empty ? "empty, for " : "loaded ") + Count(s.certificates),
+                   std::to_string(r.stored), Spread(r.start_seconds, Secs), Millis(QueryP50(r)),
+                   Millis(QueryP99(r)), Millis(r.first_query_seconds),
+                   Spread(r.issuance_rates, Rate), Millis(Median(r.issuance_p99)),
+                   Format("%.3f", Median(r.server_cpu_per_cert) * 1000), MiB(r.memory.vm_rss),
+                   MiB(r.memory.vm_hwm), MiB(r.memory.rss_anon), MiB(r.memory.rss_file)});
+    }
+  }
+  return t;
+}
+
+StringTable TargetsTable(const ScaleResults& res) {
+  const ScaleTargets target;
+  StringTable t = {{"certificates", "issuance loaded/empty", "≥ 0.90", "query p50 ms", "< 50 ms",
+                    "start s", "< 1 s", "VmRSS MiB", "< 256 MiB"}};
+  for (const ScaleSize& s : res.sizes) {
+    if (s.skipped) {
+      t.push_back({Count(s.certificates), "skipped", "-", "-", "-", "-", "-", "-", "-"});
+      continue;
+    }
+    const double ratio = IssuanceRatio(s);
+    const double p50 = QueryP50(s.loaded);
+    const double start = Median(s.loaded.start_seconds);
+    const uint64_t rss = s.loaded.memory.vm_rss;
+    t.push_back(
+        {Count(s.certificates), Format("%.2f", ratio), Verdict(ratio >= target.issuance_ratio_min),
+         Millis(p50), Verdict(p50 < target.query_p50_max_seconds), Secs(start),
+         Verdict(start < target.start_max_seconds), MiB(rss), Verdict(rss < target.rss_max_bytes)});
+  }
+  return t;
+}
+
+StringTable LoadTable(const ScaleResults& res) {
+  StringTable t = {{"certificates", "load s", "certs/s", "revoked", "Updates", "commits",
+                    "close+fdatasync s", "db du MiB", "data.mdb MiB", "bytes/cert on disk",
+                    "empty db du MiB"}};
+  for (const ScaleSize& s : res.sizes) {
+    if (s.skipped) {
+      continue;
+    }
+    const BulkLoadStats& l = s.load;
+    const double per_cert =
+        s.certificates == 0
+            ? 0
+            : static_cast<double>(s.loaded.db_disk_bytes - s.empty.db_disk_bytes) / s.certificates;
+    t.push_back({Count(s.certificates), Secs(l.seconds), Rate(l.CertsPerSecond()),
+                 std::to_string(l.revoked), std::to_string(l.updates), std::to_string(l.commits),
+                 Secs(l.sync_seconds), MiB(s.loaded.db_disk_bytes), MiB(s.loaded.data_mdb_bytes),
+                 Format("%.0f", per_cert), MiB(s.empty.db_disk_bytes)});
+  }
+  return t;
+}
+
+StringTable OtherEndpointsTable(const ScaleResults& res) {
+  StringTable t = {{"store", "/healthz p50 ms", "/metrics p50 ms", "/metrics max ms",
+                    "VmRSS after /metrics MiB", "VmHWM after /metrics MiB",
+                    "RssAnon after /metrics MiB"}};
+  for (const ScaleSize& s : res.sizes) {
+    if (s.skipped) {
+      continue;
+    }
+    for (const auto* run : {&s.empty, &s.loaded}) {
+      const StoreRun& r = *run;
+      t.push_back({(run == &s.empty ? "empty, for " : "loaded ") + Count(s.certificates),
+                   Millis(Quantile(r.healthz_seconds, 0.5)),
+                   Millis(Quantile(r.metrics_seconds, 0.5)),
+                   Millis(r.metrics_seconds.empty() ? 0 : r.metrics_seconds.back()),
+                   MiB(r.memory_after_metrics.vm_rss), MiB(r.memory_after_metrics.vm_hwm),
+                   MiB(r.memory_after_metrics.rss_anon)});
+    }
+  }
+  return t;
+}
+
+nlohmann::json MemoryJson(const ProcessMemory& m) {
+  return {{"vm_rss_bytes", m.vm_rss},
+          {"vm_hwm_bytes", m.vm_hwm},
+          {"rss_anon_bytes", m.rss_anon},
+          {"rss_file_bytes", m.rss_file}};
+}
+
+nlohmann::json RunJson(const StoreRun& r) {
+  return {{"stored_certificates", r.stored},
+          {"start_s", {{"median", Median(r.start_seconds)}, {"runs", r.start_seconds}}},
+          {"port_in_log_s", r.port_seconds},
+          {"query",
+           {{"first_s", r.first_query_seconds},
+            {"p50_s", QueryP50(r)},
+            {"p99_s", QueryP99(r)},
+            {"runs_s", r.query_seconds},
+            {"results", r.query_results}}},
+          {"issuance",
+           {{"certs_per_s", {{"median", Median(r.issuance_rates)}, {"runs", r.issuance_rates}}},
+            {"p50_s", Median(r.issuance_p50)},
+            {"p99_s", Median(r.issuance_p99)},
+            {"server_cpu_s_per_cert", Median(r.server_cpu_per_cert)},
+            {"issued", r.issued},
+            {"failed", r.issue_failures}}},
+          {"memory_after_runs", MemoryJson(r.memory)},
+          {"healthz_s", {{"p50", Quantile(r.healthz_seconds, 0.5)}, {"runs", r.healthz_seconds}}},
+          {"metrics_s", {{"p50", Quantile(r.metrics_seconds, 0.5)}, {"runs", r.metrics_seconds}}},
+          {"memory_after_metrics", MemoryJson(r.memory_after_metrics)},
+          {"db_du_bytes", r.db_disk_bytes},
+          {"data_mdb_bytes", r.data_mdb_bytes}};
+}
+
+std::string Header(const ScaleResults& res) {
+  const Environment& env = res.env;
+  std::string md = "# hostca scale benchmark, " + env.date + "\n\n";
+  md += "- machine: " + std::to_string(env.nproc) + " CPUs, " + env.cpu_model + ", " + env.kernel +
+        "\n";
+  md += "- OpenSSL library in hostca and the load generator: " + env.openssl_library + "\n";
+  md += "- hostca commit: " + (env.git_commit.empty() ? "unknown" : env.git_commit) + "\n";
+  md += "- command: `" + env.command_line + "`\n";
+  md += "- inventory query: `GET /v1/certs?expires_before=<now+" +
+        std::to_string(res.query_window_seconds / 86400) +
+        "d>&limit=" + std::to_string(res.query_limit) +
+        "` on one kept-alive HTTPS connection; issuance: POST /v1/enroll, keep-alive, C=" +
+        std::to_string(res.connections) + ", " + std::to_string(res.requests_per_run) +
+        " requests per run\n\n";
+  return md;
+}
+
+}  // namespace
+
+std::string ScaleTextTable(const ScaleResults& res) {
+  return RenderText(FiguresTable(res)) + "\n" + RenderText(TargetsTable(res)) + "\n" +
+         RenderText(LoadTable(res)) + "\n" + RenderText(OtherEndpointsTable(res));
+}
+
+std::string ScaleMarkdownReport(const ScaleResults& res) {
+  std::string md = Header(res);
+  md += "## Against the empty store and issue 5's targets\n\n";
+  md +=
+      "The targets are stated for 10M stored certificates; they are checked at every size. "
+      "Issuance is the median certificates per second of the loaded store's server divided by "
+      "that of an empty store's server running beside it (runs alternate); start is the median "
+      "time from the exec of "
+      "`hostca-server serve` to the first `/healthz` 200; VmRSS is read after the start-ups, "
+      "queries and issuance runs.\n\n";
+  md += RenderMarkdown(TargetsTable(res), 1);
+  md += "\n## Figures\n\n";
+  md +=
+      "Each size has two CAs made by `init`: one stays empty, the other gets the bulk load; "
+      "both servers run side by side. Query latencies: median and p99 of the timed queries after "
+      "one untimed first "
+      "query (shown apart: it pays the first touch of the pages it reads).\n\n";
+  md += RenderMarkdown(FiguresTable(res), 1);
+  md += "\n## Loading and store size\n\n";
+  md += RenderMarkdown(LoadTable(res), 1);
+  md += "\n## /healthz and /metrics\n\n";
+  md += "Read after the figures above, so VmHWM here includes what a /metrics scrape costs.\n\n";
+  md += RenderMarkdown(OtherEndpointsTable(res), 1);
+  if (!res.notes.empty()) {
+    md += "\n## Notes\n\n";
+    for (const std::string& n : res.notes) {
+      md += "- " + n + "\n";
+    }
+  }
+  md += "\nSee bench/README.md for how each figure is taken.\n";
+  return md;
+}
+
+std::string ScaleJsonReport(const ScaleResults& res) {
+  const Environment& env = res.env;
+  const ScaleTargets target;
+  nlohmann::json j;
+  j["benchmark"] = "scale";
+  j["date"] = env.date;
+  j["command"] = env.command_line;
+  j["machine"] = {{"nproc", env.nproc}, {"cpu_model", env.cpu_model}, {"kernel", env.kernel}};
+  j["versions"] = {{"openssl_library", env.openssl_library},
+                   {"hostca_commit", env.git_commit.empty() ? nlohmann::json(nullptr)
+                                                            : nlohmann::json(env.git_commit)}};
+  j["setup"] = {{"requests_per_run", res.requests_per_run},
+                {"connections", res.connections},
+                {"query_limit", res.query_limit},
+                {"query_window_s", res.query_window_seconds}};
+  j["targets"] = {{"issuance_ratio_min", target.issuance_ratio_min},
+                  {"query_p50_max_s", target.query_p50_max_seconds},
+                  {"start_max_s", target.start_max_seconds},
+                  {"rss_max_bytes", target.rss_max_bytes}};
+  j["sizes"] = nlohmann::json::array();
+  for (const ScaleSize& s : res.sizes) {
+    nlohmann::json e = {{"certificates", s.certificates}, {"skipped", s.skipped}};
+    if (s.skipped) {
+      e["skip_reason"] = s.skip_reason;
+      j["sizes"].push_back(e);
+      continue;
+    }
+    const double ratio = IssuanceRatio(s);
+    e["load"] = {{"seconds", s.load.seconds}, {"certs_per_s", s.load.CertsPerSecond()},
+                 {"revoked", s.load.revoked}, {"updates", s.load.updates},
+                 {"commits", s.load.commits}, {"close_fdatasync_s", s.load.sync_seconds}};
+    e["empty"] = RunJson(s.empty);
+    e["loaded"] = RunJson(s.loaded);
+    e["ratios"] = {{"issuance_loaded_over_empty", ratio},
+                   {"query_p50_loaded_over_empty", Ratio(QueryP50(s.loaded), QueryP50(s.empty))},
+                   {"start_loaded_over_empty",
+                    Ratio(Median(s.loaded.start_seconds), Median(s.empty.start_seconds))},
+                   {"rss_loaded_over_empty", Ratio(static_cast<double>(s.loaded.memory.vm_rss),
+                                                   static_cast<double>(s.empty.memory.vm_rss))}};
+    e["targets_met"] = {{"issuance", ratio >= target.issuance_ratio_min},
+                        {"query", QueryP50(s.loaded) < target.query_p50_max_seconds},
+                        {"start", Median(s.loaded.start_seconds) < target.start_max_seconds},
+                        {"rss", s.loaded.memory.vm_rss < target.rss_max_bytes}};
+    j["sizes"].push_back(e);
+  }
+  j["notes"] = res.notes;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace hostca::bench

@@ -1,0 +1,69 @@
+// What scale_bench measured and its three renderings: a text table for
+// stdout, and Markdown and JSON reports (bench/README.md explains the
+// figures), with the targets of issue 5. Plain values and pure functions;
+// thread safety as for any value.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bench/bulk_load.h"
+#include "bench/process.h"
+#include "bench/report.h"
+
+namespace hostca::bench {
+
+// One server over one store: an empty one (just initialised) or a loaded one.
+struct StoreRun {
+  size_t stored = 0;                               // certificate records before the measurements
+  std::vector<double> start_seconds;               // exec -> first /healthz 200, every start
+  std::vector<double> port_seconds;                // exec -> the API port in the log, every start
+  double first_query_seconds = 0;                  // the first inventory query after the last start
+  std::vector<double> query_seconds;               // the timed inventory queries, sorted
+  size_t query_results = 0;                        // certificates in one answer
+  std::vector<double> issuance_rates;              // certificates per second, every run
+  std::vector<double> issuance_p50, issuance_p99;  // seconds, every run
+  std::vector<double> server_cpu_per_cert;         // seconds, every run
+  size_t issued = 0, issue_failures = 0;
+  ProcessMemory memory;                 // after start, queries and issuance
+  std::vector<double> healthz_seconds;  // sorted
+  std::vector<double> metrics_seconds;  // sorted
+  ProcessMemory memory_after_metrics;
+  uint64_t db_disk_bytes = 0;   // du of DATA/db
+  uint64_t data_mdb_bytes = 0;  // size of DATA/db/data.mdb
+};
+
+// One size N: the same CA measured empty, then with N records loaded.
+struct ScaleSize {
+  size_t certificates = 0;
+  bool skipped = false;
+  std::string skip_reason;
+  StoreRun empty, loaded;
+  BulkLoadStats load;
+};
+
+struct ScaleResults {
+  Environment env;
+  size_t requests_per_run = 0;
+  int connections = 0;
+  size_t query_limit = 0;
+  int64_t query_window_seconds = 0;
+  std::vector<ScaleSize> sizes;
+  std::vector<std::string> notes;  // shown under the tables
+};
+
+// Issue 5's targets, checked at every size (they are stated for 10M).
+struct ScaleTargets {
+  double issuance_ratio_min = 0.90;  // loaded / empty certificates per second
+  double query_p50_max_seconds = 0.050;
+  double start_max_seconds = 1.0;
+  uint64_t rss_max_bytes = 256ull << 20;
+};
+
+std::string ScaleTextTable(const ScaleResults& results);
+std::string ScaleMarkdownReport(const ScaleResults& results);
+std::string ScaleJsonReport(const ScaleResults& results);
+
+}  // namespace hostca::bench
