@@ -255,8 +255,14 @@ Result<std::vector<storage::CertRecord>> AdminService::ListCerts(const CertFilte
       const int64_t from = (f.status == "valid") ? now + 1 : 0;
       const int64_t to = f.expires_before != 0 ? f.expires_before : INT64_MAX;
       const int64_t to_status = f.status == "expired" ? std::min(to, now + 1) : to;
-      HOSTCA_ASSIGN_OR_RETURN(candidates,
-                              txn.CertsExpiringBetween(from, to_status, f.limit * 4 + 16));
+      // Visited, not fetched in bulk: stops at `limit` kept records
+      // whatever the filters drop.
+      return txn.ForEachCertExpiringBetween(from, to_status, [&](const storage::CertRecord& c) {
+        if (keep(c)) {
+          out.push_back(c);
+        }
+        return out.size() < f.limit;
+      });
     }
     for (auto& c : candidates) {
       if (out.size() >= f.limit) {

@@ -519,8 +519,10 @@ void Server::HandleMetrics(const httplib::Request&, httplib::Response& res) {
             g.tokens_active += (now < t.expires_at && t.uses < t.max_uses) ? 1 : 0;
           }
         }
-        if (auto hosts = txn.ListHosts(); hosts.ok()) {
-          g.hosts = hosts->size();
+        // Counted, not listed: a scrape must not read every host of a
+        // large fleet (0.7 s and 250 MiB per scrape at a million).
+        if (auto hosts = txn.CountHosts(); hosts.ok()) {
+          g.hosts = *hosts;
         }
         return Status::Ok();
       })

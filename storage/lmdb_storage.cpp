@@ -160,7 +160,9 @@ Status LmdbBackend::Open() {
   // A store that is already bigger keeps its size (LMDB never maps less
   // than the data in the file).
   mdb_env_set_mapsize(env_, std::min(options_.initial_map_size, options_.max_map_size));
-  const unsigned flags = MDB_NOTLS | (options_.durable ? 0 : MDB_NOSYNC);
+  // MDB_NORDAHEAD: lookups are random (serials, UUIDs); read-ahead would map
+  // most of a large store into memory for a few thousand reads at start-up.
+  const unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (options_.durable ? 0 : MDB_NOSYNC);
   if (const int rc = mdb_env_open(env_, options_.path.c_str(), flags, 0600); rc != 0) {
     if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
       return InvalidArgument(

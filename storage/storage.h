@@ -43,11 +43,17 @@ class ReadTxn {
   // with the store).
   virtual Result<std::vector<CertRecord>> CertsExpiringBetween(int64_t from, int64_t to,
                                                                size_t limit) = 0;
+  // The same walk, one record at a time; the visitor returns false to stop
+  // (for filtered listings that must not read more than they return).
+  virtual Status ForEachCertExpiringBetween(
+      int64_t from, int64_t to, const std::function<bool(const CertRecord&)>& visit) = 0;
   // Visits the records with `status` in serial order (status index); the
   // visitor returns false to stop.
   virtual Status ForEachCertWithStatus(CertStatus status,
                                        const std::function<bool(const CertRecord&)>& visit) = 0;
   virtual Result<uint64_t> CountCerts() = 0;
+  // Constant time (the table's entry count), for metrics at any size.
+  virtual Result<uint64_t> CountHosts() = 0;
   virtual Result<HostRecord> GetHost(std::string_view host_id) = 0;
   // By primary name or alias, through the unique name index. Names compare
   // ASCII case-insensitively ("WWW.Example" finds "www.example").

@@ -61,6 +61,15 @@ TEST_CASE("certificate records and their indices") {
                   REQUIRE(txn.CertsExpiringBetween(-10, 1000, 1)->front().serial == "s4");
                   REQUIRE(txn.CertsExpiringBetween(200, 201, 10)->size() == 2);
                   REQUIRE(txn.CertsExpiringBetween(300, 300, 10)->empty());
+                  // The visiting walk: same order and bounds, stops when told.
+                  std::vector<std::string> seen;
+                  REQUIRE(txn.ForEachCertExpiringBetween(0, 300,
+                                                         [&](const CertRecord& r) {
+                                                           seen.push_back(r.serial);
+                                                           return seen.size() < 2;
+                                                         })
+                              .ok());
+                  REQUIRE(seen == std::vector<std::string>{"s2", "s3"});
                   REQUIRE(*txn.CountCerts() == 5);
                   return Status::Ok();
                 })
@@ -167,6 +176,7 @@ TEST_CASE("host names are unique across hosts") {
                   REQUIRE(txn.GetHost("id-b")->aliases ==
                           std::vector<std::string>{"WWW.A.example"});
                   REQUIRE(txn.ListHosts()->size() == 2);
+                  REQUIRE(*txn.CountHosts() == 2);
                   return Status::Ok();
                 })
                 .ok());

@@ -168,6 +168,25 @@ Result<std::vector<CertRecord>> RecordTxn::CertsExpiringBetween(int64_t from, in
   return out;
 }
 
+Status RecordTxn::ForEachCertExpiringBetween(int64_t from, int64_t to,
+                                             const std::function<bool(const CertRecord&)>& visit) {
+  const std::string end = SignedKey(to);
+  Status inner;
+  HOSTCA_RETURN_IF_ERROR(
+      kv_.Scan(kCertsByExpiry, SignedKey(from), [&](std::string_view k, std::string_view) {
+        if (k.substr(0, 8) >= end) {
+          return false;
+        }
+        auto rec = CertFromIndex(k.substr(8));
+        if (!rec.ok()) {
+          inner = rec.status();
+          return false;
+        }
+        return visit(*rec);
+      }));
+  return inner;
+}
+
 Status RecordTxn::ForEachCertWithStatus(CertStatus status,
                                         const std::function<bool(const CertRecord&)>& visit) {
   const std::string prefix(1, static_cast<char>(status));

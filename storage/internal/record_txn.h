@@ -19,9 +19,12 @@ class RecordTxn final : public WriteTxn {
   Result<std::vector<CertRecord>> CertsByHost(std::string_view host_id) override;
   Result<std::vector<CertRecord>> CertsExpiringBetween(int64_t from, int64_t to,
                                                        size_t limit) override;
+  Status ForEachCertExpiringBetween(int64_t from, int64_t to,
+                                    const std::function<bool(const CertRecord&)>& visit) override;
   Status ForEachCertWithStatus(CertStatus status,
                                const std::function<bool(const CertRecord&)>& visit) override;
   Result<uint64_t> CountCerts() override { return kv_.Count(kCerts); }
+  Result<uint64_t> CountHosts() override { return kv_.Count(kHosts); }
   Result<HostRecord> GetHost(std::string_view host_id) override;
   Result<HostRecord> GetHostByName(std::string_view name) override;
   Result<std::vector<HostRecord>> ListHosts() override;
