@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/times.h"
+#include "common/harden.h"
 
 namespace hostca::cli {
 
@@ -40,6 +41,8 @@ constexpr char kFooter[] =
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
+  // Host keys and admin tokens live in this process: no core dumps of it.
+  hostca::DisableCoreDumps();
   hostca::cli::Globals g;
   hostca::cli::Action action;
   CLI::App app{"hostca: client of a hostca certificate authority"};

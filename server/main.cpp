@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/file.h"
+#include "common/harden.h"
 #include "enrollment/tidy.h"
 #include "server/init.h"
 #include "server/layout.h"
@@ -198,6 +199,10 @@ int RunServeCommand(const Flags& f) {
 
 int main(int argc, char** argv) {
   using hostca::server::Flags;
+  // The CA key and tokens live in this process: no core dumps of it.
+  if (!hostca::DisableCoreDumps()) {
+    std::fprintf(stderr, "hostca-server: warning: cannot disable core dumps\n");
+  }
   CLI::App app{"hostca-server: the hostca certificate authority"};
   app.require_subcommand(1);
   Flags f;

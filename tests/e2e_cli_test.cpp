@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "common/file.h"
 #include "common/pem.h"
@@ -154,15 +155,40 @@ TEST_CASE("admin and host workflow through the hostca client") {
                    Catch::Contains("hostca_request_duration_seconds_bucket") &&
                    Catch::Contains("hostca_store_batch_size_bucket"));
 
-  // No token value and no admin token in the log or the store.
+  // The server cannot dump core (keys and tokens are in its memory).
+  const std::string limits = *ReadFile("/proc/" + std::to_string(w.server().pid()) + "/limits");
+  const auto core = limits.find("Max core file size");
+  REQUIRE(core != std::string::npos);
+  std::istringstream fields(limits.substr(core + 18, limits.find('\n', core) - core - 18));
+  std::string soft, hard;
+  fields >> soft >> hard;
+  REQUIRE(soft == "0");
+  REQUIRE(hard == "0");
+
+  // No secret it was given or made (token values, the admin token, the CA
+  // key passphrase, the CA and TLS private keys) in its log, the store, the
+  // metrics or the client's output.
   REQUIRE(w.server().Terminate() == 0);
   const std::string log = w.server().Log();
   std::string admin = *ReadFile(w.data() + "/admin.token");
   admin.pop_back();
+  std::string pass = *ReadFile(w.data() + "/ca.pass");
+  while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) {
+    pass.pop_back();
+  }
+  auto key_body = [](const std::string& pem) {  // one base64 line of the key
+    const auto start = pem.find('\n') + 1;
+    return pem.substr(start, 40);
+  };
+  const std::string tls_key = key_body(*ReadFile(w.data() + "/tls/server.key"));
+  const std::string ca_key = key_body(*ReadFile(w.data() + "/ca.key"));
   const std::string db = *ReadFile(w.data() + "/db/data.mdb");
-  for (const std::string& secret : {value, admin}) {
+  REQUIRE(pass.size() >= 16);
+  for (const std::string& secret : {value, admin, pass, tls_key, ca_key}) {
     REQUIRE(log.find(secret) == std::string::npos);
     REQUIRE(db.find(secret) == std::string::npos);
+    REQUIRE(metrics->body.find(secret) == std::string::npos);
+    REQUIRE(log_json.find(secret) == std::string::npos);
   }
 }
 

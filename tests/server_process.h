@@ -121,6 +121,7 @@ class ServerProcess {
   int exit_code() const { return exit_code_; }
   int https_port() const { return https_port_; }
   int http_port() const { return http_port_; }
+  pid_t pid() const { return pid_; }
   std::string Log() const {
     std::ifstream in(log_path_);
     std::stringstream ss;
