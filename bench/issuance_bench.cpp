@@ -179,6 +179,76 @@ Status MeasureTarget(const Target& target, const Options& opts, std::vector<Load
   return Status::Ok();
 }
 
+// A host identity for the renewal rows: a fresh P-256 key, enrolled once.
+struct RenewingHost {
+  X509Ptr cert;
+  EvpPkeyPtr key;
+};
+
+Result<RenewingHost> EnrollOneHost(const HostcaServer& server) {
+  RenewingHost h;
+  h.key.reset(EVP_EC_gen("P-256"));
+  X509ReqPtr req(X509_REQ_new());
+  if (!h.key || !req || X509_REQ_set_pubkey(req.get(), h.key.get()) != 1 ||
+      X509_REQ_sign(req.get(), h.key.get(), EVP_sha256()) <= 0) {
+    return OpenSslError("cannot make the renewing host's CSR");
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const std::string csr, CsrToPem(req.get()));
+  HOSTCA_ASSIGN_OR_RETURN(const std::string token, CreateToken(server, "bench-renewer", 1));
+  HttpRequest enroll;
+  enroll.method = "POST";
+  enroll.path = "/v1/enroll";
+  enroll.headers = {{"Content-Type", "application/json"}};
+  enroll.body =
+      nlohmann::json{{"csr", csr}, {"hostname", "renewer.bench.test"}, {"token", token}}.dump();
+  HOSTCA_ASSIGN_OR_RETURN(HttpResponse res, Fetch(server.endpoint, enroll));
+  if (res.status != 201) {
+    return Internal("enrolling the renewing host: HTTP " + std::to_string(res.status) + " " +
+                    res.body.substr(0, 200));
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const std::string pem, JsonString(res.body, {"certificate"}));
+  HOSTCA_ASSIGN_OR_RETURN(h.cert, CertFromPem(pem));
+  return h;
+}
+
+// Renewal over TLS client authentication, a new connection per request (as
+// hosts renew: one request every half lifetime). Every request renews the
+// same certificate with a new CSR (renewal does not retire the old one).
+Status MeasureRenewal(const Options& opts, const std::vector<std::string>& csrs,
+                      const HostcaServer& server, X509* ca, IssuanceResults* results) {
+  HOSTCA_ASSIGN_OR_RETURN(RenewingHost host, EnrollOneHost(server));
+  HOSTCA_ASSIGN_OR_RETURN(SslCtxPtr ctx, NewTlsClientContext(server.data_dir + "/ca.crt"));
+  if (SSL_CTX_use_certificate(ctx.get(), host.cert.get()) != 1 ||
+      SSL_CTX_use_PrivateKey(ctx.get(), host.key.get()) != 1) {
+    return OpenSslError("cannot load the renewing host's identity");
+  }
+  Target t;
+  t.system = "hostca-renew";
+  t.endpoint = server.endpoint;
+  t.endpoint.tls = ctx.get();
+  t.server_pid = server.process->pid();
+  t.load.path = "/v1/renew";
+  t.load.expect_status = 201;
+  t.load.body_must_contain = "\"certificate\"";
+  t.ca = ca;
+  t.make_bodies = [&](size_t) -> Result<std::vector<std::string>> {
+    std::vector<std::string> bodies;
+    bodies.reserve(csrs.size());
+    for (const std::string& csr : csrs) {
+      bodies.push_back(nlohmann::json{{"csr", csr}}.dump());
+    }
+    return bodies;
+  };
+  t.certificate_of = [](const std::string& body) { return JsonString(body, {"certificate"}); };
+  size_t run_counter = 0;
+  for (const int c : opts.connections) {
+    HOSTCA_ASSIGN_OR_RETURN(LoadRow row,
+                            MeasureRow(t, ConnectionMode::kNewConnection, c, opts, &run_counter));
+    results->rows.push_back(std::move(row));
+  }
+  return Status::Ok();
+}
+
 Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, const std::string& dir,
                  IssuanceResults* results) {
   std::fprintf(stderr, "== hostca-server (%s)\n", opts.server.c_str());
@@ -206,6 +276,7 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
   };
   t.certificate_of = [](const std::string& body) { return JsonString(body, {"certificate"}); };
   HOSTCA_RETURN_IF_ERROR(MeasureTarget(t, opts, &results->rows));
+  HOSTCA_RETURN_IF_ERROR(MeasureRenewal(opts, csrs, server, ca.get(), results));
   // httplib ends a kept-alive connection after a fixed number of requests.
   size_t closes = 0, requests = 0, connections = 0;
   for (const LoadRow& row : results->rows) {
