@@ -212,6 +212,25 @@ Status MeasureOpenssl(const ca::Issuer& issuer, const std::vector<crl::CrlEntry>
     return checked.status().WithContext("openssl's CRL of " + std::to_string(entries.size()));
   }
   result->openssl_crl_bytes = *checked;
+  // cfssl gencrl on the same serials, with the same CA files.
+  const int cfssl_runs = entries.size() > kOpensslOneRunAbove ? 1 : kOpensslRuns;
+  for (int run = 0; run < cfssl_runs; ++run) {
+    std::string der;
+    auto seconds = TimeCfsslGencrl(dir, entries, &der);
+    if (!seconds.ok() && seconds.status().code() == Code::kNotFound) {
+      return Status::Ok();  // no cfssl here: the column says "-"
+    }
+    HOSTCA_RETURN_IF_ERROR(seconds.status());
+    result->cfssl_seconds.push_back(*seconds);
+    if (run == 0) {
+      auto cfssl_checked = CheckCrl(der, issuer.ca_cert(), entries.size());
+      if (!cfssl_checked.ok()) {
+        return cfssl_checked.status().WithContext("cfssl's CRL of " +
+                                                  std::to_string(entries.size()));
+      }
+      result->cfssl_crl_bytes = *cfssl_checked;
+    }
+  }
   return Status::Ok();
 }
 
@@ -234,6 +253,10 @@ Result<SizeResult> RunSize(const ca::Issuer& issuer, size_t n, const std::string
   HOSTCA_RETURN_IF_ERROR(MeasureOpenssl(issuer, entries, dir, &result));
   std::fprintf(stderr, "   openssl ca -gencrl: median %.3f s over %zu run(s) (verified)\n",
                Median(result.openssl_seconds), result.openssl_seconds.size());
+  if (!result.cfssl_seconds.empty()) {
+    std::fprintf(stderr, "   cfssl gencrl: median %.3f s over %zu run(s) (verified)\n",
+                 Median(result.cfssl_seconds), result.cfssl_seconds.size());
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);  // index.txt is ~100 MB at a million entries
   return result;

@@ -33,6 +33,15 @@ Result<std::string> WriteOpensslCa(const std::string& dir, const ca::Issuer& iss
 // the tail of its output, if it fails.
 Result<double> TimeGencrl(const std::string& config, const std::string& crl_path);
 
+// `cfssl gencrl` (Debian's golang-cfssl) over the same serials: writes
+// `dir`/serials.txt (decimal, one per line; cfssl takes no reasons or dates,
+// it revokes everything "now") and runs `cfssl gencrl serials.txt ca.pem
+// ca.key` with the files WriteOpensslCa wrote. Returns the wall time; the
+// CRL's DER (cfssl prints it in base64) goes to *der. not_found when cfssl
+// is not installed.
+Result<double> TimeCfsslGencrl(const std::string& dir, const std::vector<crl::CrlEntry>& entries,
+                               std::string* der);
+
 // The first line `argv` prints on stdout (e.g. `openssl version`), or ""
 // when it cannot run or exits non-zero.
 std::string CommandOutputLine(const std::vector<std::string>& argv);

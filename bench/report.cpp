@@ -42,9 +42,10 @@ double Ratio(const SizeResult& r) {
 
 const std::vector<std::string>& Header() {
   static const std::vector<std::string> header = {
-      "entries",           "hostca fill s", "hostca sign s (median, min–max)",
-      "revocation→CRL s",  "CRL bytes",     "bytes/entry",
-      "openssl -gencrl s", "openssl/hostca"};
+      "entries",           "hostca fill s",  "hostca sign s (median, min–max)",
+      "revocation→CRL s",  "CRL bytes",      "bytes/entry",
+      "openssl -gencrl s", "openssl/hostca", "cfssl gencrl s",
+      "cfssl/hostca"};
   return header;
 }
 
@@ -56,7 +57,13 @@ std::vector<std::string> Cells(const SizeResult& r) {
           std::to_string(r.crl_bytes),
           Format("%.1f", r.entries == 0 ? 0 : static_cast<double>(r.crl_bytes) / r.entries),
           Spread(r.openssl_seconds) + (r.openssl_seconds.size() == 1 ? " (1 run)" : ""),
-          Format("%.1fx", Ratio(r))};
+          Format("%.1fx", Ratio(r)),
+          r.cfssl_seconds.empty()
+              ? std::string("-")
+              : Spread(r.cfssl_seconds) + (r.cfssl_seconds.size() == 1 ? " (1 run)" : ""),
+          r.cfssl_seconds.empty() || Median(r.sign_seconds) <= 0
+              ? std::string("-")
+              : Format("%.1fx", Median(r.cfssl_seconds) / Median(r.sign_seconds))};
 }
 
 // Display width: counts UTF-8 code points, not bytes ("–", "→").
@@ -225,6 +232,10 @@ std::string JsonReport(const Environment& env, const std::vector<SizeResult>& re
         {"bytes_per_entry", r.entries == 0 ? 0 : static_cast<double>(r.crl_bytes) / r.entries},
         {"openssl_gencrl_s", {{"median", Median(r.openssl_seconds)}, {"runs", r.openssl_seconds}}},
         {"openssl_crl_bytes", r.openssl_crl_bytes},
+        {"cfssl_gencrl_s",
+         {{"median", r.cfssl_seconds.empty() ? 0.0 : Median(r.cfssl_seconds)},
+          {"runs", r.cfssl_seconds}}},
+        {"cfssl_crl_bytes", r.cfssl_crl_bytes},
         {"ratio_openssl_over_hostca_sign", Ratio(r)},
         {"setup",
          {{"store_preload_s", r.store_preload_seconds},

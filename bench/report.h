@@ -20,6 +20,8 @@ struct SizeResult {
   size_t crl_bytes = 0;                 // DER of hostca's CRL
   size_t openssl_crl_bytes = 0;         // DER of openssl's CRL
   std::vector<double> openssl_seconds;  // `openssl ca -gencrl`, every run
+  std::vector<double> cfssl_seconds;    // `cfssl gencrl`, every run (empty: not installed)
+  size_t cfssl_crl_bytes = 0;           // DER of cfssl's CRL
 };
 
 // Where and with what the benchmark ran.
