@@ -1,5 +1,7 @@
 #include "server/options.h"
 
+#include <type_traits>
+
 #include <toml++/toml.h>
 #include <set>
 
@@ -45,7 +47,16 @@ Status Get(const toml::table& root, const char* table, const char* key, const st
   if (!node) {
     return Status::Ok();
   }
-  const auto value = node.value<T>();
+  // toml++'s value<T>() converts between kinds (a float to an integer
+  // unchecked: undefined behaviour for 1e300, found by fuzz/config_fuzz;
+  // true to 1): only the exact kind is accepted.
+  bool exact = true;
+  if constexpr (std::is_same_v<T, bool>) {
+    exact = node.is_boolean();
+  } else if constexpr (std::is_integral_v<T>) {
+    exact = node.is_integer();
+  }
+  const auto value = exact ? node.value<T>() : std::nullopt;
   if (!value) {
     return InvalidArgument(path + ": key '" + std::string(table) + "." + key +
                            "' has the wrong type (line " +

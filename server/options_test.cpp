@@ -31,6 +31,16 @@ TEST_CASE("unknown keys, wrong types and bad TOML are refused with the line") {
   REQUIRE(LoadConfigFile(path, &o).code() == Code::kInvalidArgument);
   std::ofstream(path) << "[issuance]\nmin_rsa_bits = 1024\n";
   REQUIRE(LoadConfigFile(path, &o).code() == Code::kInvalidArgument);
+  // Only the exact kind: no float for an integer (1e300 overflowed, found by
+  // fuzz/config_fuzz), no bool for an integer, no integer for a bool.
+  for (const char* text : {"[server]\nthreads = 1e300\n", "[server]\nthreads = true\n",
+                           "[issuance]\nvalidity_days = 90.0\n", "[storage]\ndurable = 1\n"}) {
+    INFO(text);
+    std::ofstream(path) << text;
+    st = LoadConfigFile(path, &o);
+    REQUIRE(st.code() == Code::kInvalidArgument);
+    REQUIRE_THAT(st.message(), Catch::Contains("wrong type"));
+  }
 }
 
 TEST_CASE("addresses split into host and port") {
