@@ -1,8 +1,11 @@
 #include "server/server.h"
 
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -215,6 +218,89 @@ std::string HttpDate(int64_t unix_seconds) {
   return buf;
 }
 
+// LMDB maps the store and trusts its pages: a truncated data.mdb, or one
+// whose pages were overwritten, faults (SIGBUS, SIGSEGV) when LMDB reads
+// them, inside the storage calls, before any error can be returned.
+// While the store is opened and first read at start-up (Load, and the CRL
+// publisher's start in StartServices), such a fault ends the process with
+// exit code 1 and a message naming the store instead of a bare crash.
+// Corruption in pages that start-up does not read is met later, by the
+// request that reads them. Guards are serialized.
+constexpr size_t kCorruptMsgMax = 1024;
+char g_corrupt_msg[kCorruptMsgMax];
+size_t g_corrupt_msg_len = 0;
+
+void WriteAll(const char* s, size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(STDERR_FILENO, s, n);
+    if (w <= 0) {
+      return;
+    }
+    s += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void OnStoreFault(int sig) {  // async-signal-safe: write(2) and _exit(2) only
+  static constexpr char kPrefix[] = "hostca-server: cannot start: corrupt_store: reading ";
+  WriteAll(kPrefix, sizeof(kPrefix) - 1);
+  WriteAll(g_corrupt_msg, g_corrupt_msg_len);
+  const char* name = sig == SIGBUS ? " raised SIGBUS" : " raised SIGSEGV";
+  WriteAll(name, std::strlen(name));
+  static constexpr char kSuffix[] =
+      ": data.mdb is truncated or its pages are corrupt; restore the store from a backup\n";
+  WriteAll(kSuffix, sizeof(kSuffix) - 1);
+  ::_exit(1);
+}
+
+class CorruptStoreGuard {
+ public:
+  explicit CorruptStoreGuard(const std::string& db_dir) : lock_(Mutex()) {
+    const std::string what = "the store in " + db_dir;
+    g_corrupt_msg_len = std::min(what.size(), kCorruptMsgMax);
+    std::memcpy(g_corrupt_msg, what.data(), g_corrupt_msg_len);
+    struct sigaction sa {};
+    sa.sa_handler = OnStoreFault;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGBUS, &sa, &old_bus_);
+    ::sigaction(SIGSEGV, &sa, &old_segv_);
+  }
+  ~CorruptStoreGuard() {
+    ::sigaction(SIGBUS, &old_bus_, nullptr);
+    ::sigaction(SIGSEGV, &old_segv_, nullptr);
+  }
+  CorruptStoreGuard(const CorruptStoreGuard&) = delete;
+  CorruptStoreGuard& operator=(const CorruptStoreGuard&) = delete;
+
+ private:
+  static std::mutex& Mutex() {
+    static std::mutex mu;
+    return mu;
+  }
+  std::lock_guard<std::mutex> lock_;
+  struct sigaction old_bus_ {};
+  struct sigaction old_segv_ {};
+};
+
+// ca::LoadEncryptedKey reports every failure to read the key as a wrong
+// passphrase. A damaged key file (cut short, edited) is told apart here:
+// its encrypted PKCS#8 structure parses without the passphrase.
+Status CheckKeyFileReadable(const std::string& path) {
+  HOSTCA_ASSIGN_OR_RETURN(const std::string pem, ReadFile(path));
+  ClearOpenSslErrors();
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509_SIG* p8 = PEM_read_bio_PKCS8(bio.get(), nullptr, nullptr, nullptr);
+  ClearOpenSslErrors();
+  if (p8 == nullptr) {
+    return InvalidArgument(path +
+                               " is damaged: it holds no readable encrypted PKCS#8 key (the "
+                               "passphrase was not tried); restore it from a backup",
+                           "bad_key");
+  }
+  X509_SIG_free(p8);
+  return Status::Ok();
+}
+
 Result<std::vector<X509Ptr>> LoadChain(const DataLayout& layout) {
   if (!FileExists(layout.ca_chain())) {
     return std::vector<X509Ptr>{};
@@ -276,9 +362,11 @@ std::string Elapsed() {
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options, const Clock& clock,
-                                               enrollment::Resolver* resolver) {
+                                               enrollment::Resolver* resolver,
+                                               StoreWrapper wrap_store) {
   std::unique_ptr<Server> server(new Server(options, clock));
   server->resolver_ = resolver != nullptr ? resolver : &server->system_resolver_;
+  server->wrap_store_ = std::move(wrap_store);
   HOSTCA_RETURN_IF_ERROR(server->Load());
   server->RegisterRoutes();
   return server;
@@ -302,7 +390,14 @@ Status Server::Load() {
   }
   HOSTCA_ASSIGN_OR_RETURN(const std::string pass,
                           ResolvePassphrase(layout, options_.passphrase_file));
-  HOSTCA_ASSIGN_OR_RETURN(EvpPkeyPtr key, ca::LoadEncryptedKey(layout.ca_key(), pass));
+  auto loaded_key = ca::LoadEncryptedKey(layout.ca_key(), pass);
+  if (!loaded_key.ok()) {
+    if (loaded_key.status().reason() == "bad_passphrase") {
+      HOSTCA_RETURN_IF_ERROR(CheckKeyFileReadable(layout.ca_key()));
+    }
+    return loaded_key.status();
+  }
+  EvpPkeyPtr key = std::move(*loaded_key);
   HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(layout.ca_crt()));
   HOSTCA_ASSIGN_OR_RETURN(X509Ptr ca_cert, CertFromPem(ca_pem));
   HOSTCA_ASSIGN_OR_RETURN(ca_der_, CertToDer(ca_cert.get()));
@@ -318,17 +413,55 @@ Status Server::Load() {
   if (!FileExists(layout.db() + "/data.mdb")) {
     return InvalidArgument(layout.db() + " holds no store: the data directory is incomplete");
   }
-  HOSTCA_ASSIGN_OR_RETURN(store_, storage::OpenLmdbStorage(lmdb));
   std::string organization;
-  HOSTCA_RETURN_IF_ERROR(
-      store_
-          ->View([&](storage::ReadTxn& txn) -> Status {
-            HOSTCA_ASSIGN_OR_RETURN(organization, txn.GetMeta(kMetaOrganization));
-            return Status::Ok();
-          })
-          .WithContext("the store in " + layout.db() + " does not belong to a hostca CA"));
+  std::string fingerprint;
+  {
+    const CorruptStoreGuard guard(layout.db());
+    auto opened = storage::OpenLmdbStorage(lmdb);
+    if (!opened.ok()) {
+      const std::string why = opened.status().reason();
+      // LMDB's MDB_CORRUPTED and MDB_PAGE_NOTFOUND arrive as internal.
+      return why == "foreign_store" || why == "corrupt_store" ||
+                     opened.status().code() == Code::kInternal
+                 ? opened.status().WithContext(
+                       "the store in " + layout.db() +
+                       " is corrupt or was not written by hostca (restore it from a backup)")
+                 : opened.status();
+    }
+    store_ = std::move(*opened);
+    HOSTCA_RETURN_IF_ERROR(store_->View([&](storage::ReadTxn& txn) -> Status {
+      auto org = txn.GetMeta(kMetaOrganization);
+      if (!org.ok()) {
+        return org.status().code() == Code::kNotFound
+                   ? InvalidArgument("the store in " + layout.db() +
+                                         " does not belong to a hostca CA (its meta table names "
+                                         "no organization)",
+                                     "foreign_store")
+                   : org.status();
+      }
+      organization = std::move(*org);
+      if (auto fp = txn.GetMeta(kMetaCaFingerprint); fp.ok()) {
+        fingerprint = std::move(*fp);
+      }
+      return Status::Ok();
+    }));
+  }
   HOSTCA_ASSIGN_OR_RETURN(issuer_, ca::Issuer::Create(std::move(key), std::move(ca_cert),
                                                       std::move(chain), organization));
+  // init records the CA's fingerprint in the store: a store copied from
+  // another CA's data directory would otherwise be served under this CA.
+  if (!fingerprint.empty() && fingerprint != issuer_->fingerprint_sha256()) {
+    return InvalidArgument("the store in " + layout.db() + " belongs to another CA (SHA-256 " +
+                               fingerprint + "), not to " + layout.ca_crt() + " (SHA-256 " +
+                               issuer_->fingerprint_sha256() + ")",
+                           "foreign_store");
+  }
+  if (wrap_store_) {
+    store_ = wrap_store_(std::move(store_));
+    if (!store_) {
+      return Internal("the store wrapper returned no store");
+    }
+  }
   limiter_ =
       std::make_unique<enrollment::FailureRateLimiter>(clock_, enrollment::RateLimitOptions{});
 
@@ -473,8 +606,21 @@ Status Server::StartServices() {
   crl_options.republish_seconds = options_.crl_republish_seconds;
   crl_options.output_path = options_.data_dir + "/crl.der";
   crl_options.distribution_point = eo.public_url + "/crl";
-  HOSTCA_ASSIGN_OR_RETURN(publisher_,
-                          crl::Publisher::Create(*issuer_, *store_, clock_, crl_options));
+  {
+    // The publisher's first reads (the revoked certificates) and write (the
+    // CRL number) are the last start-up touches of the store's pages.
+    const std::string db = DataLayout(options_.data_dir).db();
+    const CorruptStoreGuard guard(db);
+    auto publisher = crl::Publisher::Create(*issuer_, *store_, clock_, crl_options);
+    if (!publisher.ok()) {
+      // LMDB's MDB_CORRUPTED and MDB_PAGE_NOTFOUND arrive as internal.
+      return publisher.status().code() == Code::kInternal
+                 ? publisher.status().WithContext("the CRL publisher cannot read the store in " +
+                                                  db + " (is it corrupt?)")
+                 : publisher.status();
+    }
+    publisher_ = std::move(*publisher);
+  }
   admin_ = std::make_unique<enrollment::AdminService>(*store_, clock_, publisher_.get());
   enroll_ = std::make_unique<enrollment::EnrollmentService>(*issuer_, *store_, clock_, *resolver_,
                                                             *limiter_, eo, publisher_.get());

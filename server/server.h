@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,10 +38,20 @@ class RequestDeadlines;
 
 class Server {
  public:
+  // Test hook: receives the store once it is opened and checked, and
+  // returns the store the server uses, typically a
+  // storage::FaultInjectingStorage that owns the one it was given (tests
+  // keep a raw pointer to it, valid while the Server lives). Production
+  // passes none.
+  using StoreWrapper =
+      std::function<std::unique_ptr<storage::Storage>(std::unique_ptr<storage::Storage>)>;
+
   // `resolver` (for the medium level's DNS check) may be null: the system
-  // resolver is used. Tests pass a FakeClock and a StaticResolver.
+  // resolver is used. Tests pass a FakeClock and a StaticResolver, and may
+  // wrap the store (`wrap_store`, above).
   static Result<std::unique_ptr<Server>> Create(const ServerOptions& options, const Clock& clock,
-                                                enrollment::Resolver* resolver = nullptr);
+                                                enrollment::Resolver* resolver = nullptr,
+                                                StoreWrapper wrap_store = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -68,6 +79,7 @@ class Server {
 
   ServerOptions options_;
   const Clock& clock_;
+  StoreWrapper wrap_store_;  // test hook, usually empty
   std::unique_ptr<ca::Issuer> issuer_;
   std::unique_ptr<storage::Storage> store_;
   std::string ca_der_;  // kept encoded: /ca.crt and /v1/ca never re-encode

@@ -57,7 +57,12 @@ ApiFixture::ApiFixture(server::ServerOptions tweaks) : clock_(RealNow()) {
     admin_token_.pop_back();
   }
   ca_path_ = data_dir_ + "/ca.crt";
-  auto server = server::Server::Create(o, clock_, &resolver_);
+  auto server = server::Server::Create(
+      o, clock_, &resolver_, [this](std::unique_ptr<storage::Storage> store) {
+        auto wrapped = std::make_unique<storage::FaultInjectingStorage>(std::move(store));
+        faults_ = wrapped.get();
+        return std::unique_ptr<storage::Storage>(std::move(wrapped));
+      });
   if (!server.ok()) {
     throw std::runtime_error("create: " + server.status().ToString());
   }

@@ -19,6 +19,7 @@
 #include "enrollment/resolver.h"
 #include "server/init.h"
 #include "server/server.h"
+#include "storage/fault_storage.h"
 #include "tests/testutil.h"
 
 namespace hostca::testing {
@@ -59,6 +60,10 @@ class ApiFixture {
   const std::string& ca_path() const { return ca_path_; }
   int https_port() const { return server_->https_port(); }
   int http_port() const { return server_->http_port(); }
+  // The server's store is wrapped in a FaultInjectingStorage (unarmed: a
+  // pass-through): arm it to make the server's writes fail as on a broken
+  // or full disk, Clear() it to recover. Owned by the server.
+  storage::FaultInjectingStorage& faults() { return *faults_; }
 
   // Any request; `creds` adds a TLS client certificate; `bearer` an admin token.
   HttpResult Call(const std::string& method, const std::string& path,
@@ -83,6 +88,7 @@ class ApiFixture {
   FakeClock clock_;
   enrollment::StaticResolver resolver_;
   std::string data_dir_, admin_token_, ca_path_;
+  storage::FaultInjectingStorage* faults_ = nullptr;  // owned by server_
   std::unique_ptr<server::Server> server_;
   std::thread thread_;
 };

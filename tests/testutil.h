@@ -69,7 +69,8 @@ struct SplitResult {
 };
 inline SplitResult RunSplit(const std::string& cmd) {
   const std::string err_path =
-      (std::filesystem::temp_directory_path() / ("hostca-err-" + HexEncode(RandomBytes(6)))).string();
+      (std::filesystem::temp_directory_path() / ("hostca-err-" + HexEncode(RandomBytes(6))))
+          .string();
   const CommandResult r = RunShell("( " + cmd + " ) 2>" + err_path);
   SplitResult out{r.exit_code, r.output, RunShell("cat " + err_path).output};
   std::remove(err_path.c_str());
