@@ -34,6 +34,16 @@ struct HttpResult {
   }
 };
 
+// Evaluates `call` (an HttpResult) once, then checks the HTTP status and the
+// error code (Catch2 REQUIREs in the calling test).
+#define REQUIRE_ANSWER(call, st, c)         \
+  do {                                      \
+    const HttpResult res_ = (call);         \
+    INFO(res_.raw);                         \
+    REQUIRE(res_.status == (st));           \
+    REQUIRE(res_.code() == std::string(c)); \
+  } while (0)
+
 // A fresh P-256 (or other) key and a CSR for it, made with OpenSSL.
 struct KeyAndCsr {
   EvpPkeyPtr key;

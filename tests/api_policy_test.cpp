@@ -9,15 +9,6 @@
 namespace hostca::testing {
 namespace {
 
-// Evaluates `call` once, then checks the HTTP status and the error code.
-#define REQUIRE_ANSWER(call, st, c)         \
-  do {                                      \
-    const HttpResult res_ = (call);         \
-    INFO(res_.raw);                         \
-    REQUIRE(res_.status == (st));           \
-    REQUIRE(res_.code() == std::string(c)); \
-  } while (0)
-
 TEST_CASE("very-high: every new host needs a token, pre-registered or not") {
   ApiFixture ca;
   REQUIRE(ca.SetLevel("very-high") == "very-high");

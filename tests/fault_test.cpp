@@ -30,15 +30,6 @@ namespace {
 
 using nlohmann::json;
 
-// Evaluates `call` once, then checks the HTTP status and the error code.
-#define REQUIRE_ANSWER(call, st, c)         \
-  do {                                      \
-    const HttpResult res_ = (call);         \
-    INFO(res_.raw);                         \
-    REQUIRE(res_.status == (st));           \
-    REQUIRE(res_.code() == std::string(c)); \
-  } while (0)
-
 // A storage fault as the LMDB store reports it (storage/storage.h, and
 // LmdbError in storage/internal/lmdb_kv.cpp), with the answer DESIGN.md
 // section 8 gives it.

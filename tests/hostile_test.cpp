@@ -31,15 +31,6 @@ namespace {
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
-// Evaluates `call` once, then checks the HTTP status and the error code.
-#define REQUIRE_ANSWER(call, st, c)         \
-  do {                                      \
-    const HttpResult res_ = (call);         \
-    INFO(res_.raw);                         \
-    REQUIRE(res_.status == (st));           \
-    REQUIRE(res_.code() == std::string(c)); \
-  } while (0)
-
 bool Healthy(ApiFixture& ca) { return ca.Call("GET", "/healthz").status == 200; }
 
 // A request with any body and Content-Type through httplib's client, pinned

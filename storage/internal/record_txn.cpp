@@ -147,63 +147,65 @@ Result<std::vector<CertRecord>> RecordTxn::CertsByHost(std::string_view host_id)
   return out;
 }
 
+Status RecordTxn::VisitIndexedCerts(
+    Table t, std::string_view start,
+    const std::function<std::optional<std::string_view>(std::string_view)>& serial_of,
+    const std::function<bool(const CertRecord&)>& visit) {
+  Status inner;
+  HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, start, [&](std::string_view k, std::string_view) {
+    const std::optional<std::string_view> serial = serial_of(k);
+    if (!serial) {
+      return false;
+    }
+    auto rec = CertFromIndex(*serial);
+    if (!rec.ok()) {
+      inner = rec.status();
+      return false;
+    }
+    return visit(*rec);
+  }));
+  return inner;
+}
+
 Result<std::vector<CertRecord>> RecordTxn::CertsExpiringBetween(int64_t from, int64_t to,
                                                                 size_t limit) {
-  std::vector<std::string> serials;
-  const std::string end = SignedKey(to);
-  HOSTCA_RETURN_IF_ERROR(
-      kv_.Scan(kCertsByExpiry, SignedKey(from), [&](std::string_view k, std::string_view) {
-        if (serials.size() >= limit || k.substr(0, 8) >= end) {
-          return false;
-        }
-        serials.emplace_back(k.substr(8));
-        return true;
-      }));
   std::vector<CertRecord> out;
-  out.reserve(serials.size());
-  for (const std::string& s : serials) {
-    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, CertFromIndex(s));
-    out.push_back(std::move(rec));
+  if (limit == 0) {
+    return out;
   }
+  HOSTCA_RETURN_IF_ERROR(ForEachCertExpiringBetween(from, to, [&](const CertRecord& rec) {
+    out.push_back(rec);
+    return out.size() < limit;
+  }));
   return out;
 }
 
 Status RecordTxn::ForEachCertExpiringBetween(int64_t from, int64_t to,
                                              const std::function<bool(const CertRecord&)>& visit) {
   const std::string end = SignedKey(to);
-  Status inner;
-  HOSTCA_RETURN_IF_ERROR(
-      kv_.Scan(kCertsByExpiry, SignedKey(from), [&](std::string_view k, std::string_view) {
+  return VisitIndexedCerts(
+      kCertsByExpiry, SignedKey(from),
+      [&](std::string_view k) -> std::optional<std::string_view> {
         if (k.substr(0, 8) >= end) {
-          return false;
+          return std::nullopt;
         }
-        auto rec = CertFromIndex(k.substr(8));
-        if (!rec.ok()) {
-          inner = rec.status();
-          return false;
-        }
-        return visit(*rec);
-      }));
-  return inner;
+        return k.substr(8);
+      },
+      visit);
 }
 
 Status RecordTxn::ForEachCertWithStatus(CertStatus status,
                                         const std::function<bool(const CertRecord&)>& visit) {
   const std::string prefix(1, static_cast<char>(status));
-  Status inner;
-  HOSTCA_RETURN_IF_ERROR(
-      kv_.Scan(kCertsByStatus, prefix, [&](std::string_view k, std::string_view) {
+  return VisitIndexedCerts(
+      kCertsByStatus, prefix,
+      [&](std::string_view k) -> std::optional<std::string_view> {
         if (k.substr(0, 1) != prefix) {
-          return false;
+          return std::nullopt;
         }
-        auto rec = CertFromIndex(k.substr(1));
-        if (!rec.ok()) {
-          inner = rec.status();
-          return false;
-        }
-        return visit(*rec);
-      }));
-  return inner;
+        return k.substr(1);
+      },
+      visit);
 }
 
 Result<HostRecord> RecordTxn::GetHost(std::string_view host_id) {

@@ -5,6 +5,10 @@
 // lives as long as the transaction it wraps.
 #pragma once
 
+#include <functional>
+#include <optional>
+#include <string_view>
+
 #include "storage/internal/kv.h"
 #include "storage/storage.h"
 
@@ -58,6 +62,13 @@ class RecordTxn final : public WriteTxn {
   Status Writable() const;
   // GetCert for a serial an index named: a missing record is internal.
   Result<CertRecord> CertFromIndex(std::string_view serial);
+  // Walks index `t` from key `start` and visits the certificate each entry
+  // names while `serial_of(key)` gives its serial (nullopt: past the range)
+  // and `visit` returns true.
+  Status VisitIndexedCerts(
+      Table t, std::string_view start,
+      const std::function<std::optional<std::string_view>(std::string_view)>& serial_of,
+      const std::function<bool(const CertRecord&)>& visit);
   Status PutCertIndices(const CertRecord& rec);
   Status DelCertIndices(const CertRecord& rec);
   // Removes a name index entry if it points at host_id.
