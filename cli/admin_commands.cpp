@@ -125,9 +125,10 @@ void RenderHost(const json& h) {
     fields.emplace_back("reissue until", Cell(h, "reissue_until"));
   }
   std::cout << FormatFields(fields) << "\ncertificates:\n"
-            << FormatTable({"SERIAL", "STATUS", "NOT_BEFORE", "NOT_AFTER", "NAMES"},
-                           RowsOf(h.value("certificates", json::array()),
-                                  {"serial", "status", "not_before", "not_after", "names"}));
+            << FormatTable(
+                   {"SERIAL", "SOURCE", "STATUS", "NOT_BEFORE", "NOT_AFTER", "NAMES"},
+                   RowsOf(h.value("certificates", json::array()),
+                          {"serial", "source", "status", "not_before", "not_after", "names"}));
 }
 
 struct HostAddArgs {
@@ -189,9 +190,9 @@ void AddHostAdminCommands(CLI::App& app, const Globals& g, Action* action) {
   OnRun(list, action, [&g] {
     return RunAdmin(g, Method::kGet, "/v1/hosts", json(), 200, [](const json& r) {
       std::cout << FormatTable(
-          {"HOST_ID", "HOSTNAME", "ALIASES", "SOURCE", "PREREGISTERED", "CREATED"},
+          {"HOST_ID", "HOSTNAME", "ALIASES", "PREREGISTERED", "CREATED"},
           RowsOf(r.value("hosts", json::array()),
-                 {"host_id", "hostname", "aliases", "source", "preregistered", "created_at"}));
+                 {"host_id", "hostname", "aliases", "preregistered", "created_at"}));
     });
   });
 

@@ -99,6 +99,12 @@ Status RenewIfDue(const Globals& g, PassResult& out) {
   Log("renewing certificate " + out.serial + " (due since " + FormatRfc3339(out.renewal_due) +
       ", expires " + FormatRfc3339(out.not_after) + ")");
   if (auto renewed = RenewHost(g, host); !renewed.ok()) {
+    if (renewed.status().reason() == "external_mode") {
+      // The domain runs on external certificates: nothing to renew here,
+      // and not a failure to back off from.
+      Log("renewal skipped: the domain is in external mode");
+      return Status::Ok();
+    }
     return renewed.status();
   }
   HOSTCA_ASSIGN_OR_RETURN(HostState fresh, LoadHostState(StatePaths(g.dir)));

@@ -40,5 +40,7 @@ void AddAdminCommands(CLI::App& app, const Globals& g, Action* action);      // 
 void AddInventoryCommands(CLI::App& app, const Globals& g, Action* action);  // cert, level, mode
 void AddAuditCommands(CLI::App& app, const Globals& g, Action* action);      // audit
 void AddCrlCommands(CLI::App& app, const Globals& g, Action* action);  // crl fetch, show, publish
+void AddExternalCommands(CLI::App& app, const Globals& g, Action* action);  // external enroll,
+                                                                            // remove, show
 
 }  // namespace hostca::cli

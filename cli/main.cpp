@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   hostca::cli::AddInventoryCommands(app, g, &action);
   hostca::cli::AddAuditCommands(app, g, &action);
   hostca::cli::AddCrlCommands(app, g, &action);
+  hostca::cli::AddExternalCommands(app, g, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

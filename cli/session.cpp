@@ -3,19 +3,37 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "cli/external_state.h"
 #include "common/file.h"
 
 namespace hostca::cli {
 
+namespace {
+
+// The pinned CA, plus the external roots `hostca external enroll` stored:
+// in mixed and external mode the server presents its external certificate.
+Result<std::string> ServerTrust(const Globals& g) {
+  HOSTCA_ASSIGN_OR_RETURN(std::string ca_pem, LoadPinnedCa(StatePaths(g.dir)));
+  return ca_pem + ExternalTrustPem(g.dir);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ApiClient>> PinnedClient(const Globals& g) {
   HOSTCA_ASSIGN_OR_RETURN(ServerUrl url, ParseServerUrl(g.server));
-  HOSTCA_ASSIGN_OR_RETURN(std::string ca_pem, LoadPinnedCa(StatePaths(g.dir)));
-  return ApiClient::Create(url, ca_pem);
+  HOSTCA_ASSIGN_OR_RETURN(std::string trust, ServerTrust(g));
+  return ApiClient::Create(url, trust);
+}
+
+Result<std::unique_ptr<ApiClient>> ExternalClient(const Globals& g, const ClientCertificate& id) {
+  HOSTCA_ASSIGN_OR_RETURN(ServerUrl url, ParseServerUrl(g.server));
+  HOSTCA_ASSIGN_OR_RETURN(std::string trust, ServerTrust(g));
+  return ApiClient::Create(url, trust, &id);
 }
 
 Result<std::unique_ptr<ApiClient>> HostClient(const Globals& g, const HostState& host) {
   HOSTCA_ASSIGN_OR_RETURN(ServerUrl url, ParseServerUrl(g.server));
-  HOSTCA_ASSIGN_OR_RETURN(std::string ca_pem, LoadPinnedCa(StatePaths(g.dir)));
+  HOSTCA_ASSIGN_OR_RETURN(std::string ca_pem, ServerTrust(g));
   ClientCertificate identity{CopyRef(host.cert.get()), CopyRef(host.key.get()), {}};
   for (const X509Ptr& c : host.chain) {
     identity.chain.push_back(CopyRef(c.get()));

@@ -1,7 +1,9 @@
-// Session: the global options of the `hostca` client and the three ways it
-// talks to the server, all pinned to DIR/ca.crt:
+// Session: the global options of the `hostca` client and the ways it talks
+// to the server, all pinned to DIR/ca.crt (plus DIR/external/trust.pem when
+// an external certificate is installed):
 //   PinnedClient  anyone (GET /v1/ca, POST /v1/enroll)
 //   HostClient    + TLS client authentication with host.crt/host.key
+//   ExternalClient + TLS client authentication with an external certificate
 //   AdminCall     + Authorization: Bearer <admin token>
 // Not thread-safe.
 #pragma once
@@ -26,6 +28,8 @@ struct Globals {
 
 // A client pinned to DIR/ca.crt. not_found "ca_not_pinned" before `ca get`.
 Result<std::unique_ptr<ApiClient>> PinnedClient(const Globals& g);
+// A pinned client presenting an external certificate (cli/external_state.h).
+Result<std::unique_ptr<ApiClient>> ExternalClient(const Globals& g, const ClientCertificate& id);
 // A pinned client presenting the host's certificate and key.
 Result<std::unique_ptr<ApiClient>> HostClient(const Globals& g, const HostState& host);
 

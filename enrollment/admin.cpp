@@ -185,7 +185,8 @@ Result<int> AdminService::RevokeHost(const std::string& id_or_name, int reason,
     HOSTCA_ASSIGN_OR_RETURN(auto host, FindHost(txn, id_or_name));
     HOSTCA_ASSIGN_OR_RETURN(auto certs, txn.CertsByHost(host.host_id));
     for (const auto& c : certs) {
-      if (c.status == storage::CertStatus::kValid) {
+      // External certificates are revoked by their CA, not on this CRL.
+      if (c.status == storage::CertStatus::kValid && c.source != "external") {
         HOSTCA_RETURN_IF_ERROR(RevokeRecord(txn, c, reason, now, &records));
         ++revoked;
       }
@@ -277,8 +278,28 @@ Result<std::vector<storage::CertRecord>> AdminService::ListCerts(const CertFilte
   return out;
 }
 
+namespace {
+
+// A record's key from the API's hex: hostca's serials are at most 21 bytes
+// (42 digits); 64 digits are the SHA-256 fingerprint that keys an external
+// certificate's record (enrollment/external.h).
+Result<std::string> RecordKeyFromHex(const std::string& hex) {
+  if (hex.size() == 64) {
+    std::string lower = hex;
+    for (char& c : lower) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (auto raw = HexDecode(lower); raw.ok()) {
+      return raw;
+    }
+  }
+  return ca::SerialFromHex(hex);
+}
+
+}  // namespace
+
 Result<storage::CertRecord> AdminService::GetCert(const std::string& serial_hex) const {
-  HOSTCA_ASSIGN_OR_RETURN(const std::string serial, ca::SerialFromHex(serial_hex));
+  HOSTCA_ASSIGN_OR_RETURN(const std::string serial, RecordKeyFromHex(serial_hex));
   storage::CertRecord rec;
   HOSTCA_RETURN_IF_ERROR(store_.View([&](storage::ReadTxn& txn) -> Status {
     HOSTCA_ASSIGN_OR_RETURN(rec, txn.GetCert(serial));
@@ -289,12 +310,18 @@ Result<storage::CertRecord> AdminService::GetCert(const std::string& serial_hex)
 
 Status AdminService::RevokeCert(const std::string& serial_hex, int reason,
                                 const std::string& actor) {
-  HOSTCA_ASSIGN_OR_RETURN(const std::string serial, ca::SerialFromHex(serial_hex));
+  HOSTCA_ASSIGN_OR_RETURN(const std::string serial, RecordKeyFromHex(serial_hex));
   const int64_t now = clock_.NowSeconds();
   std::vector<storage::CertRecord> records;
   HOSTCA_RETURN_IF_ERROR(store_.Update([&](storage::WriteTxn& txn) -> Status {
     records.clear();
     HOSTCA_ASSIGN_OR_RETURN(auto rec, txn.GetCert(serial));
+    if (rec.source == "external") {
+      return Conflict("certificate " + serial_hex +
+                          " was signed by an external CA: revoke it there (the host can drop "
+                          "it with hostca external remove)",
+                      "external_cert");
+    }
     if (rec.status == storage::CertStatus::kRevoked) {
       return Conflict("certificate " + serial_hex + " is already revoked", "already_revoked");
     }
@@ -330,6 +357,9 @@ Status AdminService::SetLevel(SecurityLevel level, const std::string& actor) {
 }
 
 Result<std::string> AdminService::GetMode() const {
+  if (mode_ != nullptr) {
+    return std::string(DomainModeName(mode_->Get()));
+  }
   std::string mode = "internal";
   HOSTCA_RETURN_IF_ERROR(store_.View([&](storage::ReadTxn& txn) -> Status {
     if (auto v = txn.GetMeta("mode"); v.ok()) {
@@ -340,23 +370,39 @@ Result<std::string> AdminService::GetMode() const {
   return mode;
 }
 
-Status AdminService::SetMode(const std::string& mode, const std::string& actor) {
-  if (mode != "internal" && mode != "mixed" && mode != "external") {
-    return InvalidArgument("mode must be internal, mixed or external", "bad_mode");
-  }
-  if (mode != "internal") {
-    // External certificates arrive with the external-CA issue; until then
-    // no host can hold one, so the switch is refused as the contract says.
-    return Conflict("mode " + mode +
-                        " needs an external trust bundle and external certificates, "
-                        "which this server does not have configured",
+Status AdminService::SetMode(const std::string& name, const std::string& actor) {
+  HOSTCA_ASSIGN_OR_RETURN(const DomainMode mode, ParseDomainMode(name));
+  if (mode != DomainMode::kInternal && (mode_ == nullptr || !caps_.trust_bundle)) {
+    return Conflict("mode " + name +
+                        " needs external certificates to be trusted: set [external] "
+                        "trust_bundle in the server's configuration and restart it",
                     "external_not_configured");
   }
+  if (mode == DomainMode::kExternal && !caps_.server_cert) {
+    return Conflict(
+        "mode external needs the server's own external certificate for its HTTPS listener: "
+        "set [external] server_cert and server_key in the configuration and restart it",
+        "external_server_cert_missing");
+  }
+  const std::lock_guard<std::mutex> lock(mode_mu_);
   const int64_t now = clock_.NowSeconds();
-  return store_.Update([&](storage::WriteTxn& txn) -> Status {
-    HOSTCA_RETURN_IF_ERROR(txn.PutMeta("mode", mode));
-    return txn.AppendAudit(now, actor, "mode.set", "mode=" + mode).status();
-  });
+  HOSTCA_RETURN_IF_ERROR(store_.Update([&](storage::WriteTxn& txn) -> Status {
+    if (mode == DomainMode::kExternal) {
+      HOSTCA_ASSIGN_OR_RETURN(const int64_t enrolled, ExternalCertCount(txn));
+      if (enrolled == 0) {
+        return Conflict(
+            "mode external would lock every host out: no host has enrolled an external "
+            "certificate yet (hostca external enroll); use mode mixed meanwhile",
+            "no_external_hosts");
+      }
+    }
+    HOSTCA_RETURN_IF_ERROR(txn.PutMeta("mode", name));
+    return txn.AppendAudit(now, actor, "mode.set", "mode=" + name).status();
+  }));
+  if (mode_ != nullptr) {
+    mode_->Set(mode);
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<storage::AuditEntry>> AdminService::ReadAudit(uint64_t from_seq,

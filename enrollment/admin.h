@@ -7,6 +7,7 @@
 // Thread-safe.
 #pragma once
 
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "crl/publisher.h"
+#include "enrollment/domain_mode.h"
 #include "enrollment/security_level.h"
 #include "enrollment/tokens.h"
 #include "storage/storage.h"
@@ -38,6 +40,13 @@ class AdminService {
   AdminService(storage::Storage& store, const Clock& clock,
                crl::RevocationSink* revocations = nullptr)
       : store_(store), clock_(clock), revocations_(revocations) {}
+
+  // The mode the server keeps in memory (SetMode updates it) and what its
+  // configuration can carry. Without it, only internal mode is possible.
+  void ConfigureModes(ModeState* mode, ExternalCapabilities caps) {
+    mode_ = mode;
+    caps_ = caps;
+  }
 
   // Constant-time check of a bearer token against the stored hash.
   // unauthenticated "admin_unauthenticated" when it does not match.
@@ -66,6 +75,10 @@ class AdminService {
   Result<SecurityLevel> GetLevel() const;
   Status SetLevel(SecurityLevel level, const std::string& actor);
   Result<std::string> GetMode() const;
+  // Errors: bad_mode (400); external_not_configured (409: no trust bundle),
+  // external_server_cert_missing (409: external mode without the server's
+  // external certificate), no_external_hosts (409: external mode before any
+  // host enrolled an external certificate).
   Status SetMode(const std::string& mode, const std::string& actor);
 
   Result<std::vector<storage::AuditEntry>> ReadAudit(uint64_t from_seq, size_t limit) const;
@@ -82,6 +95,9 @@ class AdminService {
   storage::Storage& store_;
   const Clock& clock_;
   crl::RevocationSink* revocations_;  // may be null
+  ModeState* mode_ = nullptr;
+  ExternalCapabilities caps_;
+  std::mutex mode_mu_;  // one mode switch at a time: store and memory agree
 };
 
 }  // namespace hostca::enrollment

@@ -21,6 +21,31 @@ bool IsValidAt(const storage::CertRecord& rec, int64_t now) {
   return rec.status == storage::CertStatus::kValid && rec.not_after > now;
 }
 
+// External records (enrollment/external.h) sit beside the host's own
+// certificates; issuance decisions only look at what this CA issued.
+void DropExternal(std::vector<storage::CertRecord>* certs) {
+  std::erase_if(*certs, [](const storage::CertRecord& c) { return c.source == "external"; });
+}
+
+Status RefuseInExternalMode(const ModeState* mode, const char* what) {
+  if (mode != nullptr && mode->Get() == DomainMode::kExternal) {
+    return Conflict(std::string("the domain is in external mode: hostca ") + what +
+                        " no certificates; hosts enroll their external certificate "
+                        "(hostca external enroll)",
+                    "external_mode");
+  }
+  return Status::Ok();
+}
+
+Status RefuseExternalCert(const ClientIdentity& who, const char* what) {
+  if (who.record.source == "external") {
+    return Conflict(std::string("the presented certificate was signed by an external CA: ") + what +
+                        " it at that CA",
+                    "external_cert");
+  }
+  return Status::Ok();
+}
+
 std::vector<std::string> HostNames(const storage::HostRecord& host) {
   std::vector<std::string> names = {host.primary_name};
   for (const std::string& a : host.aliases) {
@@ -69,7 +94,7 @@ std::string CertStatusAt(const storage::CertRecord& rec, int64_t now) {
 EnrollmentService::EnrollmentService(const ca::Issuer& issuer, storage::Storage& store,
                                      const Clock& clock, Resolver& resolver,
                                      FailureRateLimiter& limiter, EnrollmentOptions options,
-                                     crl::RevocationSink* revocations)
+                                     crl::RevocationSink* revocations, const ModeState* mode)
     : issuer_(issuer),
       store_(store),
       clock_(clock),
@@ -77,6 +102,7 @@ EnrollmentService::EnrollmentService(const ca::Issuer& issuer, storage::Storage&
       limiter_(limiter),
       options_(std::move(options)),
       revocations_(revocations),
+      mode_(mode),
       trust_(X509_STORE_new()) {
   X509_STORE_add_cert(trust_.get(), issuer_.ca_cert());
   for (const std::string& pem : issuer_.chain_pem()) {
@@ -102,6 +128,7 @@ SecurityLevel EnrollmentService::CurrentLevel() const {
 }
 
 Result<IssuedResponse> EnrollmentService::Enroll(const EnrollRequest& req) {
+  HOSTCA_RETURN_IF_ERROR(RefuseInExternalMode(mode_, "issues"));
   HOSTCA_ASSIGN_OR_RETURN(const std::string hostname, NormalizeHostname(req.hostname));
   HOSTCA_ASSIGN_OR_RETURN(ca::CheckedCsr csr, ca::ParseAndCheckCsr(req.csr, options_.csr_policy));
   std::string token_hash;
@@ -181,6 +208,7 @@ Result<EnrollmentService::Decision> EnrollmentService::Decide(const EnrollReques
       HOSTCA_RETURN_IF_ERROR(CheckToken(*token, d.host.host_id, now));
     }
     HOSTCA_ASSIGN_OR_RETURN(auto certs, txn.CertsByHost(d.host.host_id));
+    DropExternal(&certs);
     const bool has_valid =
         std::any_of(certs.begin(), certs.end(), [&](const auto& c) { return IsValidAt(c, now); });
     const bool reissue_ok =
@@ -273,6 +301,7 @@ Status EnrollmentService::CommitIssue(storage::WriteTxn& txn, const Decision& d,
     }
   } else if (!new_host) {
     HOSTCA_ASSIGN_OR_RETURN(auto certs, txn.CertsByHost(host.host_id));
+    DropExternal(&certs);
     for (storage::CertRecord& c : certs) {
       if (d.kind == Decision::Kind::kFirst && IsValidAt(c, now)) {
         return Conflict(host.primary_name + " was just enrolled", "already_enrolled");
@@ -368,6 +397,8 @@ Result<ClientIdentity> EnrollmentService::Authenticate(X509* cert, STACK_OF(X509
 
 Result<IssuedResponse> EnrollmentService::Renew(const ClientIdentity& who,
                                                 const std::string& csr_text) {
+  HOSTCA_RETURN_IF_ERROR(RefuseInExternalMode(mode_, "renews"));
+  HOSTCA_RETURN_IF_ERROR(RefuseExternalCert(who, "renew"));
   HOSTCA_ASSIGN_OR_RETURN(ca::CheckedCsr csr, ca::ParseAndCheckCsr(csr_text, options_.csr_policy));
   Decision d;
   d.kind = Decision::Kind::kRenew;
@@ -393,6 +424,7 @@ void EnrollmentService::Announce(const std::vector<storage::CertRecord>& revoked
 }
 
 Status EnrollmentService::RevokeOwn(const ClientIdentity& who, int reason) {
+  HOSTCA_RETURN_IF_ERROR(RefuseExternalCert(who, "revoke"));
   const int64_t now = clock_.NowSeconds();
   storage::CertRecord done;
   HOSTCA_RETURN_IF_ERROR(store_.Update([&](storage::WriteTxn& txn) -> Status {

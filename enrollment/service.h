@@ -21,6 +21,7 @@
 #include "common/ossl.h"
 #include "common/status.h"
 #include "crl/publisher.h"
+#include "enrollment/domain_mode.h"
 #include "enrollment/rate_limiter.h"
 #include "enrollment/resolver.h"
 #include "enrollment/security_level.h"
@@ -60,12 +61,13 @@ class EnrollmentService {
  public:
   EnrollmentService(const ca::Issuer& issuer, storage::Storage& store, const Clock& clock,
                     Resolver& resolver, FailureRateLimiter& limiter, EnrollmentOptions options,
-                    crl::RevocationSink* revocations = nullptr);
+                    crl::RevocationSink* revocations = nullptr, const ModeState* mode = nullptr);
 
   // POST /v1/enroll. Errors (reason): bad_csr/csr_* , bad_hostname (400);
   // token_required, token_invalid, token_expired, token_used_up,
   // token_wrong_host, reissue_required (403); already_enrolled,
-  // name_conflict (409); rate_limited (429).
+  // name_conflict, external_mode (409: the domain is in external mode);
+  // rate_limited (429).
   Result<IssuedResponse> Enroll(const EnrollRequest& req);
 
   // Verifies a presented client certificate: chains to the CA at the
@@ -74,10 +76,12 @@ class EnrollmentService {
   // certificate_revoked (403).
   Result<ClientIdentity> Authenticate(X509* cert, STACK_OF(X509) * chain) const;
 
-  // POST /v1/renew with an authenticated identity.
+  // POST /v1/renew with an authenticated identity. external_mode (409) in
+  // external mode; external_cert (409) for an external certificate.
   Result<IssuedResponse> Renew(const ClientIdentity& who, const std::string& csr);
 
-  // POST /v1/revoke: revokes the presented certificate.
+  // POST /v1/revoke: revokes the presented certificate. external_cert (409)
+  // for an external one: only its CA revokes it.
   Status RevokeOwn(const ClientIdentity& who, int reason);
 
   SecurityLevel CurrentLevel() const;
@@ -102,6 +106,7 @@ class EnrollmentService {
   FailureRateLimiter& limiter_;
   const EnrollmentOptions options_;
   crl::RevocationSink* revocations_;  // may be null
+  const ModeState* mode_;             // may be null: internal
   X509StorePtr trust_;                // the CA (and its chain) for client certificates
 };
 

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "enrollment/domain_mode.h"
+
 namespace hostca::enrollment {
 
 Result<uint64_t> TidyExpired(storage::Storage& store, int64_t now, const TidyOptions& options,
@@ -17,6 +19,9 @@ Result<uint64_t> TidyExpired(storage::Storage& store, int64_t now, const TidyOpt
           txn.CertsExpiringBetween(std::numeric_limits<int64_t>::min(), cutoff, options.batch));
       for (const auto& rec : expired) {
         HOSTCA_RETURN_IF_ERROR(txn.DeleteCert(rec.serial));
+        if (rec.source == "external") {
+          HOSTCA_RETURN_IF_ERROR(AdjustExternalCount(txn, -1));
+        }
         ++removed;
       }
       return Status::Ok();

@@ -9,6 +9,8 @@
 #include "common/clock.h"
 #include "crl/publisher.h"
 #include "enrollment/admin.h"
+#include "enrollment/domain_mode.h"
+#include "enrollment/external.h"
 #include "enrollment/service.h"
 #include "server/metrics.h"
 
@@ -21,6 +23,8 @@ struct ApiContext {
   storage::Storage& store;
   const Clock& clock;
   crl::Publisher& crl;
+  const enrollment::ModeState& mode;
+  enrollment::ExternalEnrollment* external;  // null: no [external] trust bundle
 };
 
 // Registers every /v1 route except GET /v1/ca (the server owns it).

@@ -140,7 +140,7 @@ void RegisterHostRoutes(httplib::Server& srv, ApiContext& ctx) {
                        if (Fail(res, view)) {
                          return;
                        }
-                       json j = HostJson(view->host);
+                       json j = HostJson(view->host, &view->certs, ctx.clock.NowSeconds());
                        j["certificates"] = json::array();
                        for (const auto& c : view->certs) {
                          j["certificates"].push_back(CertJson(c, ctx.clock.NowSeconds(), false));

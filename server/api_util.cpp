@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/encoding.h"
@@ -63,12 +64,25 @@ Handler Admin(ApiContext& ctx, Handler h) {
   };
 }
 
-// The peer's client certificate and chain from the TLS connection.
+// The peer's client certificate and chain from the TLS connection, checked
+// by the mode's rules (DESIGN.md section 7): external certificates in mixed
+// and external mode, this CA's certificates except in external mode.
 Result<enrollment::ClientIdentity> ClientIdentity(ApiContext& ctx, const httplib::Request& req) {
   // httplib exposes the connection as const; OpenSSL's getters take it mutable.
   SSL* ssl = const_cast<SSL*>(req.ssl);
   X509Ptr cert(ssl != nullptr ? SSL_get1_peer_certificate(ssl) : nullptr);
   STACK_OF(X509)* chain = ssl != nullptr ? SSL_get_peer_cert_chain(ssl) : nullptr;
+  const enrollment::DomainMode mode = ctx.mode.Get();
+  if (cert && ctx.external != nullptr && mode != enrollment::DomainMode::kInternal &&
+      ctx.external->IsExternal(cert.get(), chain)) {
+    return ctx.external->Authenticate(cert.get(), chain);
+  }
+  if (cert && mode == enrollment::DomainMode::kExternal) {
+    return Unauthenticated(
+        "the domain is in external mode: only certificates signed by the external CA are "
+        "accepted",
+        "internal_cert_refused");
+  }
   return ctx.enroll.Authenticate(cert.get(), chain);
 }
 
@@ -127,13 +141,20 @@ json TokenJson(const storage::TokenRecord& t, int64_t now) {
   return j;
 }
 
-json HostJson(const storage::HostRecord& h) {
+json HostJson(const storage::HostRecord& h, const std::vector<storage::CertRecord>* certs,
+              int64_t now) {
   json j = {{"host_id", h.host_id},
             {"hostname", h.primary_name},
             {"aliases", h.aliases},
             {"created_at", FormatRfc3339(h.created_at)},
-            {"preregistered", h.preregistered},
-            {"source", "internal"}};
+            {"preregistered", h.preregistered}};
+  if (certs != nullptr) {
+    // A host holding a valid external certificate uses it (DESIGN.md 7).
+    const bool external = std::any_of(certs->begin(), certs->end(), [&](const auto& c) {
+      return c.source == "external" && enrollment::CertStatusAt(c, now) == "valid";
+    });
+    j["source"] = external ? "external" : "internal";
+  }
   if (h.reissue_until != 0) {
     j["reissue_until"] = FormatRfc3339(h.reissue_until);
   }

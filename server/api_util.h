@@ -23,7 +23,10 @@ Handler Instrument(ApiContext& ctx, std::string route, Handler h);
 // An admin call: a Bearer token checked in constant time against the stored
 // hash, or (without one) an admin client certificate.
 Handler Admin(ApiContext& ctx, Handler h);
-// The peer's client certificate, verified (EnrollmentService::Authenticate).
+// The peer's client certificate, verified by the domain mode's rules: an
+// external one (ExternalEnrollment::Authenticate) in mixed and external
+// mode, one of this CA's (EnrollmentService::Authenticate) except in
+// external mode (401 internal_cert_refused).
 Result<enrollment::ClientIdentity> ClientIdentity(ApiContext& ctx, const httplib::Request& req);
 
 // A string field; empty when absent and not required; invalid_argument
@@ -35,6 +38,9 @@ Result<int> ReasonField(const nlohmann::json& body, const char* def);
 
 nlohmann::json IssuedJson(const enrollment::IssuedResponse& r);
 nlohmann::json TokenJson(const storage::TokenRecord& t, int64_t now);
-nlohmann::json HostJson(const storage::HostRecord& h);
+// `certs` (the host's certificates, may be null) adds "source": external
+// when one of them is a valid external certificate, else internal.
+nlohmann::json HostJson(const storage::HostRecord& h,
+                        const std::vector<storage::CertRecord>* certs = nullptr, int64_t now = 0);
 
 }  // namespace hostca::server

@@ -11,12 +11,20 @@ namespace {
 // Known keys per table; anything else is a typo and refused.
 const std::set<std::string>& KnownKeys() {
   static const std::set<std::string> keys = {
-      "server.listen",           "server.http_listen",     "server.public_url",
-      "server.threads",          "server.max_body_bytes",  "server.log_level",
-      "ca.passphrase_file",      "issuance.validity_days", "issuance.min_rsa_bits",
-      "storage.initial_map_mib", "storage.max_map_gib",    "storage.max_batch",
-      "storage.durable",         "crl.validity_days",      "crl.republish_seconds",
-      "tidy.retention_days",     "tidy.interval_seconds",
+      "server.listen",          "server.http_listen",
+      "server.public_url",      "server.threads",
+      "server.max_body_bytes",  "server.log_level",
+      "ca.passphrase_file",     "issuance.validity_days",
+      "issuance.min_rsa_bits",  "storage.initial_map_mib",
+      "storage.max_map_gib",    "storage.max_batch",
+      "storage.durable",        "crl.validity_days",
+      "crl.republish_seconds",  "tidy.retention_days",
+      "tidy.interval_seconds",  "external.trust_bundle",
+      "external.crl_check",     "external.crl_dir",
+      "external.cdp_download",  "external.cdp_refresh_seconds",
+      "external.cdp_cache_dir", "external.identity",
+      "external.server_cert",   "external.server_key",
+      "external.server_chain",  "external.server_key_passphrase_file",
   };
   return keys;
 }
@@ -27,7 +35,8 @@ Status CheckUnknownKeys(const toml::table& root, const std::string& path) {
     if (table == nullptr) {
       return InvalidArgument(
           path + ": top-level key '" + std::string(table_name.str()) +
-          "' is not in a table ([server], [ca], [issuance], [crl], [tidy], [storage])");
+          "' is not in a table ([server], [ca], [issuance], [crl], [tidy], [storage], "
+          "[external])");
     }
     for (const auto& [key, value] : *table) {
       const std::string full = std::string(table_name.str()) + "." + std::string(key.str());
@@ -66,6 +75,22 @@ Status Get(const toml::table& root, const char* table, const char* key, const st
   return Status::Ok();
 }
 
+// A path key of the file: relative paths are taken from the file's directory.
+Status GetPath(const toml::table& root, const char* table, const char* key, const std::string& path,
+               std::string* out) {
+  std::string value;
+  HOSTCA_RETURN_IF_ERROR(Get(root, table, key, path, &value));
+  if (value.empty()) {
+    return Status::Ok();
+  }
+  if (value.front() != '/') {
+    const auto slash = path.rfind('/');
+    value = (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) + "/" + value;
+  }
+  *out = value;
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status LoadConfigFile(const std::string& path, ServerOptions* o) {
@@ -94,6 +119,34 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   HOSTCA_RETURN_IF_ERROR(Get(root, "crl", "republish_seconds", path, &o->crl_republish_seconds));
   HOSTCA_RETURN_IF_ERROR(Get(root, "tidy", "retention_days", path, &o->tidy_retention_days));
   HOSTCA_RETURN_IF_ERROR(Get(root, "tidy", "interval_seconds", path, &o->tidy_interval_seconds));
+  for (auto [key, out] :
+       {std::pair{"trust_bundle", &o->external_trust_bundle},
+        std::pair{"crl_dir", &o->external_crl_dir},
+        std::pair{"cdp_cache_dir", &o->external_cdp_cache_dir},
+        std::pair{"server_cert", &o->external_server_cert},
+        std::pair{"server_key", &o->external_server_key},
+        std::pair{"server_chain", &o->external_server_chain},
+        std::pair{"server_key_passphrase_file", &o->external_server_key_passphrase_file}}) {
+    HOSTCA_RETURN_IF_ERROR(GetPath(root, "external", key, path, out));
+  }
+  HOSTCA_RETURN_IF_ERROR(Get(root, "external", "crl_check", path, &o->external_crl_check));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "external", "cdp_download", path, &o->external_cdp_download));
+  HOSTCA_RETURN_IF_ERROR(
+      Get(root, "external", "cdp_refresh_seconds", path, &o->external_cdp_refresh_seconds));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "external", "identity", path, &o->external_identity));
+  if (o->external_crl_check != "leaf" && o->external_crl_check != "chain" &&
+      o->external_crl_check != "disabled") {
+    return InvalidArgument(path + ": external.crl_check must be leaf, chain or disabled");
+  }
+  if (o->external_identity != "san" && o->external_identity != "subject") {
+    return InvalidArgument(path + ": external.identity must be san or subject");
+  }
+  if (o->external_cdp_refresh_seconds < 60 || o->external_cdp_refresh_seconds > 30 * 86400) {
+    return InvalidArgument(path + ": external.cdp_refresh_seconds must be between 60 and 2592000");
+  }
+  if (o->external_server_cert.empty() != o->external_server_key.empty()) {
+    return InvalidArgument(path + ": external.server_cert and external.server_key go together");
+  }
   if (o->tidy_retention_days < 0 || o->tidy_interval_seconds < 60) {
     return InvalidArgument(path +
                            ": tidy.retention_days must be >= 0, tidy.interval_seconds >= 60");

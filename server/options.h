@@ -38,6 +38,21 @@ struct ServerOptions {
   uint64_t max_map_gib = 1024;    // growth stops here (then: 507 resource_exhausted)
   int max_batch = 512;            // most writes per group commit
   bool durable = true;            // fsync every group commit (never turn off in production)
+  // [external] (DESIGN.md section 7). Relative paths in the file are taken
+  // from the configuration file's directory. No trust bundle: external
+  // certificates are off and the domain stays in internal mode.
+  std::string external_trust_bundle;             // PEM: external roots and intermediates
+  std::string external_crl_check = "leaf";       // leaf | chain | disabled
+  std::string external_crl_dir;                  // CRLs, PEM or DER, any file name; "" = none
+  bool external_cdp_download = true;             // else fetch from the certificates' CDP URLs
+  int64_t external_cdp_refresh_seconds = 86400;  // downloaded CRLs are fetched again after this
+  std::string external_cdp_cache_dir;            // downloaded CRLs survive restarts here; "" =
+                                                 // DATA/external/crl-cache
+  std::string external_identity = "san";         // san: SAN DNS names; subject: the subject's CN
+  std::string external_server_cert;              // the HTTPS listener's external certificate (PEM)
+  std::string external_server_key;               // its private key (PEM; may be encrypted)
+  std::string external_server_chain;  // its intermediates (PEM); "" = none or in server_cert
+  std::string external_server_key_passphrase_file;  // for an encrypted server_key
 };
 
 // Reads a TOML file into `options` (keys absent from the file keep their

@@ -24,6 +24,7 @@
 #include "enrollment/tidy.h"
 #include "server/http_util.h"
 #include "server/layout.h"
+#include "server/tls_select.h"
 
 namespace hostca::server {
 namespace {
@@ -321,7 +322,8 @@ int AcceptAnyClientCert(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { return 
 // TLS settings of the API listener: the server's certificate chain and key
 // from DATA/tls, TLS 1.2 or newer, forward-secret AEAD suites only, and an
 // optional client certificate (the CA is announced as acceptable issuer).
-bool SetupTls(SSL_CTX& ctx, const DataLayout& layout, RequestDeadlines* deadlines) {
+bool SetupTls(SSL_CTX& ctx, const DataLayout& layout, RequestDeadlines* deadlines,
+              CertSelector* certs, const crl::ExternalVerifier* external) {
   SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(
       &ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -337,7 +339,18 @@ bool SetupTls(SSL_CTX& ctx, const DataLayout& layout, RequestDeadlines* deadline
   if (ca_names == nullptr) {
     return false;
   }
+  if (external != nullptr) {
+    // Clients holding both kinds see both as acceptable issuers.
+    for (X509_NAME* name : external->BundleSubjectNames()) {
+      if (sk_X509_NAME_push(ca_names, name) == 0) {
+        X509_NAME_free(name);
+      }
+    }
+  }
   SSL_CTX_set_client_CA_list(&ctx, ca_names);
+  if (!certs->Install(&ctx)) {
+    return false;
+  }
   SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, AcceptAnyClientCert);
   static const unsigned char kSessionContext[] = "hostca";
   SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof(kSessionContext) - 1);
@@ -465,15 +478,94 @@ Status Server::Load() {
   limiter_ =
       std::make_unique<enrollment::FailureRateLimiter>(clock_, enrollment::RateLimitOptions{});
 
+  HOSTCA_RETURN_IF_ERROR(LoadExternal(layout.dir));
+
   deadlines_ = std::make_unique<RequestDeadlines>();
-  https_ =
-      std::make_unique<httplib::SSLServer>([layout, deadlines = deadlines_.get()](SSL_CTX& ctx) {
-        return SetupTls(ctx, layout, deadlines);
+  https_ = std::make_unique<httplib::SSLServer>(
+      [layout, deadlines = deadlines_.get(), certs = certs_.get(),
+       external = external_verifier_.get()](SSL_CTX& ctx) {
+        return SetupTls(ctx, layout, deadlines, certs, external);
       });
   if (!https_->is_valid()) {
     return InvalidArgument("cannot load the server's TLS identity from " + layout.tls_dir());
   }
   http_ = std::make_unique<httplib::Server>();
+  return Status::Ok();
+}
+
+Status Server::LoadExternal(const std::string& data_dir) {
+  std::string mode_name = "internal";
+  HOSTCA_RETURN_IF_ERROR(store_->View([&](storage::ReadTxn& txn) -> Status {
+    if (auto m = txn.GetMeta(kMetaMode); m.ok()) {
+      mode_name = *m;
+    }
+    return Status::Ok();
+  }));
+  auto mode = enrollment::ParseDomainMode(mode_name);
+  if (!mode.ok()) {
+    return InvalidArgument("the store records an unknown domain mode '" + mode_name + "'",
+                           "corrupt_store");
+  }
+  mode_ = std::make_unique<enrollment::ModeState>(*mode);
+  std::unique_ptr<TlsIdentity> external_identity;
+  if (!options_.external_trust_bundle.empty()) {
+    auto bundle = ReadFile(options_.external_trust_bundle);
+    if (!bundle.ok()) {
+      return bundle.status().WithContext("[external] trust_bundle");
+    }
+    crl::ExternalTrustOptions to;
+    to.trust_bundle_pem = std::move(*bundle);
+    HOSTCA_ASSIGN_OR_RETURN(to.crl_check, crl::ParseExternalCrlCheck(options_.external_crl_check));
+    to.crl_dir = options_.external_crl_dir;
+    to.cdp_download = options_.external_cdp_download;
+    to.cdp_refresh_seconds = options_.external_cdp_refresh_seconds;
+    to.cache_dir = options_.external_cdp_cache_dir.empty() ? data_dir + "/external/crl-cache"
+                                                           : options_.external_cdp_cache_dir;
+    auto verifier = crl::ExternalVerifier::Create(to, clock_, crl::NewHttpCrlFetcher());
+    if (!verifier.ok()) {
+      return verifier.status().WithContext("[external] trust_bundle " +
+                                           options_.external_trust_bundle);
+    }
+    external_verifier_ = std::move(*verifier);
+    HOSTCA_ASSIGN_OR_RETURN(const auto identity,
+                            enrollment::ParseExternalIdentity(options_.external_identity));
+    external_ = std::make_unique<enrollment::ExternalEnrollment>(*external_verifier_, *store_,
+                                                                 clock_, identity);
+    spdlog::info("external certificates: trust bundle {}, CRL check {}",
+                 options_.external_trust_bundle, options_.external_crl_check);
+  }
+  if (!options_.external_server_cert.empty()) {
+    std::string pass;
+    if (!options_.external_server_key_passphrase_file.empty()) {
+      auto content = ReadFile(options_.external_server_key_passphrase_file);
+      if (!content.ok()) {
+        return content.status().WithContext("[external] server_key_passphrase_file");
+      }
+      pass = std::move(*content);
+      while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) {
+        pass.pop_back();
+      }
+    }
+    auto id = LoadTlsIdentity(options_.external_server_cert, options_.external_server_key,
+                              options_.external_server_chain, pass);
+    if (!id.ok()) {
+      return id.status().WithContext("[external] server certificate");
+    }
+    external_identity = std::make_unique<TlsIdentity>(std::move(*id));
+    spdlog::info("external server certificate: {}", external_identity->description);
+  }
+  if (*mode != enrollment::DomainMode::kInternal && !external_) {
+    spdlog::error(
+        "the domain is in {} mode but no [external] trust_bundle is configured: external "
+        "client certificates are refused until it is (or the mode is set back to internal)",
+        mode_name);
+  }
+  if (*mode == enrollment::DomainMode::kExternal && !external_identity) {
+    spdlog::error(
+        "the domain is in external mode but no [external] server_cert is configured: the "
+        "listener serves its internal certificate");
+  }
+  certs_ = std::make_unique<CertSelector>(*mode_, std::move(external_identity));
   return Status::Ok();
 }
 
@@ -622,10 +714,12 @@ Status Server::StartServices() {
     publisher_ = std::move(*publisher);
   }
   admin_ = std::make_unique<enrollment::AdminService>(*store_, clock_, publisher_.get());
-  enroll_ = std::make_unique<enrollment::EnrollmentService>(*issuer_, *store_, clock_, *resolver_,
-                                                            *limiter_, eo, publisher_.get());
-  api_ = std::make_unique<ApiContext>(
-      ApiContext{*enroll_, *admin_, metrics_, *store_, clock_, *publisher_});
+  admin_->ConfigureModes(
+      mode_.get(), {.trust_bundle = external_ != nullptr, .server_cert = certs_->has_external()});
+  enroll_ = std::make_unique<enrollment::EnrollmentService>(
+      *issuer_, *store_, clock_, *resolver_, *limiter_, eo, publisher_.get(), mode_.get());
+  api_ = std::make_unique<ApiContext>(ApiContext{*enroll_, *admin_, metrics_, *store_, clock_,
+                                                 *publisher_, *mode_, external_.get()});
   RegisterApi(*https_, *api_);
   return Status::Ok();
 }
@@ -687,13 +781,10 @@ void Server::HandleHealth(const httplib::Request&, httplib::Response& res) {
 
 void Server::HandleGetCa(const httplib::Request&, httplib::Response& res) {
   std::string level_name = std::string(SecurityLevelName(enrollment::kDefaultSecurityLevel));
-  std::string mode = "internal";
+  const std::string mode = enrollment::DomainModeName(mode_->Get());
   const Status st = store_->View([&](storage::ReadTxn& txn) -> Status {
     if (auto level = txn.GetMeta(kMetaSecurityLevel); level.ok()) {
       level_name = *level;
-    }
-    if (auto m = txn.GetMeta(kMetaMode); m.ok()) {
-      mode = *m;
     }
     return Status::Ok();
   });

@@ -21,14 +21,18 @@
 #include "ca/issuer.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "crl/external_verifier.h"
 #include "crl/publisher.h"
 #include "enrollment/admin.h"
+#include "enrollment/domain_mode.h"
+#include "enrollment/external.h"
 #include "enrollment/rate_limiter.h"
 #include "enrollment/resolver.h"
 #include "enrollment/service.h"
 #include "server/api.h"
 #include "server/metrics.h"
 #include "server/options.h"
+#include "server/tls_select.h"
 #include "storage/storage.h"
 
 namespace hostca::server {
@@ -67,6 +71,9 @@ class Server {
  private:
   Server(const ServerOptions& options, const Clock& clock);
   Status Load();
+  // The [external] configuration: the verifier and the listener's external
+  // identity; nothing when no trust bundle is configured.
+  Status LoadExternal(const std::string& data_dir);
   void RegisterRoutes();
   // `listen_fd` receives the listening socket when the listener binds.
   void ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd);
@@ -91,6 +98,10 @@ class Server {
   std::unique_ptr<enrollment::FailureRateLimiter> limiter_;
   std::unique_ptr<enrollment::EnrollmentService> enroll_;
   std::unique_ptr<enrollment::AdminService> admin_;
+  std::unique_ptr<enrollment::ModeState> mode_;
+  std::unique_ptr<crl::ExternalVerifier> external_verifier_;  // null: external off
+  std::unique_ptr<enrollment::ExternalEnrollment> external_;  // null: external off
+  std::unique_ptr<CertSelector> certs_;                       // the listener's identities
   std::unique_ptr<ApiContext> api_;
   // Declared before the listeners: their connections refer to it.
   std::unique_ptr<RequestDeadlines> deadlines_;

@@ -92,7 +92,7 @@ HttpResult ApiFixture::Call(const std::string& method, const std::string& path,
       creds != nullptr ? std::make_unique<httplib::SSLClient>("localhost", https_port(),
                                                               creds->cert.get(), creds->key.get())
                        : std::make_unique<httplib::SSLClient>("localhost", https_port());
-  cli->set_ca_cert_path(ca_path_);
+  cli->set_ca_cert_path(trust_path_.empty() ? ca_path_ : trust_path_);
   cli->enable_server_certificate_verification(true);
   httplib::Headers headers;
   if (!bearer.empty()) {

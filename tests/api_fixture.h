@@ -75,6 +75,11 @@ class ApiFixture {
   // or full disk, Clear() it to recover. Owned by the server.
   storage::FaultInjectingStorage& faults() { return *faults_; }
 
+  // Clients verify the server against this PEM file instead of the CA
+  // certificate (a bundle of the CA and an external root when the server
+  // presents its external certificate).
+  void SetServerTrust(const std::string& pem_path) { trust_path_ = pem_path; }
+
   // Any request; `creds` adds a TLS client certificate; `bearer` an admin token.
   HttpResult Call(const std::string& method, const std::string& path,
                   const nlohmann::json& body = nullptr, const HostCreds* creds = nullptr,
@@ -97,7 +102,7 @@ class ApiFixture {
   TempDir tmp_;
   FakeClock clock_;
   enrollment::StaticResolver resolver_;
-  std::string data_dir_, admin_token_, ca_path_;
+  std::string data_dir_, admin_token_, ca_path_, trust_path_;
   storage::FaultInjectingStorage* faults_ = nullptr;  // owned by server_
   std::unique_ptr<server::Server> server_;
   std::thread thread_;
