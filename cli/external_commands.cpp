@@ -8,6 +8,7 @@
 #include "cli/output.h"
 #include "cli/state.h"
 #include "common/file.h"
+#include "common/pem.h"
 
 namespace hostca::cli {
 namespace {
@@ -151,6 +152,43 @@ int Show(const Globals& g) {
   return 0;
 }
 
+// Stores external roots to trust for the server's external certificate
+// (admins, and hosts that enrolled with --trust omitted).
+int Trust(const Globals& g, const std::string& file) {
+  auto pem = ReadFile(file);
+  if (!pem.ok()) {
+    return ReportError(pem.status(), g.json);
+  }
+  auto certs = CertsFromPemBundle(*pem);
+  if (!certs.ok() || certs->empty()) {
+    return ReportError(InvalidArgument(file + " holds no PEM certificate", "bad_external_cert"),
+                       g.json);
+  }
+  std::string normalized;
+  for (const X509Ptr& c : *certs) {
+    auto one = CertToPem(c.get());
+    if (!one.ok()) {
+      return ReportError(one.status(), g.json);
+    }
+    normalized += *one;
+  }
+  const ExternalPaths p(g.dir);
+  Status st = MakeDirs(p.dir, 0700);
+  if (st.ok()) {
+    st = WriteFileAtomic(p.trust(), normalized, 0644);
+  }
+  if (!st.ok()) {
+    return ReportError(st, g.json);
+  }
+  if (g.json) {
+    PrintJson({{"trusted", certs->size()}, {"file", p.trust()}});
+  } else {
+    std::cout << "trusting " << certs->size() << " external certificate(s) for the server ("
+              << p.trust() << ")\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddExternalCommands(CLI::App& app, const Globals& g, Action* action) {
@@ -174,6 +212,12 @@ void AddExternalCommands(CLI::App& app, const Globals& g, Action* action) {
   CLI::App* r = ext->add_subcommand("remove", "forget the external certificate");
   r->add_flag("--local", *local_only, "only delete the local files, do not tell the server");
   OnRun(r, action, [&g, local_only] { return Remove(g, *local_only); });
+
+  auto trust_file = std::make_shared<std::string>();
+  CLI::App* t = ext->add_subcommand(
+      "trust", "trust an external root for the server's external certificate (mixed/external)");
+  t->add_option("file", *trust_file, "PEM file of the external root(s)")->required();
+  OnRun(t, action, [&g, trust_file] { return Trust(g, *trust_file); });
 
   CLI::App* s = ext->add_subcommand("show", "the installed external certificate");
   OnRun(s, action, [&g] { return Show(g); });

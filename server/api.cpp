@@ -147,7 +147,15 @@ void RegisterExternalRoutes(httplib::Server& srv, ApiContext& ctx) {
                  return WriteError(
                      res, Conflict("this server trusts no external CA", "external_not_configured"));
                }
-               auto who = ClientIdentity(ctx, req);
+               // The external certificate itself may always ask for its
+               // removal, whatever the mode (ClientIdentity accepts it in
+               // mixed and external mode only).
+               SSL* ssl = const_cast<SSL*>(req.ssl);
+               X509Ptr cert(ssl != nullptr ? SSL_get1_peer_certificate(ssl) : nullptr);
+               STACK_OF(X509)* chain = ssl != nullptr ? SSL_get_peer_cert_chain(ssl) : nullptr;
+               auto who = cert && ctx.external->IsExternal(cert.get(), chain)
+                              ? ctx.external->Authenticate(cert.get(), chain)
+                              : ClientIdentity(ctx, req);
                if (!who.ok()) {
                  return WriteError(res, who.status());
                }

@@ -9,6 +9,7 @@
 
 #include "common/file.h"
 #include "common/pem.h"
+#include "tests/external_ca.h"
 #include "tests/server_process.h"
 #include "tests/testutil.h"
 
@@ -19,14 +20,15 @@ using nlohmann::json;
 
 class CliWorld {
  public:
-  CliWorld() {
+  // `serve_args` go to `hostca-server serve` (e.g. --config FILE).
+  explicit CliWorld(std::vector<std::string> serve_args = {}) : serve_args_(serve_args) {
     data_ = tmp_.Sub("ca");
     const auto init =
         Run(ShellQuote(BinaryPath("hostca-server")) + " init --data " + ShellQuote(data_));
     if (init.exit_code != 0) {
       throw std::runtime_error(init.output);
     }
-    server_ = std::make_unique<ServerProcess>(data_, tmp_.Sub("server.log"));
+    server_ = std::make_unique<ServerProcess>(data_, tmp_.Sub("server.log"), serve_args_);
     if (!server_->WaitReady(data_ + "/ca.crt")) {
       throw std::runtime_error("server not ready: " + server_->Log());
     }
@@ -48,7 +50,7 @@ class CliWorld {
   ServerProcess& server() { return *server_; }
   // Starts a fresh server process on the same data directory.
   void Restart() {
-    server_ = std::make_unique<ServerProcess>(data_, tmp_.Sub("server2.log"));
+    server_ = std::make_unique<ServerProcess>(data_, tmp_.Sub("server2.log"), serve_args_);
     if (!server_->WaitReady(data_ + "/ca.crt")) {
       throw std::runtime_error("server not ready: " + server_->Log());
     }
@@ -56,6 +58,7 @@ class CliWorld {
   const TempDir& tmp() const { return tmp_; }
 
  private:
+  std::vector<std::string> serve_args_;
   TempDir tmp_;
   std::string data_, fingerprint_;
   std::unique_ptr<ServerProcess> server_;
@@ -316,4 +319,82 @@ TEST_CASE(
 }
 
 }  // namespace
+TEST_CASE("a host enrolls an external certificate with the hostca client and the domain switches") {
+  TempDir ext_tmp;
+  ExternalCa ext(ext_tmp.Sub("ext"), "Acme");
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const auto server_cert =
+      ext.IssueLeaf("server", "localhost", {"localhost"}, now - 3600, now + 30 * 86400);
+  const auto web = ext.IssueLeaf("web", "web.example", {"web.example"}, now - 3600, now + 86400);
+  REQUIRE(WriteFileAtomic(ext_tmp.Sub("bundle.pem"), ext.bundle_pem(), 0644).ok());
+  REQUIRE(MakeDirs(ext_tmp.Sub("crls"), 0700).ok());
+  REQUIRE(WriteFileAtomic(ext_tmp.Sub("crls/acme.crl"), ext.IntermediateCrlPem(), 0644).ok());
+  // Relative paths in the configuration are taken from its directory.
+  REQUIRE(WriteFileAtomic(ext_tmp.Sub("hostca.toml"),
+                          "[external]\n"
+                          "trust_bundle = \"bundle.pem\"\n"
+                          "crl_check = \"leaf\"\n"
+                          "crl_dir = \"crls\"\n"
+                          "cdp_download = false\n"
+                          "server_cert = \"ext/server.pem\"\n"
+                          "server_key = \"ext/server.key\"\n"
+                          "server_chain = \"ext/server-chain.pem\"\n",
+                          0644)
+              .ok());
+  CliWorld w({"--config", ext_tmp.Sub("hostca.toml")});
+  REQUIRE(w.Admin("ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+  REQUIRE(w.Host("h", "ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+  REQUIRE(w.Admin("host add web.example").exit_code == 0);
+
+  // The chain file ends with the intermediate; the root to trust for the
+  // server's external certificate is given with --trust.
+  const auto enrolled = w.Host(
+      "h", "external enroll --hostname web.example --cert " + ShellQuote(web.cert_path) +
+               " --key " + ShellQuote(web.key_path) + " --chain " + ShellQuote(web.chain_path) +
+               " --trust " + ShellQuote(ext.root_path()) + " --json");
+  INFO(enrolled.err);
+  REQUIRE(enrolled.exit_code == 0);
+  const std::string fingerprint = json::parse(enrolled.out)["fingerprint_sha256"];
+  REQUIRE(*FileMode(w.tmp().Sub("h") + "/external/host.key") == 0600);
+  const auto shown = w.Admin("host show web.example");
+  INFO(shown.out);
+  REQUIRE_THAT(shown.out, Catch::Contains("external"));
+  REQUIRE(json::parse(w.Admin("host show web.example --json").out)["source"] == "external");
+  REQUIRE_THAT(w.Host("h", "external show").out, Catch::Contains(fingerprint));
+
+  // Mode switches through the client; in external mode the server presents
+  // its external certificate, which the host (trusting the external root)
+  // accepts, and enrollment is refused as the mode says.
+  REQUIRE(w.Admin("mode set external").exit_code == 0);
+  const auto served =
+      Run("openssl s_client -connect 127.0.0.1:" + std::to_string(w.server().https_port()) +
+          " </dev/null 2>/dev/null | openssl x509 -noout -issuer");
+  REQUIRE_THAT(served.output, Catch::Contains("Acme Intermediate"));
+  const auto refused = w.Host("h", "enroll --hostname web.example");
+  INFO(refused.err);
+  REQUIRE(refused.exit_code == 1);
+  REQUIRE_THAT(refused.err, Catch::Contains("external_mode"));
+
+  // The admin's client pinned only the internal CA: it refuses the
+  // external certificate until it trusts the external root too.
+  REQUIRE(w.Admin("mode get").exit_code == 1);
+  REQUIRE(w.Admin("external trust " + ShellQuote(ext.root_path())).exit_code == 0);
+  REQUIRE(json::parse(w.Admin("mode get --json").out)["mode"] == "external");
+
+  // Back to internal; the host drops its external certificate and enrolls
+  // internally (pre-registered: no token at the default level).
+  REQUIRE(w.Admin("mode set internal").exit_code == 0);
+  const auto removed = w.Host("h", "external remove");
+  INFO(removed.err);
+  REQUIRE(removed.exit_code == 0);
+  REQUIRE(!FileExists(w.tmp().Sub("h") + "/external/host.crt"));
+  REQUIRE(json::parse(w.Admin("host show web.example --json").out)["source"] == "internal");
+  const auto internal = w.Host("h", "enroll --hostname web.example");
+  INFO(internal.err);
+  REQUIRE(internal.exit_code == 0);
+  REQUIRE(Run("openssl verify -CAfile " + ShellQuote(w.data() + "/ca.crt") + " " +
+              ShellQuote(w.tmp().Sub("h") + "/host.crt"))
+              .exit_code == 0);
+}
+
 }  // namespace hostca::testing
