@@ -43,6 +43,30 @@ TEST_CASE("unknown keys, wrong types and bad TOML are refused with the line") {
   }
 }
 
+TEST_CASE("the external section resolves relative paths and refuses bad values") {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("c.toml");
+  ServerOptions o;
+  std::ofstream(path) << "[external]\ntrust_bundle = \"roots.pem\"\ncrl_dir = \"/etc/crls\"\n"
+                         "crl_check = \"chain\"\nidentity = \"subject\"\n"
+                         "server_cert = \"tls/ext.pem\"\nserver_key = \"tls/ext.key\"\n";
+  REQUIRE(LoadConfigFile(path, &o).ok());
+  REQUIRE(o.external_trust_bundle == dir.Sub("roots.pem"));
+  REQUIRE(o.external_crl_dir == "/etc/crls");
+  REQUIRE(o.external_server_key == dir.Sub("tls/ext.key"));
+  REQUIRE(o.external_crl_check == "chain");
+  REQUIRE(o.external_identity == "subject");
+  for (const char* text :
+       {"[external]\ncrl_check = \"some\"\n", "[external]\nidentity = \"cn\"\n",
+        "[external]\ncdp_refresh_seconds = 5\n", "[external]\nserver_cert = \"a.pem\"\n",
+        "[external]\ntrustbundle = \"a.pem\"\n"}) {
+    INFO(text);
+    ServerOptions fresh;
+    std::ofstream(path) << text;
+    REQUIRE(LoadConfigFile(path, &fresh).code() == Code::kInvalidArgument);
+  }
+}
+
 TEST_CASE("addresses split into host and port") {
   std::string host;
   int port = -1;
