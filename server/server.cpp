@@ -833,14 +833,25 @@ Status Server::Bind() {
 
 // The background tidy job: first run a minute after start, then every
 // tidy.interval_seconds.
+// How often the maintenance thread drops the store pages this process mapped.
+constexpr std::chrono::seconds kReleasePagesEvery{10};
+
 void Server::TidyLoop() {
+  // Start-up read the revoked records: their pages need not stay mapped.
+  store_->ReleaseMappedPages();
   auto next = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (true) {
     {
       std::unique_lock<std::mutex> lock(tidy_mu_);
-      if (tidy_cv_.wait_until(lock, next, [this] { return stopped_.load(); })) {
+      const auto wake = std::min(next, std::chrono::steady_clock::now() + kReleasePagesEvery);
+      if (tidy_cv_.wait_until(lock, wake, [this] { return stopped_.load(); })) {
         return;
       }
+    }
+    // Keeps the resident set independent of the store's size (storage.h).
+    store_->ReleaseMappedPages();
+    if (std::chrono::steady_clock::now() < next) {
+      continue;
     }
     enrollment::TidyOptions to;
     to.retention_seconds = options_.tidy_retention_days * 86400;

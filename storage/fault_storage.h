@@ -57,6 +57,7 @@ class FaultInjectingStorage final : public Storage {
   }
   StorageStats Stats() override { return inner_.Stats(); }
   void Close() override { inner_.Close(); }
+  void ReleaseMappedPages() override { inner_.ReleaseMappedPages(); }
 
  private:
   std::unique_ptr<Storage> owned_;  // null when borrowed

@@ -4,9 +4,14 @@
 // its own rollback. The map grows by doubling when a batch hits
 // MDB_MAP_FULL, with every read transaction kept out by the ResizeGate.
 #include <lmdb.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <shared_mutex>
 
@@ -91,6 +96,32 @@ class LmdbBackend final : public Backend {
 
   Status Grow() override;
   void FillStats(StorageStats* s) override;
+
+  // The map is read-only and shared (no MDB_WRITEMAP: writes go through
+  // pwrite), so MADV_DONTNEED only drops page-table entries; readers in
+  // flight fault the same page-cache pages back in. LMDB does not publish
+  // the map's address (mdb_env_info's me_mapaddr is set only for
+  // MDB_FIXEDMAP), so it is found in /proc/self/maps.
+  void ReleaseMappedPages() override {
+    std::shared_lock<ResizeGate> lock(gate_);
+    if (env_ == nullptr) {
+      return;
+    }
+    std::ifstream maps("/proc/self/maps");
+    const std::string file =
+        std::filesystem::weakly_canonical(options_.path + "/data.mdb").string();
+    std::string line;
+    while (std::getline(maps, line)) {
+      const auto slash = line.find('/');
+      if (slash == std::string::npos || line.compare(slash, std::string::npos, file) != 0) {
+        continue;
+      }
+      uintptr_t begin = 0, end = 0;
+      if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &begin, &end) == 2 && end > begin) {
+        madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+      }
+    }
+  }
 
   void Close() override {
     std::unique_lock<ResizeGate> lock(gate_);

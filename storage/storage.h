@@ -139,6 +139,13 @@ class Storage {
   // (the directory can then be opened again). Later View and Update calls
   // return unavailable. Idempotent; blocks until writes in flight finish.
   virtual void Close() = 0;
+
+  // Drops this process's mappings of store pages it has read. They stay in
+  // the OS page cache, and a later read maps them again (a minor fault):
+  // the kernel maps up to 16 neighbouring cached pages on every fault, so
+  // without this a large store's resident set grows towards its file size
+  // though the server holds none of it. Safe at any time. Default: nothing.
+  virtual void ReleaseMappedPages() {}
 };
 
 struct LmdbOptions {

@@ -56,6 +56,7 @@ class Backend {
   virtual void FillStats(StorageStats* stats) = 0;
   // Releases the backend's resources; View then returns unavailable.
   virtual void Close() = 0;
+  virtual void ReleaseMappedPages() {}
 };
 
 class GroupCommitStorage final : public Storage {
@@ -67,6 +68,7 @@ class GroupCommitStorage final : public Storage {
   Status Update(WriteFn fn) override;
   StorageStats Stats() override;
   void Close() override;
+  void ReleaseMappedPages() override { backend_->ReleaseMappedPages(); }
 
  private:
   struct Pending {
