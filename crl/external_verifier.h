@@ -5,10 +5,14 @@
 // CRL distribution points over plain HTTP, refreshed every
 // `cdp_refresh_seconds` (or sooner when the cached CRL's nextUpdate passed)
 // and cached in memory and, when `cache_dir` is set, on disk so a restart
-// does not need the network.
+// does not need the network. A failed refresh keeps using the cached CRL
+// until its nextUpdate; a URL whose download failed is not tried again for
+// a minute (at most `cdp_refresh_seconds`). The trust anchor (a self-signed
+// root of the bundle) is never checked against a CRL.
 //
 // Thread-safe: Verify runs concurrently; the CRL cache has its own lock and
-// downloads happen outside it.
+// downloads happen outside it (one download per URL at a time; other
+// threads wait for it or use the still valid cached CRL).
 #pragma once
 
 #include <cstdint>
@@ -59,12 +63,12 @@ struct ExternalTrustOptions {
 
 // What hostca records about a verified external certificate.
 struct ExternalCertInfo {
-  std::string der;                 // the leaf, DER
-  std::string fingerprint_sha256;  // lower-case hex of SHA-256 over `der`
-  std::string serial_hex;          // the external CA's serial, lower-case hex
-  std::string subject_dn;          // RFC 2253 form, e.g. "CN=web1.example.com,O=Example"
-  std::string subject_cn;          // the subject's (last) commonName; "" when none
-  std::string issuer_dn;           // RFC 2253 form
+  std::string der;                     // the leaf, DER
+  std::string fingerprint_sha256;      // lower-case hex of SHA-256 over `der`
+  std::string serial_hex;              // the external CA's serial, lower-case hex, no leading zeros
+  std::string subject_dn;              // RFC 2253 form, e.g. "CN=web1.example.com,O=Example"
+  std::string subject_cn;              // the subject's (last) commonName; "" when none
+  std::string issuer_dn;               // RFC 2253 form
   std::vector<std::string> dns_names;  // SAN dNSName entries, lower-cased
   int64_t not_before = 0, not_after = 0;
 };
@@ -72,7 +76,11 @@ struct ExternalCertInfo {
 class ExternalVerifier {
  public:
   // invalid_argument "bad_trust_bundle" when the bundle holds no
-  // certificate or does not parse.
+  // certificate, does not parse, or holds no self-signed root (only roots
+  // are trust anchors; bundle intermediates only help build the path to
+  // one). The status of MakeDirs when `cache_dir` cannot be created.
+  // `fetcher` may be null: NewHttpCrlFetcher() is then used when
+  // `cdp_download` is on.
   static Result<std::unique_ptr<ExternalVerifier>> Create(const ExternalTrustOptions& options,
                                                           const Clock& clock,
                                                           std::unique_ptr<CrlFetcher> fetcher);
@@ -90,6 +98,8 @@ class ExternalVerifier {
   //   unavailable "external_crl_unavailable": a needed CRL is missing (not in
   //     the directory, no CDP, download failed and nothing cached), stale
   //     (nextUpdate passed), or does not verify against its issuer.
+  // Messages name the certificate (subject DN) and the CRL's source (file
+  // or URL); they hold no secrets and may be logged.
   Result<ExternalCertInfo> Verify(X509* leaf, STACK_OF(X509) * chain) const;
 
   // True when `leaf` (with `chain`) chains to the trust bundle at the

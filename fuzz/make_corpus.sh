@@ -142,4 +142,5 @@ printf 'host.example.org.' >"$h/seed-trailing-dot"
 printf -- '-a.b-' >"$h/seed-hyphens"
 printf '0b8f3c1e-7d2a-4c55-9e21-5f0a8b7c6d4e' >"$h/seed-host-id"
 printf 'h\xc3\xa9llo.example' >"$h/seed-utf8"
+"$FUZZ_DIR/make_corpus_external.sh" "$C"
 echo "seed corpora written to $C" >&2
