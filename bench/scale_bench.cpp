@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/baselines.h"
@@ -381,6 +382,11 @@ Status MeasureSize(const Options& opts, const std::string& dir,
   }
   HOSTCA_ASSIGN_OR_RETURN(size->empty.memory, ReadProcessMemory(empty.server.process->pid()));
   HOSTCA_ASSIGN_OR_RETURN(size->loaded.memory, ReadProcessMemory(loaded.server.process->pid()));
+  // Idle for longer than the server's 1 s page-release tick.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  HOSTCA_ASSIGN_OR_RETURN(size->empty.memory_idle, ReadProcessMemory(empty.server.process->pid()));
+  HOSTCA_ASSIGN_OR_RETURN(size->loaded.memory_idle,
+                          ReadProcessMemory(loaded.server.process->pid()));
   HOSTCA_RETURN_IF_ERROR(Finish(opts, empty));
   HOSTCA_RETURN_IF_ERROR(Finish(opts, loaded));
   return Status::Ok();

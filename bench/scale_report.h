@@ -27,7 +27,10 @@ struct StoreRun {
   std::vector<double> issuance_p50, issuance_p99;  // seconds, every run
   std::vector<double> server_cpu_per_cert;         // seconds, every run
   size_t issued = 0, issue_failures = 0;
-  ProcessMemory memory;                 // after start, queries and issuance
+  ProcessMemory memory;  // after start, queries and issuance
+  // 2.5 s later, idle: the server drops its mappings of store pages every
+  // second (storage.h ReleaseMappedPages), so this is what it keeps.
+  ProcessMemory memory_idle;
   std::vector<double> healthz_seconds;  // sorted
   std::vector<double> metrics_seconds;  // sorted
   ProcessMemory memory_after_metrics;
