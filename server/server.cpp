@@ -831,11 +831,11 @@ Status Server::Bind() {
   return StartServices();
 }
 
-// The background tidy job: first run a minute after start, then every
-// tidy.interval_seconds.
 // How often the maintenance thread drops the store pages this process mapped.
-constexpr std::chrono::seconds kReleasePagesEvery{10};
+constexpr std::chrono::seconds kReleasePagesEvery{1};
 
+// The maintenance thread: drops mapped store pages every second; the tidy
+// job runs a minute after start, then every tidy.interval_seconds.
 void Server::TidyLoop() {
   // Start-up read the revoked records: their pages need not stay mapped.
   store_->ReleaseMappedPages();

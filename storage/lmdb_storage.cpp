@@ -69,6 +69,26 @@ class LmdbBatch final : public BatchTxn {
   const Dbis& dbis_;
 };
 
+// The address ranges at which this process maps `file` (/proc/self/maps).
+std::vector<std::pair<uintptr_t, uintptr_t>> FindMappings(const std::string& file) {
+  std::vector<std::pair<uintptr_t, uintptr_t>> out;
+  std::error_code ec;
+  const std::string canonical = std::filesystem::weakly_canonical(file, ec).string();
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const auto slash = line.find('/');
+    if (slash == std::string::npos || line.compare(slash, std::string::npos, canonical) != 0) {
+      continue;
+    }
+    uintptr_t begin = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &begin, &end) == 2 && end > begin) {
+      out.emplace_back(begin, end);
+    }
+  }
+  return out;
+}
+
 class LmdbBackend final : public Backend {
  public:
   explicit LmdbBackend(LmdbOptions options) : options_(std::move(options)) {}
@@ -101,25 +121,24 @@ class LmdbBackend final : public Backend {
   // pwrite), so MADV_DONTNEED only drops page-table entries; readers in
   // flight fault the same page-cache pages back in. LMDB does not publish
   // the map's address (mdb_env_info's me_mapaddr is set only for
-  // MDB_FIXEDMAP), so it is found in /proc/self/maps.
+  // MDB_FIXEDMAP), so it is found in /proc/self/maps once per map size.
+  // The cached ranges cannot go stale: the map moves only in Grow, which
+  // holds the gate exclusively and counts in resizes_ (LMDB answers
+  // MDB_MAP_RESIZED instead of remapping on its own), and this runs under
+  // the gate shared. A stale range would be fatal: MADV_DONTNEED zeroes
+  // anonymous memory.
   void ReleaseMappedPages() override {
     std::shared_lock<ResizeGate> lock(gate_);
     if (env_ == nullptr) {
       return;
     }
-    std::ifstream maps("/proc/self/maps");
-    const std::string file =
-        std::filesystem::weakly_canonical(options_.path + "/data.mdb").string();
-    std::string line;
-    while (std::getline(maps, line)) {
-      const auto slash = line.find('/');
-      if (slash == std::string::npos || line.compare(slash, std::string::npos, file) != 0) {
-        continue;
-      }
-      uintptr_t begin = 0, end = 0;
-      if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &begin, &end) == 2 && end > begin) {
-        madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-      }
+    std::lock_guard<std::mutex> map_lock(map_mu_);
+    if (map_known_for_ != resizes_.load() + 1) {
+      map_ranges_ = FindMappings(options_.path + "/data.mdb");
+      map_known_for_ = resizes_.load() + 1;
+    }
+    for (const auto& [begin, end] : map_ranges_) {
+      madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
     }
   }
 
@@ -140,6 +159,9 @@ class LmdbBackend final : public Backend {
   MDB_env* env_ = nullptr;  // written only under gate_ exclusively (Open, Close)
   Dbis dbis_{};
   std::atomic<uint64_t> resizes_{0};
+  std::mutex map_mu_;
+  std::vector<std::pair<uintptr_t, uintptr_t>> map_ranges_;  // GUARDED_BY(map_mu_)
+  uint64_t map_known_for_ = 0;  // resizes_ + 1 when map_ranges_ was read; GUARDED_BY(map_mu_)
 };
 
 Status LmdbBackend::Grow() {
