@@ -40,6 +40,19 @@ std::string Metrics::Render(const Gauges& g) const {
   counter("hostca_certificates_revoked_total", "Certificates revoked.", revoked_.load());
   gauge("hostca_tokens_active", "Authorization tokens that can still be used.", g.tokens_active);
   gauge("hostca_hosts", "Known hosts.", g.hosts);
+  out << "# HELP hostca_mode The domain mode (1 for the current one).\n# TYPE hostca_mode gauge\n";
+  for (const char* mode : {"internal", "mixed", "external"}) {
+    out << "hostca_mode{mode=\"" << mode << "\"} " << (g.mode == mode ? 1 : 0) << "\n";
+  }
+  if (g.external) {
+    gauge("hostca_external_certificates", "Enrolled external certificates.", g.external_certs);
+    counter("hostca_external_crl_downloads_total",
+            "External CRLs downloaded from distribution points.", g.external_crl_downloads);
+    counter("hostca_external_crl_download_failures_total", "Failed downloads of external CRLs.",
+            g.external_crl_download_failures);
+    counter("hostca_external_crl_cache_hits_total", "External CRL lookups answered from the cache.",
+            g.external_crl_cache_hits);
+  }
   gauge("hostca_store_certificates", "Certificate records in the store.", g.store.cert_count);
   gauge("hostca_store_map_bytes", "Size of the LMDB map.", g.store.map_size_bytes);
   gauge("hostca_store_used_bytes", "Bytes of the LMDB map in use.", g.store.used_bytes);

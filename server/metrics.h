@@ -33,6 +33,11 @@ class Metrics {
     storage::StorageStats store;
     uint64_t tokens_active = 0;
     uint64_t hosts = 0;
+    std::string mode = "internal";  // the domain mode (DESIGN.md section 7)
+    bool external = false;          // an [external] trust bundle is configured
+    uint64_t external_certs = 0;    // stored external certificate records
+    uint64_t external_crl_downloads = 0, external_crl_download_failures = 0,
+             external_crl_cache_hits = 0;
   };
   std::string Render(const Gauges& gauges) const;
 

@@ -764,9 +764,20 @@ void Server::HandleMetrics(const httplib::Request&, httplib::Response& res) {
         if (auto hosts = txn.CountHosts(); hosts.ok()) {
           g.hosts = *hosts;
         }
+        if (auto external = enrollment::ExternalCertCount(txn); external.ok()) {
+          g.external_certs = static_cast<uint64_t>(*external);
+        }
         return Status::Ok();
       })
       .IgnoreError();
+  g.mode = enrollment::DomainModeName(mode_->Get());
+  if (external_verifier_) {
+    const auto stats = external_verifier_->GetStats();
+    g.external = true;
+    g.external_crl_downloads = stats.crl_downloads;
+    g.external_crl_download_failures = stats.crl_download_failures;
+    g.external_crl_cache_hits = stats.crl_cache_hits;
+  }
   res.set_content(metrics_.Render(g), "text/plain; version=0.0.4");
 }
 

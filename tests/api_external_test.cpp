@@ -242,6 +242,23 @@ TEST_CASE("CRLs from the distribution point are cached and refreshed on the cloc
   api.clock().Advance(1801);
   REQUIRE_ANSWER(ExternalEnroll(api, CredsOf(leaf), kWeb1), 403, "external_revoked");
   REQUIRE(downloads == 2);
+  const std::string metrics = api.Call("GET", "/metrics").raw;
+  REQUIRE_THAT(metrics, Catch::Contains("hostca_external_crl_downloads_total 2"));
+  REQUIRE_THAT(metrics, Catch::Contains("hostca_external_certificates 1"));
+}
+
+TEST_CASE("identity by subject matches the common name instead of the SAN names") {
+  ExternalSetup ext;
+  ext.PublishIntermediateCrl();
+  server::ServerOptions o = ext.Options();
+  o.external_identity = "subject";
+  ApiFixture api(o);
+  REQUIRE(api.AdminCall("POST", "/v1/hosts", {{"hostname", kWeb1}}).status == 201);
+  const auto by_cn = ext.ca.IssueLeaf("cn", kWeb1, {}, ext.now - 3600, ext.now + 86400);
+  const auto by_san =
+      ext.ca.IssueLeaf("san", "someone else", {kWeb1}, ext.now - 3600, ext.now + 86400);
+  REQUIRE_ANSWER(ExternalEnroll(api, CredsOf(by_san), kWeb1), 403, "external_identity_mismatch");
+  REQUIRE(ExternalEnroll(api, CredsOf(by_cn), kWeb1).status == 200);
 }
 
 TEST_CASE("a switch to external mode is refused until the server and a host are ready") {
@@ -310,6 +327,8 @@ TEST_CASE("internal to mixed to external and back: certificates served and accep
   REQUIRE_ANSWER(api.Call("POST", "/v1/renew", {{"csr", kc.csr_pem}}, &web2), 409, "external_mode");
   REQUIRE_ANSWER(api.Call("POST", "/v1/revoke", json::object(), &web2), 409, "external_cert");
   REQUIRE(api.AdminCall("GET", "/v1/mode").body["mode"] == "external");
+  REQUIRE_THAT(api.Call("GET", "/metrics").raw,
+               Catch::Contains("hostca_mode{mode=\"external\"} 1"));
 
   // Back to internal: the internal certificate is served again, internal
   // client certificates work, external ones no longer authenticate, and new
