@@ -127,9 +127,7 @@ void RegisterExternalRoutes(httplib::Server& srv, ApiContext& ctx) {
         if (!hostname.ok()) {
           return WriteError(res, hostname.status());
         }
-        SSL* ssl = const_cast<SSL*>(req.ssl);
-        X509Ptr cert(ssl != nullptr ? SSL_get1_peer_certificate(ssl) : nullptr);
-        STACK_OF(X509)* chain = ssl != nullptr ? SSL_get_peer_cert_chain(ssl) : nullptr;
+        const auto [cert, chain] = PeerCertificateOf(req);
         auto done = ctx.external->Enroll(cert.get(), chain, *hostname);
         if (!done.ok()) {
           return WriteError(res, done.status());
@@ -150,9 +148,7 @@ void RegisterExternalRoutes(httplib::Server& srv, ApiContext& ctx) {
                // The external certificate itself may always ask for its
                // removal, whatever the mode (ClientIdentity accepts it in
                // mixed and external mode only).
-               SSL* ssl = const_cast<SSL*>(req.ssl);
-               X509Ptr cert(ssl != nullptr ? SSL_get1_peer_certificate(ssl) : nullptr);
-               STACK_OF(X509)* chain = ssl != nullptr ? SSL_get_peer_cert_chain(ssl) : nullptr;
+               const auto [cert, chain] = PeerCertificateOf(req);
                auto who = cert && ctx.external->IsExternal(cert.get(), chain)
                               ? ctx.external->Authenticate(cert.get(), chain)
                               : ClientIdentity(ctx, req);

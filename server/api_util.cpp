@@ -67,11 +67,19 @@ Handler Admin(ApiContext& ctx, Handler h) {
 // The peer's client certificate and chain from the TLS connection, checked
 // by the mode's rules (DESIGN.md section 7): external certificates in mixed
 // and external mode, this CA's certificates except in external mode.
-Result<enrollment::ClientIdentity> ClientIdentity(ApiContext& ctx, const httplib::Request& req) {
+PeerCertificate PeerCertificateOf(const httplib::Request& req) {
   // httplib exposes the connection as const; OpenSSL's getters take it mutable.
   SSL* ssl = const_cast<SSL*>(req.ssl);
-  X509Ptr cert(ssl != nullptr ? SSL_get1_peer_certificate(ssl) : nullptr);
-  STACK_OF(X509)* chain = ssl != nullptr ? SSL_get_peer_cert_chain(ssl) : nullptr;
+  PeerCertificate peer;
+  if (ssl != nullptr) {
+    peer.cert.reset(SSL_get1_peer_certificate(ssl));
+    peer.chain = SSL_get_peer_cert_chain(ssl);
+  }
+  return peer;
+}
+
+Result<enrollment::ClientIdentity> ClientIdentity(ApiContext& ctx, const httplib::Request& req) {
+  const auto [cert, chain] = PeerCertificateOf(req);
   const enrollment::DomainMode mode = ctx.mode.Get();
   if (cert && ctx.external != nullptr && mode != enrollment::DomainMode::kInternal &&
       ctx.external->IsExternal(cert.get(), chain)) {

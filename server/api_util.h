@@ -23,6 +23,14 @@ Handler Instrument(ApiContext& ctx, std::string route, Handler h);
 // An admin call: a Bearer token checked in constant time against the stored
 // hash, or (without one) an admin client certificate.
 Handler Admin(ApiContext& ctx, Handler h);
+// The client certificate of the request's TLS connection (null: none) and
+// the chain the client sent with it (owned by the connection).
+struct PeerCertificate {
+  X509Ptr cert;
+  STACK_OF(X509) * chain = nullptr;
+};
+PeerCertificate PeerCertificateOf(const httplib::Request& req);
+
 // The peer's client certificate, verified by the domain mode's rules: an
 // external one (ExternalEnrollment::Authenticate) in mixed and external
 // mode, one of this CA's (EnrollmentService::Authenticate) except in
