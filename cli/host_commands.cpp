@@ -5,11 +5,13 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/external_state.h"
 #include "cli/host_ops.h"
 #include "cli/output.h"
 #include "cli/times.h"
 #include "common/clock.h"
 #include "common/encoding.h"
+#include "common/file.h"
 
 namespace hostca::cli {
 namespace {
@@ -158,6 +160,12 @@ void PrintStatus(const json& s) {
       {"CRL refresh", refresh},
       {"mode", Cell(s, "mode")},
       {"clock skew", skew}};
+  if (s.contains("external")) {
+    // A host holding both uses the external certificate in mixed mode.
+    fields.emplace_back("external certificate", Cell(s["external"], "fingerprint_sha256") +
+                                                    " (expires " +
+                                                    Cell(s["external"], "not_after") + ")");
+  }
   if (s.contains("server_error")) {
     fields.emplace_back("server",
                         "unreachable: " + s["server_error"]["message"].get<std::string>());
@@ -165,8 +173,35 @@ void PrintStatus(const json& s) {
   std::cout << FormatFields(fields);
 }
 
+// The installed external certificate (cli/external_state.h), or null.
+json ExternalStatus(const Globals& g) {
+  auto meta = ReadFile(ExternalPaths(g.dir).meta());
+  if (!meta.ok()) {
+    return nullptr;
+  }
+  json m = json::parse(*meta, nullptr, false);
+  return m.is_object() ? m : json(nullptr);
+}
+
 int HostStatus(const Globals& g) {
   auto host = LoadHostState(StatePaths(g.dir));
+  const json external = ExternalStatus(g);
+  if (!host.ok() && host.status().reason() == "not_enrolled" && !external.is_null()) {
+    // Only an external certificate: what it is, and the server's view.
+    json s = {{"external", external}};
+    s.update(ServerStatus(g));
+    if (g.json) {
+      PrintJson(s);
+    } else {
+      std::cout << FormatFields({{"host ID", Cell(external, "host_id")},
+                                 {"hostname", Cell(external, "hostname")},
+                                 {"external certificate", Cell(external, "fingerprint_sha256")},
+                                 {"external expires", Cell(external, "not_after")},
+                                 {"security level", Cell(s, "security_level")},
+                                 {"mode", Cell(s, "mode")}});
+    }
+    return s.contains("server_error") ? 1 : 0;
+  }
   if (!host.ok()) {
     return ReportError(host.status(), g.json);
   }
@@ -183,6 +218,9 @@ int HostStatus(const Globals& g) {
             {"renewal_due", now >= due},
             {"renew_after", FormatRfc3339(due)}};
   s.update(ServerStatus(g));
+  if (!external.is_null()) {
+    s["external"] = external;
+  }
   g.json ? PrintJson(s) : PrintStatus(s);
   if (s.contains("server_error")) {
     std::cerr << "hostca: " << s["server_error"]["code"].get<std::string>() << ": "

@@ -361,6 +361,10 @@ TEST_CASE("a host enrolls an external certificate with the hostca client and the
   REQUIRE_THAT(shown.out, Catch::Contains("external"));
   REQUIRE(json::parse(w.Admin("host show web.example --json").out)["source"] == "external");
   REQUIRE_THAT(w.Host("h", "external show").out, Catch::Contains(fingerprint));
+  const auto status = w.Host("h", "status --json");
+  INFO(status.err);
+  REQUIRE(status.exit_code == 0);
+  REQUIRE(json::parse(status.out)["external"]["fingerprint_sha256"] == fingerprint);
 
   // Mode switches through the client; in external mode the server presents
   // its external certificate, which the host (trusting the external root)
