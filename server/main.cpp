@@ -1,4 +1,5 @@
-// hostca-server: `init` creates a CA in a data directory, `serve` runs it.
+// hostca-server: `init` creates a CA in a data directory, `serve` runs it,
+// `backup` and `restore` copy it into and out of an encrypted file.
 // Exit codes: 0 ok, 1 error, 2 usage.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -13,6 +14,7 @@
 #include "common/file.h"
 #include "common/harden.h"
 #include "enrollment/tidy.h"
+#include "server/backup_commands.h"
 #include "server/init.h"
 #include "server/layout.h"
 #include "server/options.h"
@@ -41,6 +43,7 @@ Result<ServerOptions> BuildOptions(const Flags& f) {
   ServerOptions o;
   if (!f.config.empty()) {
     HOSTCA_RETURN_IF_ERROR(LoadConfigFile(f.config, &o));
+    o.config_path = f.config;  // scheduled backups include it
   }
   o.data_dir = f.data_dir;
   if (!f.listen.empty()) {
@@ -239,6 +242,26 @@ int main(int argc, char** argv) {
   admin_cert->add_option("--out", admin_out, "directory for NAME.crt and NAME.key (default .)");
   admin_cert->add_option("--days", admin_days, "validity in days (default 365)")
       ->check(CLI::Range(1, 3650));
+  hostca::server::BackupFlags bf;
+  CLI::App* backup = app.add_subcommand(
+      "backup", "write an encrypted backup of a data directory (while the server runs), or --list");
+  backup->add_option("--data", bf.data_dir, "data directory to back up");
+  backup->add_option("--out", bf.out, "backup file to write (never overwritten)");
+  backup->add_option("--config", bf.config,
+                     "configuration file: included in the backup; with --list, its "
+                     "backup.directory");
+  backup->add_option("--passphrase-file", bf.passphrase_file,
+                     "file holding the backup passphrase (else HOSTCA_BACKUP_PASSPHRASE)");
+  backup->add_flag("--list", bf.list, "list the backups in --dir (or backup.directory)");
+  backup->add_option("--dir", bf.dir, "with --list: the directory to list");
+  backup->add_flag("--json", bf.json, "with --list: JSON output");
+  CLI::App* restore =
+      app.add_subcommand("restore", "verify a backup and restore it into a new data directory");
+  restore->add_option("--in", bf.in, "backup file")->required();
+  restore->add_option("--data", bf.data_dir, "new data directory (must not exist, or be empty)")
+      ->required();
+  restore->add_option("--passphrase-file", bf.passphrase_file,
+                      "file holding the backup passphrase (else HOSTCA_BACKUP_PASSPHRASE)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -250,6 +273,12 @@ int main(int argc, char** argv) {
   }
   if (admin_cert->parsed()) {
     return hostca::server::RunAdminCertCommand(f, admin_name, admin_out, admin_days);
+  }
+  if (backup->parsed()) {
+    return hostca::server::RunBackupCommand(bf);
+  }
+  if (restore->parsed()) {
+    return hostca::server::RunRestoreCommand(bf);
   }
   if (tidy->parsed()) {
     return hostca::server::RunTidyCommand(f, retention_days);

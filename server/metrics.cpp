@@ -38,6 +38,12 @@ std::string Metrics::Render(const Gauges& g) const {
   counter("hostca_certificates_reissued_total", "Certificates issued by reissue.",
           reissued_.load());
   counter("hostca_certificates_revoked_total", "Certificates revoked.", revoked_.load());
+  counter("hostca_backups_written_total", "Scheduled backups written.", backups_written_.load());
+  counter("hostca_backup_failures_total", "Scheduled backups that failed.",
+          backup_failures_.load());
+  gauge("hostca_backup_last_success_timestamp_seconds",
+        "Unix time of the last scheduled backup written (0: none since start).",
+        static_cast<uint64_t>(last_backup_.load()));
   gauge("hostca_tokens_active", "Authorization tokens that can still be used.", g.tokens_active);
   gauge("hostca_hosts", "Known hosts.", g.hosts);
   out << "# HELP hostca_mode The domain mode (1 for the current one).\n# TYPE hostca_mode gauge\n";

@@ -27,6 +27,12 @@ class Metrics {
   void CountRevoked(uint64_t n = 1) { revoked_.fetch_add(n, std::memory_order_relaxed); }
   void CountRefused(const std::string& reason);
   void ObserveRequest(const std::string& route, int status, double seconds);
+  // Scheduled backups: one written at `unix_seconds`, or one that failed.
+  void CountBackupWritten(int64_t unix_seconds) {
+    backups_written_.fetch_add(1, std::memory_order_relaxed);
+    last_backup_.store(unix_seconds, std::memory_order_relaxed);
+  }
+  void CountBackupFailed() { backup_failures_.fetch_add(1, std::memory_order_relaxed); }
 
   // Everything above plus the gauges the caller reads at scrape time.
   struct Gauges {
@@ -48,6 +54,8 @@ class Metrics {
     double sum = 0;
   };
   std::atomic<uint64_t> issued_{0}, renewed_{0}, reissued_{0}, revoked_{0};
+  std::atomic<uint64_t> backups_written_{0}, backup_failures_{0};
+  std::atomic<int64_t> last_backup_{0};  // Unix seconds; 0 = none since start
   mutable std::mutex mu_;
   std::map<std::string, uint64_t> refused_;                   // GUARDED_BY(mu_)
   std::map<std::string, Histogram> latency_;                  // GUARDED_BY(mu_)

@@ -11,20 +11,38 @@ namespace {
 // Known keys per table; anything else is a typo and refused.
 const std::set<std::string>& KnownKeys() {
   static const std::set<std::string> keys = {
-      "server.listen",          "server.http_listen",
-      "server.public_url",      "server.threads",
-      "server.max_body_bytes",  "server.log_level",
-      "ca.passphrase_file",     "issuance.validity_days",
-      "issuance.min_rsa_bits",  "storage.initial_map_mib",
-      "storage.max_map_gib",    "storage.max_batch",
-      "storage.durable",        "crl.validity_days",
-      "crl.republish_seconds",  "tidy.retention_days",
-      "tidy.interval_seconds",  "external.trust_bundle",
-      "external.crl_check",     "external.crl_dir",
-      "external.cdp_download",  "external.cdp_refresh_seconds",
-      "external.cdp_cache_dir", "external.identity",
-      "external.server_cert",   "external.server_key",
-      "external.server_chain",  "external.server_key_passphrase_file",
+      "server.listen",
+      "server.http_listen",
+      "server.public_url",
+      "server.threads",
+      "server.max_body_bytes",
+      "server.log_level",
+      "ca.passphrase_file",
+      "issuance.validity_days",
+      "issuance.min_rsa_bits",
+      "storage.initial_map_mib",
+      "storage.max_map_gib",
+      "storage.max_batch",
+      "storage.durable",
+      "crl.validity_days",
+      "crl.republish_seconds",
+      "tidy.retention_days",
+      "tidy.interval_seconds",
+      "external.trust_bundle",
+      "external.crl_check",
+      "external.crl_dir",
+      "external.cdp_download",
+      "external.cdp_refresh_seconds",
+      "external.cdp_cache_dir",
+      "external.identity",
+      "external.server_cert",
+      "external.server_key",
+      "external.server_chain",
+      "external.server_key_passphrase_file",
+      "backup.directory",
+      "backup.interval_seconds",
+      "backup.keep",
+      "backup.passphrase_file",
   };
   return keys;
 }
@@ -35,8 +53,8 @@ Status CheckUnknownKeys(const toml::table& root, const std::string& path) {
     if (table == nullptr) {
       return InvalidArgument(
           path + ": top-level key '" + std::string(table_name.str()) +
-          "' is not in a table ([server], [ca], [issuance], [crl], [tidy], [storage], "
-          "[external])");
+          "' is not in a table ([server], [ca], [issuance], [crl], [tidy], [backup], "
+          "[storage], [external])");
     }
     for (const auto& [key, value] : *table) {
       const std::string full = std::string(table_name.str()) + "." + std::string(key.str());
@@ -146,6 +164,19 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   }
   if (o->external_server_cert.empty() != o->external_server_key.empty()) {
     return InvalidArgument(path + ": external.server_cert and external.server_key go together");
+  }
+  HOSTCA_RETURN_IF_ERROR(Get(root, "backup", "directory", path, &o->backup_directory));
+  HOSTCA_RETURN_IF_ERROR(
+      Get(root, "backup", "interval_seconds", path, &o->backup_interval_seconds));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "backup", "keep", path, &o->backup_keep));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "backup", "passphrase_file", path, &o->backup_passphrase_file));
+  if (o->backup_interval_seconds < 1 || o->backup_keep < 1) {
+    return InvalidArgument(path + ": backup.interval_seconds and backup.keep must be >= 1");
+  }
+  if (!o->backup_directory.empty() && o->backup_passphrase_file.empty()) {
+    return InvalidArgument(path +
+                           ": backup.directory is set but backup.passphrase_file is not: "
+                           "scheduled backups are encrypted and need a passphrase");
   }
   if (o->tidy_retention_days < 0 || o->tidy_interval_seconds < 60) {
     return InvalidArgument(path +

@@ -33,6 +33,14 @@ struct ServerOptions {
   // [tidy]
   int64_t tidy_retention_days = 90;       // records of certificates expired longer ago are removed
   int64_t tidy_interval_seconds = 21600;  // how often the background job runs
+  // [backup] scheduled backups (server/backup_schedule.h); off while
+  // backup_directory is empty.
+  std::string backup_directory;
+  int64_t backup_interval_seconds = 86400;  // one backup per interval (at least 1)
+  int backup_keep = 7;                      // newest scheduled backups kept (at least 1)
+  std::string backup_passphrase_file;       // required when backup_directory is set
+  // Not a TOML key: the --config file, which backups include.
+  std::string config_path;
   // [storage]
   uint64_t initial_map_mib = 64;  // LMDB map size at start; grows on its own
   uint64_t max_map_gib = 1024;    // growth stops here (then: 507 resource_exhausted)

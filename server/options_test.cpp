@@ -67,6 +67,25 @@ TEST_CASE("the external section resolves relative paths and refuses bad values")
   }
 }
 
+TEST_CASE("[backup] keys load, and a directory without a passphrase file is refused") {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("c.toml");
+  ServerOptions o;
+  REQUIRE(o.backup_directory.empty());  // off by default
+  std::ofstream(path) << "[backup]\ndirectory = \"/b\"\ninterval_seconds = 3600\nkeep = 3\n"
+                         "passphrase_file = \"/p\"\n";
+  REQUIRE(LoadConfigFile(path, &o).ok());
+  REQUIRE((o.backup_directory == "/b" && o.backup_interval_seconds == 3600 && o.backup_keep == 3 &&
+           o.backup_passphrase_file == "/p"));
+  for (const char* text : {"[backup]\ndirectory = \"/b\"\n", "[backup]\nkeep = 0\n",
+                           "[backup]\ninterval_seconds = 0\n"}) {
+    INFO(text);
+    ServerOptions fresh;
+    std::ofstream(path) << text;
+    REQUIRE(LoadConfigFile(path, &fresh).code() == Code::kInvalidArgument);
+  }
+}
+
 TEST_CASE("addresses split into host and port") {
   std::string host;
   int port = -1;

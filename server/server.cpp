@@ -10,8 +10,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -22,6 +24,8 @@
 #include "common/pem.h"
 #include "enrollment/security_level.h"
 #include "enrollment/tidy.h"
+#include "server/backup.h"
+#include "server/backup_archive.h"
 #include "server/http_util.h"
 #include "server/layout.h"
 #include "server/tls_select.h"
@@ -475,6 +479,7 @@ Status Server::Load() {
       return Internal("the store wrapper returned no store");
     }
   }
+  HOSTCA_RETURN_IF_ERROR(LoadBackupSchedule());
   limiter_ =
       std::make_unique<enrollment::FailureRateLimiter>(clock_, enrollment::RateLimitOptions{});
 
@@ -876,9 +881,79 @@ void Server::TidyLoop() {
   }
 }
 
+// [backup]: the passphrase is read now, so a missing or empty file stops
+// the start with a clear message instead of failing every backup later.
+Status Server::LoadBackupSchedule() {
+  if (options_.backup_directory.empty()) {
+    return Status::Ok();
+  }
+  if (options_.backup_passphrase_file.empty()) {
+    return InvalidArgument(
+        "backup.directory is set but backup.passphrase_file is not: scheduled backups are "
+        "encrypted and need a passphrase");
+  }
+  auto pass = ReadPassphraseFile(options_.backup_passphrase_file);
+  if (!pass.ok()) {
+    return pass.status().WithContext("backup.passphrase_file");
+  }
+  backup_passphrase_ = std::move(*pass);
+  BackupScheduleOptions so;
+  so.directory = options_.backup_directory;
+  so.interval_seconds = options_.backup_interval_seconds;
+  so.keep = options_.backup_keep;
+  backup_scheduler_ = std::make_unique<BackupScheduler>(
+      so, clock_,
+      [this](const std::string& path, int64_t now) { return WriteScheduledBackup(path, now); });
+  return backup_scheduler_->Init().WithContext("backup.directory " + so.directory);
+}
+
+// One scheduled backup: the store is copied through the server's own
+// environment (LMDB forbids opening it twice in one process), and a Stop
+// cancels the backup at its next segment.
+Status Server::WriteScheduledBackup(const std::string& path, int64_t now) {
+  BackupSource src;
+  src.data_dir = options_.data_dir;
+  src.config_path = options_.config_path;
+  src.exclude_dir = options_.backup_directory;
+  src.copy_store = [this](int fd) { return store_->CopyCompactTo(fd); };
+  src.cancel = &stopped_;
+  return CreateBackup(src, path, backup_passphrase_, now).status();
+}
+
+// The scheduled backups: due as BackupScheduler decides, checked at least
+// every minute (so a clock step is noticed), stopped at once by Stop.
+void Server::BackupLoop() {
+  while (true) {
+    const BackupScheduler::Outcome outcome = backup_scheduler_->RunIfDue();
+    if (outcome.ran && outcome.path.empty()) {
+      metrics_.CountBackupFailed();
+      spdlog::error("backup failed: {}", outcome.status.ToString());
+    } else if (outcome.ran) {
+      metrics_.CountBackupWritten(clock_.NowSeconds());
+      std::error_code ec;
+      spdlog::info("backup: wrote {} ({} bytes)", outcome.path,
+                   std::filesystem::file_size(outcome.path, ec));
+      for (const std::string& name : outcome.pruned) {
+        spdlog::info("backup: removed the old backup {}", name);
+      }
+      if (!outcome.status.ok()) {
+        spdlog::error("backup: {}", outcome.status.ToString());
+      }
+    }
+    const int64_t wait = std::clamp<int64_t>(backup_scheduler_->SecondsUntilDue(), 1, 60);
+    std::unique_lock<std::mutex> lock(tidy_mu_);
+    if (tidy_cv_.wait_for(lock, std::chrono::seconds(wait), [this] { return stopped_.load(); })) {
+      return;
+    }
+  }
+}
+
 Status Server::Run() {
   publisher_->Start();
   tidy_thread_ = std::thread([this] { TidyLoop(); });
+  if (backup_scheduler_) {
+    backup_thread_ = std::thread([this] { BackupLoop(); });
+  }
   std::thread http_thread([this] { http_->listen_after_bind(); });
   const bool ok = https_->listen_after_bind();
   http_->stop();
@@ -889,6 +964,9 @@ Status Server::Run() {
   }
   tidy_cv_.notify_all();
   tidy_thread_.join();
+  if (backup_thread_.joinable()) {
+    backup_thread_.join();
+  }
   publisher_->Stop();
   store_->Close();
   if (!ok && !stopped_) {

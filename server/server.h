@@ -30,6 +30,7 @@
 #include "enrollment/resolver.h"
 #include "enrollment/service.h"
 #include "server/api.h"
+#include "server/backup_schedule.h"
 #include "server/metrics.h"
 #include "server/options.h"
 #include "server/tls_select.h"
@@ -83,6 +84,9 @@ class Server {
   void HandleCrl(const httplib::Request& req, httplib::Response& res);
   Status StartServices();
   void TidyLoop();
+  void BackupLoop();
+  Status LoadBackupSchedule();
+  Status WriteScheduledBackup(const std::string& path, int64_t now);
 
   ServerOptions options_;
   const Clock& clock_;
@@ -115,6 +119,11 @@ class Server {
   std::mutex tidy_mu_;
   std::condition_variable tidy_cv_;
   std::thread tidy_thread_;
+  // Scheduled backups ([backup]); null when off. Their thread waits on
+  // tidy_mu_/tidy_cv_ too, so Stop wakes both.
+  std::string backup_passphrase_;
+  std::unique_ptr<BackupScheduler> backup_scheduler_;
+  std::thread backup_thread_;
 };
 
 }  // namespace hostca::server

@@ -1,8 +1,8 @@
 // FaultInjectingStorage: wraps a Storage so tests reach the failure paths of
 // a real disk (I/O errors, a full disk, an unavailable store). While armed,
 // Update returns the armed status without running fn, so nothing is
-// stored; View, Stats and Close always pass through. Unarmed, it is a plain
-// pass-through.
+// stored; View, Stats, CopyCompactTo and Close always pass through.
+// Unarmed, it is a plain pass-through.
 //
 // Thread-safe; arming races with Update calls in flight only in which of
 // them see the fault.
@@ -56,6 +56,7 @@ class FaultInjectingStorage final : public Storage {
     return inner_.Update(std::move(fn));
   }
   StorageStats Stats() override { return inner_.Stats(); }
+  Status CopyCompactTo(int fd) override { return inner_.CopyCompactTo(fd); }
   void Close() override { inner_.Close(); }
   void ReleaseMappedPages() override { inner_.ReleaseMappedPages(); }
 

@@ -142,6 +142,20 @@ class LmdbBackend final : public Backend {
     }
   }
 
+  // Holds the gate shared for the whole copy: LMDB's copy reads the map
+  // through its own read transaction, which a resize would pull out from
+  // under it.
+  Status CopyCompactTo(int fd) override {
+    std::shared_lock<ResizeGate> lock(gate_);
+    if (env_ == nullptr) {
+      return Unavailable("the store is closed");
+    }
+    if (const int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT); rc != 0) {
+      return LmdbError("cannot copy the store in " + options_.path, rc);
+    }
+    return Status::Ok();
+  }
+
   void Close() override {
     std::unique_lock<ResizeGate> lock(gate_);
     if (env_ != nullptr) {
@@ -281,8 +295,51 @@ Status LmdbBackend::CheckFormat(LmdbKv& kv, bool fresh) {
   return Status::Ok();
 }
 
+// An MDB_env released on destruction.
+struct EnvCloser {
+  void operator()(MDB_env* env) const { mdb_env_close(env); }
+};
+using EnvPtr = std::unique_ptr<MDB_env, EnvCloser>;
+
 }  // namespace
 }  // namespace internal
+
+Status CopyLmdbStoreTo(const std::string& path, int fd) {
+  if (!FileExists(path + "/data.mdb")) {
+    return NotFound(path + " holds no store (no data.mdb)");
+  }
+  MDB_env* raw = nullptr;
+  if (const int rc = mdb_env_create(&raw); rc != 0) {
+    return internal::LmdbError("cannot create the LMDB environment", rc);
+  }
+  const internal::EnvPtr env(raw);
+  mdb_env_set_maxdbs(raw, 32);
+  // Read-only: this process never writes the store. Its map size starts at
+  // the one recorded in the file; MDB_NOTLS because the compacting copy
+  // runs its read transaction while LMDB's own writer thread writes `fd`.
+  if (const int rc = mdb_env_open(raw, path.c_str(), MDB_RDONLY | MDB_NOTLS, 0600); rc != 0) {
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+      return InvalidArgument(
+          path + " does not hold a hostca store (LMDB says: " + mdb_strerror(rc) + ")",
+          "foreign_store");
+    }
+    return internal::LmdbError("cannot open the store in " + path + " read-only", rc);
+  }
+  // The server may grow the map between our open and the copy's read
+  // transaction: LMDB then answers MDB_MAP_RESIZED and we adopt the new size.
+  for (int attempt = 0;; ++attempt) {
+    const int rc = mdb_env_copyfd2(raw, fd, MDB_CP_COMPACT);
+    if (rc == 0) {
+      return Status::Ok();
+    }
+    if (rc != MDB_MAP_RESIZED || attempt >= 8) {
+      return internal::LmdbError("cannot copy the store in " + path, rc);
+    }
+    if (const int r = mdb_env_set_mapsize(raw, 0); r != 0) {
+      return internal::LmdbError("cannot adopt the store's new map size", r);
+    }
+  }
+}
 
 Result<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbOptions& options) {
   if (options.path.empty()) {

@@ -135,6 +135,9 @@ class MemBackend final : public Backend {
     return fn(records);
   }
   Status Grow() override { return ResourceExhausted("the in-memory store does not grow"); }
+  Status CopyCompactTo(int /*fd*/) override {
+    return InvalidArgument("the in-memory store has no file to copy", "no_store_file");
+  }
   void Close() override {}
   void FillStats(StorageStats* s) override {
     std::shared_lock<std::shared_mutex> lock(mu_);

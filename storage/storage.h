@@ -135,6 +135,17 @@ class Storage {
   // Counters of the writer and the size of the store; never fails.
   virtual StorageStats Stats() = 0;
 
+  // Writes a compacted copy of the store to `fd` (a file or a pipe): the
+  // bytes of a data.mdb that holds the same records with the free pages
+  // left out (LMDB's mdb_env_copyfd2 with MDB_CP_COMPACT). The copy is one
+  // consistent snapshot taken in a read transaction, so writes go on while
+  // it runs; the map cannot grow meanwhile (a write that needs a larger map
+  // waits for the copy). Blocks until the whole copy is written. Errors:
+  // unavailable (closed, or writing to `fd` failed), invalid_argument
+  // "no_store_file" for the in-memory store, internal when LMDB finds the
+  // store damaged.
+  virtual Status CopyCompactTo(int fd) = 0;
+
   // Runs the writes already queued, stops the writer and releases the files
   // (the directory can then be opened again). Later View and Update calls
   // return unavailable. Idempotent; blocks until writes in flight finish.
@@ -163,6 +174,14 @@ struct LmdbOptions {
 // the file damaged, unavailable when it cannot be opened (permissions, ...).
 // One process may open a directory once at a time.
 Result<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbOptions& options);
+
+// CopyCompactTo for a store another process has open (hostca-server
+// backup while the server runs): opens the LMDB environment in `path`
+// read-only, takes one read snapshot and writes the compacted copy to `fd`.
+// LMDB allows readers in other processes; the snapshot holds no lock that
+// stops the server's writes. Errors: not_found when `path` holds no
+// data.mdb, the others as CopyCompactTo and OpenLmdbStorage.
+Status CopyLmdbStoreTo(const std::string& path, int fd);
 
 // The same semantics (group commit, nested rollback, indices, errors)
 // without a disk, for unit tests. Never full.

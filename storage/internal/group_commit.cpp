@@ -68,6 +68,16 @@ Status GroupCommitStorage::Update(WriteFn fn) {
   return result.get();
 }
 
+Status GroupCommitStorage::CopyCompactTo(int fd) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_) {
+      return Unavailable("the store is closed");
+    }
+  }
+  return backend_->CopyCompactTo(fd);
+}
+
 void GroupCommitStorage::Close() {
   std::call_once(close_once_, [this] {
     {

@@ -54,6 +54,8 @@ class Backend {
   // Makes room after "map_full"; resource_exhausted when it cannot grow.
   virtual Status Grow() = 0;
   virtual void FillStats(StorageStats* stats) = 0;
+  // Storage::CopyCompactTo.
+  virtual Status CopyCompactTo(int fd) = 0;
   // Releases the backend's resources; View then returns unavailable.
   virtual void Close() = 0;
   virtual void ReleaseMappedPages() {}
@@ -67,6 +69,7 @@ class GroupCommitStorage final : public Storage {
   Status View(const std::function<Status(ReadTxn&)>& fn) override;
   Status Update(WriteFn fn) override;
   StorageStats Stats() override;
+  Status CopyCompactTo(int fd) override;
   void Close() override;
   void ReleaseMappedPages() override { backend_->ReleaseMappedPages(); }
 
