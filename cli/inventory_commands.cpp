@@ -4,9 +4,11 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/p12_export.h"
 #include "cli/times.h"
 #include "common/clock.h"
 #include "common/encoding.h"
+#include "common/pkcs12.h"
 
 namespace hostca::cli {
 namespace {
@@ -66,6 +68,8 @@ CLI::Validator Rfc3339() {
       "RFC3339", "rfc3339");
 }
 
+void AddExportCommand(CLI::App* cert, const Globals& g, Action* action);
+
 void AddCertCommands(CLI::App& app, const Globals& g, Action* action) {
   CLI::App* cert = app.add_subcommand("cert", "certificate inventory (admin)");
   cert->require_subcommand(1);
@@ -109,6 +113,51 @@ void AddCertCommands(CLI::App& app, const Globals& g, Action* action) {
                       std::cout << "revoked certificate " << Cell(r, "serial") << "\n";
                     });
   });
+  AddExportCommand(cert, g, action);
+}
+
+struct ExportArgs {
+  std::string serial, p12, passphrase_file, data, key_dir;
+};
+
+// `cert export`: local files only, no server call (cli/p12_export.h).
+int RunExport(const Globals& g, const ExportArgs& a) {
+  auto pass = ReadPassphraseFile(a.passphrase_file);
+  if (!pass.ok()) {
+    return ReportError(pass.status(), g.json);
+  }
+  auto report = ExportP12({g.dir, a.data, a.key_dir}, a.serial, a.p12, *pass);
+  if (!report.ok()) {
+    return ReportError(report.status(), g.json);
+  }
+  if (g.json) {
+    PrintJson({{"serial", report->serial},
+               {"subject", report->subject},
+               {"source", report->cert_path},
+               {"file", a.p12},
+               {"chain_certificates", report->chain_certs}});
+  } else {
+    std::cout << "exported certificate " << report->serial << " (" << report->subject
+              << ") with its key and " << report->chain_certs << " chain certificates to " << a.p12
+              << " (PKCS#12, 0600)\n";
+  }
+  return 0;
+}
+
+void AddExportCommand(CLI::App* cert, const Globals& g, Action* action) {
+  auto a = std::make_shared<ExportArgs>();
+  CLI::App* exp = cert->add_subcommand(
+      "export", "write a certificate whose key is on this machine, with its chain, as PKCS#12");
+  exp->add_option("serial", a->serial, "serial (hex) or SHA-256 fingerprint")->required();
+  exp->add_option("--p12", a->p12, "the PKCS#12 file to write (0600)")->required();
+  exp->add_option("--passphrase-file", a->passphrase_file,
+                  "file holding the PKCS#12 passphrase (trailing newline ignored; not empty)")
+      ->required();
+  exp->add_option("--data", a->data,
+                  "also look in this hostca-server data directory (tls/server.crt, tls/sni/)");
+  exp->add_option("--key-dir", a->key_dir,
+                  "also look for NAME.crt + NAME.key pairs here (hostca-server admin-cert --out)");
+  OnRun(exp, action, [&g, a] { return RunExport(g, *a); });
 }
 
 void RenderLevel(const json& r) {

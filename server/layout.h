@@ -23,6 +23,9 @@ struct DataLayout {
   std::string tls_dir() const { return dir + "/tls"; }
   std::string tls_crt() const { return dir + "/tls/server.crt"; }  // leaf + chain, PEM
   std::string tls_key() const { return dir + "/tls/server.key"; }  // 0600
+  // Certificates chosen by SNI: NAME.crt (leaf + chain) and NAME.key (0600),
+  // installed by `hostca-server import-tls` (server/sni_table.h).
+  std::string tls_sni_dir() const { return dir + "/tls/sni"; }
   std::string db() const { return dir + "/db"; }
 };
 

@@ -13,11 +13,13 @@
 #include "common/clock.h"
 #include "common/file.h"
 #include "common/harden.h"
+#include "common/pkcs12.h"
 #include "enrollment/tidy.h"
 #include "server/backup_commands.h"
 #include "server/init.h"
 #include "server/layout.h"
 #include "server/options.h"
+#include "server/p12_commands.h"
 #include "server/server.h"
 #include "storage/storage.h"
 
@@ -152,6 +154,64 @@ int RunAdminCertCommand(const Flags& f, const std::string& name, const std::stri
   return 0;
 }
 
+// The PKCS#12 file and its passphrase of export-ca and import-tls.
+struct P12Flags {
+  std::string file, passphrase_file;
+};
+
+int RunExportCaCommand(const Flags& f, const P12Flags& p) {
+  auto options = BuildOptions(f);
+  if (!options.ok()) {
+    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
+    return 1;
+  }
+  auto pass = ReadPassphraseFile(p.passphrase_file);
+  if (!pass.ok()) {
+    std::cerr << "hostca-server export-ca: " << pass.status().ToString() << "\n";
+    return 1;
+  }
+  auto report = ExportCaP12(*options, p.file, *pass);
+  if (!report.ok()) {
+    std::cerr << "hostca-server export-ca: " << report.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << "CA " << report->fingerprint_sha256 << " with its key"
+            << (report->chain_certs > 0
+                    ? " and " + std::to_string(report->chain_certs) + " chain certificates"
+                    : std::string())
+            << " written to " << p.file << " (PKCS#12, 0600: PBES2 AES-256-CBC, SHA-256 MAC).\n"
+            << "It holds the CA's private key: keep it offline and delete it once moved.\n";
+  return 0;
+}
+
+int RunImportTlsCommand(const Flags& f, const P12Flags& p) {
+  auto options = BuildOptions(f);
+  if (!options.ok()) {
+    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
+    return 1;
+  }
+  auto pass = ReadPassphraseFile(p.passphrase_file);
+  if (!pass.ok()) {
+    std::cerr << "hostca-server import-tls: " << pass.status().ToString() << "\n";
+    return 1;
+  }
+  auto report = ImportTlsP12(*options, p.file, *pass, SystemClock::Instance());
+  if (!report.ok()) {
+    std::cerr << "hostca-server import-tls: " << report.status().ToString() << "\n";
+    return 1;
+  }
+  std::string names;
+  for (const std::string& n : report->dns_names) {
+    names += (names.empty() ? "" : ", ") + n;
+  }
+  std::cout << (report->replaced ? "replaced " : "installed ") << report->subject << " for "
+            << names << ":\n  " << report->crt_path << " (with " << report->chain_certs
+            << " chain certificates)\n  " << report->key_path << " (0600)\n"
+            << "The HTTPS listener serves it to clients naming one of these names from its "
+               "next start (restart hostca-server serve).\n";
+  return 0;
+}
+
 int RunServeCommand(const Flags& f) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
@@ -262,6 +322,23 @@ int main(int argc, char** argv) {
       ->required();
   restore->add_option("--passphrase-file", bf.passphrase_file,
                       "file holding the backup passphrase (else HOSTCA_BACKUP_PASSPHRASE)");
+  hostca::server::P12Flags export_p12, import_p12;
+  CLI::App* export_ca = app.add_subcommand(
+      "export-ca", "write the CA certificate, its key and chain to a PKCS#12 file");
+  hostca::server::AddCommonFlags(export_ca, &f);
+  export_ca->add_option("--p12", export_p12.file, "the PKCS#12 file to write (0600)")->required();
+  export_ca
+      ->add_option("--p12-passphrase-file", export_p12.passphrase_file,
+                   "file holding the PKCS#12 passphrase (trailing newline ignored; not empty)")
+      ->required();
+  CLI::App* import_tls = app.add_subcommand(
+      "import-tls", "install a PKCS#12 certificate, key and chain for the HTTPS listener (SNI)");
+  hostca::server::AddCommonFlags(import_tls, &f);
+  import_tls->add_option("--p12", import_p12.file, "the PKCS#12 file to read")->required();
+  import_tls
+      ->add_option("--p12-passphrase-file", import_p12.passphrase_file,
+                   "file holding the PKCS#12 passphrase (trailing newline ignored)")
+      ->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -279,6 +356,12 @@ int main(int argc, char** argv) {
   }
   if (restore->parsed()) {
     return hostca::server::RunRestoreCommand(bf);
+  }
+  if (export_ca->parsed()) {
+    return hostca::server::RunExportCaCommand(f, export_p12);
+  }
+  if (import_tls->parsed()) {
+    return hostca::server::RunImportTlsCommand(f, import_p12);
   }
   if (tidy->parsed()) {
     return hostca::server::RunTidyCommand(f, retention_days);

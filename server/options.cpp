@@ -43,6 +43,9 @@ const std::set<std::string>& KnownKeys() {
       "backup.interval_seconds",
       "backup.keep",
       "backup.passphrase_file",
+      "tls.sni_certificates",
+      "tls.default_certificate",
+      "tls.default_key",
   };
   return keys;
 }
@@ -54,7 +57,7 @@ Status CheckUnknownKeys(const toml::table& root, const std::string& path) {
       return InvalidArgument(
           path + ": top-level key '" + std::string(table_name.str()) +
           "' is not in a table ([server], [ca], [issuance], [crl], [tidy], [backup], "
-          "[storage], [external])");
+          "[storage], [external], [tls])");
     }
     for (const auto& [key, value] : *table) {
       const std::string full = std::string(table_name.str()) + "." + std::string(key.str());
@@ -109,6 +112,36 @@ Status GetPath(const toml::table& root, const char* table, const char* key, cons
   return Status::Ok();
 }
 
+// An array of path strings (relative ones from the file's directory).
+Status GetPathList(const toml::table& root, const char* table, const char* key,
+                   const std::string& path, std::vector<std::string>* out) {
+  const auto node = root[table][key];
+  if (!node) {
+    return Status::Ok();
+  }
+  const auto* array = node.as_array();
+  const std::string where = path + ": key '" + std::string(table) + "." + key + "' (line " +
+                            std::to_string(node.node()->source().begin.line) + ")";
+  if (array == nullptr) {
+    return InvalidArgument(where + " must be an array of file names");
+  }
+  std::vector<std::string> values;
+  for (const auto& element : *array) {
+    const auto value = element.value<std::string>();
+    if (!element.is_string() || !value || value->empty()) {
+      return InvalidArgument(where + " must hold only non-empty file names");
+    }
+    std::string v = *value;
+    if (v.front() != '/') {
+      const auto slash = path.rfind('/');
+      v = (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) + "/" + v;
+    }
+    values.push_back(std::move(v));
+  }
+  *out = std::move(values);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status LoadConfigFile(const std::string& path, ServerOptions* o) {
@@ -146,6 +179,14 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
         std::pair{"server_chain", &o->external_server_chain},
         std::pair{"server_key_passphrase_file", &o->external_server_key_passphrase_file}}) {
     HOSTCA_RETURN_IF_ERROR(GetPath(root, "external", key, path, out));
+  }
+  HOSTCA_RETURN_IF_ERROR(
+      GetPathList(root, "tls", "sni_certificates", path, &o->tls_sni_certificates));
+  HOSTCA_RETURN_IF_ERROR(
+      GetPath(root, "tls", "default_certificate", path, &o->tls_default_certificate));
+  HOSTCA_RETURN_IF_ERROR(GetPath(root, "tls", "default_key", path, &o->tls_default_key));
+  if (o->tls_default_certificate.empty() && !o->tls_default_key.empty()) {
+    return InvalidArgument(path + ": tls.default_key needs tls.default_certificate");
   }
   HOSTCA_RETURN_IF_ERROR(Get(root, "external", "crl_check", path, &o->external_crl_check));
   HOSTCA_RETURN_IF_ERROR(Get(root, "external", "cdp_download", path, &o->external_cdp_download));

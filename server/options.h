@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -61,6 +62,17 @@ struct ServerOptions {
   std::string external_server_key;               // its private key (PEM; may be encrypted)
   std::string external_server_chain;  // its intermediates (PEM); "" = none or in server_cert
   std::string external_server_key_passphrase_file;  // for an encrypted server_key
+  // [tls] Certificates of the HTTPS listener besides the internal identity
+  // (server/sni_table.h, server/tls_select.h). Relative paths as above.
+  // PEM files, each with a certificate, its chain and its unencrypted key,
+  // chosen by the client's server name (SNI) among their SAN DNS names;
+  // DATA/tls/sni/*.crt + *.key (hostca-server import-tls) are added to them.
+  std::vector<std::string> tls_sni_certificates;
+  // Served to clients sending no server name or one no certificate answers
+  // for; never self-signed. "" = the internal identity DATA/tls/server.crt.
+  // In mixed and external mode the external server_cert wins when set.
+  std::string tls_default_certificate;  // PEM: certificate and chain
+  std::string tls_default_key;          // PEM, unencrypted; "" = in default_certificate
 };
 
 // Reads a TOML file into `options` (keys absent from the file keep their

@@ -28,6 +28,7 @@
 #include "server/backup_archive.h"
 #include "server/http_util.h"
 #include "server/layout.h"
+#include "server/sni_table.h"
 #include "server/tls_select.h"
 
 namespace hostca::server {
@@ -570,7 +571,23 @@ Status Server::LoadExternal(const std::string& data_dir) {
         "the domain is in external mode but no [external] server_cert is configured: the "
         "listener serves its internal certificate");
   }
-  certs_ = std::make_unique<CertSelector>(*mode_, std::move(external_identity));
+  // [tls]: the default certificate and those chosen by SNI.
+  std::unique_ptr<TlsIdentity> default_identity;
+  if (!options_.tls_default_certificate.empty()) {
+    HOSTCA_ASSIGN_OR_RETURN(default_identity, LoadDefaultIdentity(options_.tls_default_certificate,
+                                                                  options_.tls_default_key));
+    spdlog::info("default server certificate: {}", default_identity->description);
+  }
+  const DataLayout layout(data_dir);
+  HOSTCA_ASSIGN_OR_RETURN(SniTable sni,
+                          LoadSniTable(layout.tls_sni_dir(), options_.tls_sni_certificates));
+  if (!sni.empty()) {
+    spdlog::info("{} SNI certificates from {} and [tls] sni_certificates", sni.size(),
+                 layout.tls_sni_dir());
+  }
+  certs_ = std::make_unique<CertSelector>(
+      *mode_, std::move(external_identity), std::move(default_identity),
+      sni.empty() ? nullptr : std::make_unique<SniTable>(std::move(sni)));
   return Status::Ok();
 }
 

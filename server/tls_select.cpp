@@ -4,6 +4,7 @@
 
 #include "common/file.h"
 #include "common/pem.h"
+#include "server/sni_table.h"
 
 namespace hostca::server {
 namespace {
@@ -72,6 +73,16 @@ Result<TlsIdentity> LoadTlsIdentity(const std::string& cert_path, const std::str
   return id;
 }
 
+CertSelector::CertSelector(const enrollment::ModeState& mode, std::unique_ptr<TlsIdentity> external,
+                           std::unique_ptr<TlsIdentity> default_identity,
+                           std::unique_ptr<SniTable> sni)
+    : mode_(mode),
+      external_(std::move(external)),
+      default_(std::move(default_identity)),
+      sni_(std::move(sni)) {}
+
+CertSelector::~CertSelector() = default;
+
 bool CertSelector::Install(SSL_CTX* ctx) {
   SSL_CTX_set_cert_cb(ctx, &CertSelector::Callback, this);
   return true;
@@ -81,12 +92,24 @@ bool CertSelector::ServesExternal() const {
   return external_ != nullptr && mode_.Get() != enrollment::DomainMode::kInternal;
 }
 
+const TlsIdentity* CertSelector::Choose(const char* server_name) const {
+  if (sni_ != nullptr && server_name != nullptr) {
+    if (const TlsIdentity* id = sni_->Find(server_name); id != nullptr) {
+      return id;
+    }
+  }
+  if (ServesExternal()) {
+    return external_.get();
+  }
+  return default_.get();
+}
+
 int CertSelector::Callback(SSL* ssl, void* arg) {
   const auto* self = static_cast<const CertSelector*>(arg);
-  if (!self->ServesExternal()) {
+  const TlsIdentity* id = self->Choose(SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+  if (id == nullptr) {
     return 1;  // the context's certificate: the internal identity
   }
-  const TlsIdentity& id = *self->external_;
   // A stack of borrowed pointers: SSL_use_cert_and_key takes its own
   // references to the chain, so only the stack itself is freed.
   STACK_OF(X509)* chain = sk_X509_new_null();
@@ -94,10 +117,15 @@ int CertSelector::Callback(SSL* ssl, void* arg) {
     return 0;
   }
   bool pushed = true;
-  for (const X509Ptr& c : id.chain) {
+  for (const X509Ptr& c : id->chain) {
     pushed = pushed && sk_X509_push(chain, c.get()) != 0;
   }
-  const int ok = pushed ? SSL_use_cert_and_key(ssl, id.leaf.get(), id.key.get(), chain, 1) : 0;
+  // Drop the context's certificate first: SSL_use_cert_and_key replaces
+  // only the slot of its key type, and a client preferring the other type
+  // (an RSA certificate chosen, the internal P-256 one left beside it)
+  // would otherwise be served the internal certificate.
+  SSL_certs_clear(ssl);
+  const int ok = pushed ? SSL_use_cert_and_key(ssl, id->leaf.get(), id->key.get(), chain, 1) : 0;
   sk_X509_free(chain);
   return ok == 1 ? 1 : 0;
 }
