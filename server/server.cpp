@@ -235,6 +235,7 @@ std::string HttpDate(int64_t unix_seconds) {
 constexpr size_t kCorruptMsgMax = 1024;
 char g_corrupt_msg[kCorruptMsgMax];
 size_t g_corrupt_msg_len = 0;
+const char* g_corrupt_prefix = "";  // a string literal
 
 void WriteAll(const char* s, size_t n) {
   while (n > 0) {
@@ -248,8 +249,7 @@ void WriteAll(const char* s, size_t n) {
 }
 
 void OnStoreFault(int sig) {  // async-signal-safe: write(2) and _exit(2) only
-  static constexpr char kPrefix[] = "hostca-server: cannot start: corrupt_store: reading ";
-  WriteAll(kPrefix, sizeof(kPrefix) - 1);
+  WriteAll(g_corrupt_prefix, std::strlen(g_corrupt_prefix));
   WriteAll(g_corrupt_msg, g_corrupt_msg_len);
   const char* name = sig == SIGBUS ? " raised SIGBUS" : " raised SIGSEGV";
   WriteAll(name, std::strlen(name));
@@ -261,7 +261,12 @@ void OnStoreFault(int sig) {  // async-signal-safe: write(2) and _exit(2) only
 
 class CorruptStoreGuard {
  public:
-  explicit CorruptStoreGuard(const std::string& db_dir) : lock_(Mutex()) {
+  // `prefix` (a string literal) starts the message.
+  explicit CorruptStoreGuard(
+      const std::string& db_dir,
+      const char* prefix = "hostca-server: cannot start: corrupt_store: reading ")
+      : lock_(Mutex()) {
+    g_corrupt_prefix = prefix;
     const std::string what = "the store in " + db_dir;
     g_corrupt_msg_len = std::min(what.size(), kCorruptMsgMax);
     std::memcpy(g_corrupt_msg, what.data(), g_corrupt_msg_len);
@@ -378,6 +383,11 @@ std::string Elapsed() {
 }
 
 }  // namespace
+
+Result<storage::StoreCheck> CheckStore(const std::string& db_dir) {
+  const CorruptStoreGuard guard(db_dir, "hostca-server check: corrupt_store: reading ");
+  return storage::CheckLmdbStore(db_dir);
+}
 
 Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options, const Clock& clock,
                                                enrollment::Resolver* resolver,

@@ -41,6 +41,11 @@ namespace hostca::server {
 // Whole-request deadlines for the HTTPS listener (server.cpp).
 class RequestDeadlines;
 
+// Reads the whole store in `db_dir` (storage::CheckLmdbStore), beside a
+// running server. A data.mdb cut short or with damaged pages ends the
+// process with exit code 1 and a message naming the store.
+Result<storage::StoreCheck> CheckStore(const std::string& db_dir);
+
 class Server {
  public:
   // Test hook: receives the store once it is opened and checked, and

@@ -13,9 +13,11 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 
 #include "common/file.h"
+#include "storage/internal/codec.h"
 #include "storage/internal/group_commit.h"
 #include "storage/internal/kv.h"
 #include "storage/internal/lmdb_kv.h"
@@ -301,30 +303,87 @@ struct EnvCloser {
 };
 using EnvPtr = std::unique_ptr<MDB_env, EnvCloser>;
 
-}  // namespace
-}  // namespace internal
-
-Status CopyLmdbStoreTo(const std::string& path, int fd) {
+// The store in `path` opened read-only, for a process that does not own it
+// (backup, check). MDB_NOTLS: a read transaction may be used by LMDB's own
+// threads (the compacting copy's writer).
+Result<EnvPtr> OpenReadOnly(const std::string& path) {
   if (!FileExists(path + "/data.mdb")) {
     return NotFound(path + " holds no store (no data.mdb)");
   }
   MDB_env* raw = nullptr;
   if (const int rc = mdb_env_create(&raw); rc != 0) {
-    return internal::LmdbError("cannot create the LMDB environment", rc);
+    return LmdbError("cannot create the LMDB environment", rc);
   }
-  const internal::EnvPtr env(raw);
+  EnvPtr env(raw);
   mdb_env_set_maxdbs(raw, 32);
-  // Read-only: this process never writes the store. Its map size starts at
-  // the one recorded in the file; MDB_NOTLS because the compacting copy
-  // runs its read transaction while LMDB's own writer thread writes `fd`.
+  // Its map size starts at the one recorded in the file.
   if (const int rc = mdb_env_open(raw, path.c_str(), MDB_RDONLY | MDB_NOTLS, 0600); rc != 0) {
     if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
       return InvalidArgument(
           path + " does not hold a hostca store (LMDB says: " + mdb_strerror(rc) + ")",
           "foreign_store");
     }
-    return internal::LmdbError("cannot open the store in " + path + " read-only", rc);
+    return LmdbError("cannot open the store in " + path + " read-only", rc);
   }
+  return env;
+}
+
+// Decodes a record table's value; index tables have none to decode.
+Status DecodeValue(Table t, std::string_view value) {
+  switch (t) {
+    case kCerts: {
+      CertRecord r;
+      return Decode(value, &r);
+    }
+    case kHosts: {
+      HostRecord r;
+      return Decode(value, &r);
+    }
+    case kTokens: {
+      TokenRecord r;
+      return Decode(value, &r);
+    }
+    case kMappings: {
+      MappingRecord r;
+      return Decode(value, &r);
+    }
+    case kAudit: {
+      AuditEntry r;
+      return Decode(value, &r);
+    }
+    default:
+      return Status::Ok();
+  }
+}
+
+// For an index entry: the table and key of the record it points to.
+std::optional<std::pair<Table, std::string_view>> IndexTarget(Table t, std::string_view key,
+                                                              std::string_view value) {
+  switch (t) {
+    case kCertsByHost: {
+      const auto nul = key.find('\0');
+      return nul == std::string_view::npos ? std::nullopt
+                                           : std::optional(std::pair{kCerts, key.substr(nul + 1)});
+    }
+    case kCertsByExpiry:
+      return key.size() > 8 ? std::optional(std::pair{kCerts, key.substr(8)}) : std::nullopt;
+    case kCertsByStatus:
+      return key.size() > 1 ? std::optional(std::pair{kCerts, key.substr(1)}) : std::nullopt;
+    case kHostNames:
+      return std::pair{kHosts, value};
+    case kTokenNames:
+      return std::pair{kTokens, value};
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+}  // namespace internal
+
+Status CopyLmdbStoreTo(const std::string& path, int fd) {
+  HOSTCA_ASSIGN_OR_RETURN(internal::EnvPtr env, internal::OpenReadOnly(path));
+  MDB_env* raw = env.get();
   // The server may grow the map between our open and the copy's read
   // transaction: LMDB then answers MDB_MAP_RESIZED and we adopt the new size.
   for (int attempt = 0;; ++attempt) {
@@ -339,6 +398,83 @@ Status CopyLmdbStoreTo(const std::string& path, int fd) {
       return internal::LmdbError("cannot adopt the store's new map size", r);
     }
   }
+}
+
+Result<StoreCheck> CheckLmdbStore(const std::string& path) {
+  using internal::Table;
+  HOSTCA_ASSIGN_OR_RETURN(internal::EnvPtr env, internal::OpenReadOnly(path));
+  // LMDB's word for damage becomes the store's stable reason.
+  const auto fail = [&](const std::string& what, int rc) -> Status {
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND) {
+      return Internal("the store in " + path + " is corrupt: " + what + ": " + mdb_strerror(rc),
+                      "corrupt_store");
+    }
+    return internal::LmdbError(what, rc);
+  };
+  MDB_txn* raw_txn = nullptr;
+  int begun = mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &raw_txn);
+  if (begun == MDB_MAP_RESIZED) {  // the running server grew the map since our open
+    mdb_env_set_mapsize(env.get(), 0);
+    begun = mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &raw_txn);
+  }
+  if (begun != 0) {
+    return fail("cannot begin a read transaction", begun);
+  }
+  const internal::TxnHandle txn(raw_txn);
+  internal::Dbis dbis{};
+  for (int t = 0; t < internal::kNumTables; ++t) {
+    const char* name = internal::TableName(static_cast<Table>(t));
+    if (const int rc = mdb_dbi_open(txn.get(), name, 0, &dbis[t]); rc != 0) {
+      return rc == MDB_NOTFOUND
+                 ? InvalidArgument(path + " has no table '" + name + "': not a hostca store",
+                                   "foreign_store")
+                 : fail(std::string("cannot open the table ") + name, rc);
+    }
+  }
+  StoreCheck out;
+  auto problem = [&](std::string what) {
+    ++out.problems_found;
+    if (out.problems.size() < 20) {
+      out.problems.push_back(std::move(what));
+    }
+  };
+  for (int t = 0; t < internal::kNumTables; ++t) {
+    const Table table = static_cast<Table>(t);
+    const char* name = internal::TableName(table);
+    MDB_cursor* cursor = nullptr;
+    if (const int rc = mdb_cursor_open(txn.get(), dbis[t], &cursor); rc != 0) {
+      return fail(std::string("cannot read the table ") + name, rc);
+    }
+    StoreCheck::Table stats{name, 0, 0};
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      const std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
+      const std::string_view value(static_cast<const char*>(v.mv_data), v.mv_size);
+      ++stats.entries;
+      stats.bytes += key.size() + value.size();
+      if (Status st = internal::DecodeValue(table, value); !st.ok()) {
+        problem(std::string(name) + ": a record does not decode: " + st.message());
+      }
+      if (auto target = internal::IndexTarget(table, key, value)) {
+        MDB_val tk{target->second.size(), const_cast<char*>(target->second.data())};
+        MDB_val tv;
+        if (mdb_get(txn.get(), dbis[target->first], &tk, &tv) != 0) {
+          problem(std::string(name) + ": an entry points at a missing " +
+                  internal::TableName(target->first) + " record");
+        }
+      } else if (table == internal::kCertsByHost || table == internal::kCertsByExpiry ||
+                 table == internal::kCertsByStatus) {
+        problem(std::string(name) + ": an index key of bad shape");
+      }
+    }
+    mdb_cursor_close(cursor);
+    if (rc != MDB_NOTFOUND) {
+      return fail(std::string("cannot read the table ") + name, rc);
+    }
+    out.tables.push_back(stats);
+  }
+  return out;
 }
 
 Result<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbOptions& options) {

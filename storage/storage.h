@@ -183,6 +183,26 @@ Result<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbOptions& options);
 // data.mdb, the others as CopyCompactTo and OpenLmdbStorage.
 Status CopyLmdbStoreTo(const std::string& path, int fd);
 
+// What CheckLmdbStore found.
+struct StoreCheck {
+  struct Table {
+    std::string name;
+    uint64_t entries = 0, bytes = 0;  // bytes: keys and values
+  };
+  std::vector<Table> tables;
+  uint64_t problems_found = 0;
+  std::vector<std::string> problems;  // the first 20
+};
+
+// Reads every page of the store in `path` (read-only, beside a running
+// server): every entry of every table, every record decoded, every index
+// entry's record looked up. LMDB errors (corrupt_store as for
+// OpenLmdbStorage) end the check; records that do not decode or index
+// entries without their record are counted as problems. A data.mdb cut
+// short raises SIGBUS as soon as a page past its end is read: callers guard
+// for it (hostca-server check does).
+Result<StoreCheck> CheckLmdbStore(const std::string& path);
+
 // The same semantics (group commit, nested rollback, indices, errors)
 // without a disk, for unit tests. Never full.
 std::unique_ptr<Storage> NewMemoryStorage();

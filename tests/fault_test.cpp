@@ -369,6 +369,44 @@ TEST_CASE("serve refuses a corrupt or truncated store with a clear message") {
   }
 }
 
+SplitResult Check(const std::string& dir) {
+  return RunSplit("timeout 60 " + ShellQuote(BinaryPath("hostca-server")) + " check --data " +
+                  ShellQuote(dir));
+}
+
+TEST_CASE("check reads the whole store beside a running server and names the damage") {
+  DataDirs dirs;
+  {
+    // A live server with certificates: the check runs beside it.
+    const std::string live = dirs.Copy("live");
+    ServerProcess server(live, dirs.Sub("live.log"));
+    REQUIRE(server.WaitReady(live + "/ca.crt"));
+    const SplitResult ok = Check(live);
+    INFO(ok.err);
+    REQUIRE(ok.exit_code == 0);
+    REQUIRE_THAT(ok.out, Catch::Contains("store OK") && Catch::Contains("certs "));
+    REQUIRE(server.Terminate() == 0);
+  }
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  {
+    const std::string dir = dirs.Copy("truncated");
+    std::filesystem::resize_file(dir + "/db/data.mdb", 2 * page);
+    const SplitResult r = Check(dir);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 1);
+    REQUIRE_THAT(r.err, Catch::Contains("corrupt_store") && Catch::Contains(dir + "/db"));
+  }
+  {
+    const std::string dir = dirs.Copy("pages");
+    Scribble(dir + "/db/data.mdb", 2 * page);
+    const SplitResult r = Check(dir);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 1);
+    REQUIRE_THAT(r.err, Catch::Contains("corrupt") || Catch::Contains("not a hostca store") ||
+                            Catch::Contains("foreign_store"));
+  }
+}
+
 TEST_CASE("serve refuses another program's LMDB store and leaves it alone") {
   DataDirs dirs;
   if (Run("command -v mdb_load").exit_code != 0) {
