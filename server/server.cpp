@@ -567,6 +567,14 @@ Status Server::LoadExternal(const std::string& data_dir) {
     if (!id.ok()) {
       return id.status().WithContext("[external] server certificate");
     }
+    // In mixed and external mode it is the listener's default certificate,
+    // which may not be self-signed (issue 8, as for [tls] default_certificate).
+    if (IsSelfSigned(id->leaf.get())) {
+      return InvalidArgument("[external] server_cert " + options_.external_server_cert +
+                                 " is self-signed: clients could not verify it; use a "
+                                 "certificate issued by the external CA",
+                             "self_signed_default");
+    }
     external_identity = std::make_unique<TlsIdentity>(std::move(*id));
     spdlog::info("external server certificate: {}", external_identity->description);
   }

@@ -261,6 +261,20 @@ TEST_CASE("identity by subject matches the common name instead of the SAN names"
   REQUIRE(ExternalEnroll(api, CredsOf(by_cn), kWeb1).status == 200);
 }
 
+TEST_CASE("a self-signed external server certificate refuses the start") {
+  ExternalSetup ext;
+  const std::string cert = ext.tmp.Sub("self.pem"), key = ext.tmp.Sub("self.key");
+  REQUIRE(Run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+              "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
+              ShellQuote(key) + " -out " + ShellQuote(cert))
+              .exit_code == 0);
+  server::ServerOptions o = ext.Options();
+  o.external_server_cert = cert;
+  o.external_server_key = key;
+  o.external_server_chain.clear();
+  REQUIRE_THROWS_WITH(ApiFixture(o), Catch::Contains("self_signed_default"));
+}
+
 TEST_CASE("a switch to external mode is refused until the server and a host are ready") {
   ExternalSetup ext;
   ext.PublishIntermediateCrl();
