@@ -262,16 +262,6 @@ Result<SizeResult> RunSize(const ca::Issuer& issuer, size_t n, const std::string
   return result;
 }
 
-Status WriteReports(const Options& opts, const Environment& env,
-                    const std::vector<SizeResult>& results) {
-  HOSTCA_RETURN_IF_ERROR(MakeDirs(opts.out_dir, 0755));
-  const std::string base = opts.out_dir + "/crl-" + env.date.substr(0, 10) + opts.report_suffix;
-  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".md", MarkdownReport(env, results), 0644));
-  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".json", JsonReport(env, results), 0644));
-  std::fprintf(stderr, "reports: %s.md, %s.json\n", base.c_str(), base.c_str());
-  return Status::Ok();
-}
-
 int Main(int argc, char** argv) {
   if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
     std::fputs(kUsage, stdout);
@@ -283,11 +273,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);  // the publisher logs every CRL at info
-  Environment env = DetectEnvironment(HOSTCA_SOURCE_DIR);
-  env.date = FormatRfc3339(SystemClock::Instance().NowSeconds());
-  for (int i = 0; i < argc; ++i) {
-    env.command_line += (i == 0 ? "crl_bench" : std::string(" ") + argv[i]);
-  }
+  const Environment env = RunEnvironment(HOSTCA_SOURCE_DIR, "crl_bench", argc, argv);
 
   auto issuer = MakeCa(SystemClock::Instance());
   if (!issuer.ok()) {
@@ -308,7 +294,9 @@ int Main(int argc, char** argv) {
   std::filesystem::remove(tmp_dir, ec);  // only when empty
   std::fputs(TextTable(results).c_str(), stdout);
   std::fflush(stdout);
-  if (Status st = WriteReports(*opts, env, results); !st.ok()) {
+  if (Status st = WriteReportFiles(opts->out_dir, "crl", env, opts->report_suffix,
+                                   MarkdownReport(env, results), JsonReport(env, results));
+      !st.ok()) {
     std::fprintf(stderr, "crl_bench: cannot write the reports: %s\n", st.ToString().c_str());
     return 1;
   }

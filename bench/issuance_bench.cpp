@@ -359,16 +359,6 @@ std::string CommandVersion(const std::vector<std::string>& argv) {
   return out;
 }
 
-Status WriteReports(const Options& opts, const IssuanceResults& results) {
-  HOSTCA_RETURN_IF_ERROR(MakeDirs(opts.out_dir, 0755));
-  const std::string base =
-      opts.out_dir + "/issuance-" + results.env.date.substr(0, 10) + opts.report_suffix;
-  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".md", IssuanceMarkdownReport(results), 0644));
-  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".json", IssuanceJsonReport(results), 0644));
-  std::fprintf(stderr, "reports: %s.md, %s.json\n", base.c_str(), base.c_str());
-  return Status::Ok();
-}
-
 Status Run(const Options& opts, IssuanceResults* results) {
   const std::string tmp_root = opts.out_dir + "/tmp";
   ScratchDir scratch(tmp_root + "/issuance-" + HexEncode(RandomBytes(6)));
@@ -429,18 +419,16 @@ int Main(int argc, char** argv) {
     return 2;
   }
   IssuanceResults results;
-  results.env = DetectEnvironment(HOSTCA_SOURCE_DIR);
-  results.env.date = FormatRfc3339(SystemClock::Instance().NowSeconds());
-  for (int i = 0; i < argc; ++i) {
-    results.env.command_line += (i == 0 ? "issuance_bench" : std::string(" ") + argv[i]);
-  }
+  results.env = RunEnvironment(HOSTCA_SOURCE_DIR, "issuance_bench", argc, argv);
   if (Status st = Run(*opts, &results); !st.ok()) {
     std::fprintf(stderr, "issuance_bench: %s\n", st.ToString().c_str());
     return 1;
   }
   std::fputs(IssuanceTextTable(results).c_str(), stdout);
   std::fflush(stdout);
-  if (Status st = WriteReports(*opts, results); !st.ok()) {
+  if (Status st = WriteReportFiles(opts->out_dir, "issuance", results.env, opts->report_suffix,
+                                   IssuanceMarkdownReport(results), IssuanceJsonReport(results));
+      !st.ok()) {
     std::fprintf(stderr, "issuance_bench: cannot write the reports: %s\n", st.ToString().c_str());
     return 1;
   }

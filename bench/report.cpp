@@ -10,6 +10,9 @@
 #include <thread>
 
 #include "bench/openssl_ca.h"
+#include "common/clock.h"
+#include "common/encoding.h"
+#include "common/file.h"
 
 namespace hostca::bench {
 namespace {
@@ -73,6 +76,27 @@ size_t Width(const std::string& s) {
 }
 
 }  // namespace
+
+Environment RunEnvironment(const std::string& source_dir, const std::string& program, int argc,
+                           char** argv) {
+  Environment env = DetectEnvironment(source_dir);
+  env.date = FormatRfc3339(SystemClock::Instance().NowSeconds());
+  for (int i = 0; i < argc; ++i) {
+    env.command_line += (i == 0 ? program : std::string(" ") + argv[i]);
+  }
+  return env;
+}
+
+Status WriteReportFiles(const std::string& out_dir, const std::string& name, const Environment& env,
+                        const std::string& suffix, const std::string& markdown,
+                        const std::string& json) {
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(out_dir, 0755));
+  const std::string base = out_dir + "/" + name + "-" + env.date.substr(0, 10) + suffix;
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".md", markdown, 0644));
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".json", json, 0644));
+  std::fprintf(stderr, "reports: %s.md, %s.json\n", base.c_str(), base.c_str());
+  return Status::Ok();
+}
 
 Environment DetectEnvironment(const std::string& source_dir) {
   Environment env;

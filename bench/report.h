@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
+
 namespace hostca::bench {
 
 // The figures of one CRL size. Times in seconds.
@@ -37,6 +39,17 @@ struct Environment {
 // Fills everything but date and command_line from this machine: /proc/cpuinfo,
 // uname(2), `openssl version`, `git -C <source_dir> rev-parse HEAD`.
 Environment DetectEnvironment(const std::string& source_dir);
+
+// DetectEnvironment, plus the date (now, UTC) and the command line with
+// `program` for argv[0]: what every benchmark's report starts with.
+Environment RunEnvironment(const std::string& source_dir, const std::string& program, int argc,
+                           char** argv);
+
+// Writes OUT_DIR/<name>-<date's YYYY-MM-DD><suffix>.md and .json
+// atomically (OUT_DIR created) and says on stderr where they are.
+Status WriteReportFiles(const std::string& out_dir, const std::string& name, const Environment& env,
+                        const std::string& suffix, const std::string& markdown,
+                        const std::string& json);
 
 // The median of `values` (the mean of the middle two for an even count);
 // 0 when empty.

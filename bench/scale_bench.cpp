@@ -468,16 +468,6 @@ Status Run(const Options& opts, ScaleResults* results) {
   return Status::Ok();
 }
 
-Status WriteReports(const Options& opts, const ScaleResults& results) {
-  HOSTCA_RETURN_IF_ERROR(MakeDirs(opts.out_dir, 0755));
-  const std::string base =
-      opts.out_dir + "/scale-" + results.env.date.substr(0, 10) + opts.report_suffix;
-  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".md", ScaleMarkdownReport(results), 0644));
-  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(base + ".json", ScaleJsonReport(results), 0644));
-  std::fprintf(stderr, "reports: %s.md, %s.json\n", base.c_str(), base.c_str());
-  return Status::Ok();
-}
-
 int Main(int argc, char** argv) {
   if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
     std::fputs(kUsage, stdout);
@@ -489,11 +479,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   ScaleResults results;
-  results.env = DetectEnvironment(HOSTCA_SOURCE_DIR);
-  results.env.date = FormatRfc3339(SystemClock::Instance().NowSeconds());
-  for (int i = 0; i < argc; ++i) {
-    results.env.command_line += (i == 0 ? "scale_bench" : std::string(" ") + argv[i]);
-  }
+  results.env = RunEnvironment(HOSTCA_SOURCE_DIR, "scale_bench", argc, argv);
   results.requests_per_run = opts->requests;
   results.connections = kConnections;
   results.query_limit = kQueryLimit;
@@ -504,7 +490,9 @@ int Main(int argc, char** argv) {
   }
   std::fputs(ScaleTextTable(results).c_str(), stdout);
   std::fflush(stdout);
-  if (Status st = WriteReports(*opts, results); !st.ok()) {
+  if (Status st = WriteReportFiles(opts->out_dir, "scale", results.env, opts->report_suffix,
+                                   ScaleMarkdownReport(results), ScaleJsonReport(results));
+      !st.ok()) {
     std::fprintf(stderr, "scale_bench: cannot write the reports: %s\n", st.ToString().c_str());
     return 1;
   }
