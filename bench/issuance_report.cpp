@@ -9,16 +9,6 @@ namespace {
 
 using Table = StringTable;
 
-std::string Format(const char* fmt, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), fmt, v);
-  return buf;
-}
-
-std::string Rate(double v) { return Format(v < 100 ? "%.1f" : "%.0f", v); }
-std::string Millis(double seconds) {
-  return Format(seconds < 0.01 ? "%.2f" : "%.1f", seconds * 1000);
-}
 std::string Times(double r) { return r <= 0 ? "-" : Format(r < 10 ? "%.2fx" : "%.1fx", r); }
 
 std::vector<double> Figures(const LoadRow& row, double LoadRun::*figure) {
@@ -60,7 +50,7 @@ const LoadRow* Find(const IssuanceResults& res, const std::string& system, const
   return nullptr;
 }
 
-double Rate(const LoadRow* row) {
+double RowRate(const LoadRow* row) {
   return row == nullptr ? 0 : MedianOf(*row, &LoadRun::certs_per_second);
 }
 
@@ -98,12 +88,12 @@ Table RatioTable(const IssuanceResults& res) {
     if (r.system != "hostca") {
       continue;
     }
-    const double hostca = Rate(&r);
+    const double hostca = RowRate(&r);
     const double limit = r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
     t.push_back({r.mode, std::to_string(r.connections), Rate(hostca), Rate(limit),
                  Format("%.1f%%", Ratio(hostca, limit) * 100),
-                 Times(Ratio(hostca, Rate(Find(res, "cfssl", r.mode, r.connections)))),
-                 Times(Ratio(hostca, Rate(Find(res, "cfssl+sqlite", r.mode, r.connections)))),
+                 Times(Ratio(hostca, RowRate(Find(res, "cfssl", r.mode, r.connections)))),
+                 Times(Ratio(hostca, RowRate(Find(res, "cfssl+sqlite", r.mode, r.connections)))),
                  Times(Ratio(hostca, OpensslCaRate(res)))});
   }
   return t;
@@ -258,15 +248,15 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
     if (r.system != "hostca") {
       continue;
     }
-    const double hostca = Rate(&r);
+    const double hostca = RowRate(&r);
     const double limit = r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
     j["ratios"].push_back(
         {{"mode", r.mode},
          {"connections", r.connections},
          {"hostca_over_signature_limit", Ratio(hostca, limit)},
-         {"hostca_over_cfssl", Ratio(hostca, Rate(Find(res, "cfssl", r.mode, r.connections)))},
+         {"hostca_over_cfssl", Ratio(hostca, RowRate(Find(res, "cfssl", r.mode, r.connections)))},
          {"hostca_over_cfssl_sqlite",
-          Ratio(hostca, Rate(Find(res, "cfssl+sqlite", r.mode, r.connections)))},
+          Ratio(hostca, RowRate(Find(res, "cfssl+sqlite", r.mode, r.connections)))},
          {"hostca_over_openssl_ca", Ratio(hostca, OpensslCaRate(res))}});
   }
   j["notes"] = res.notes;

@@ -17,12 +17,6 @@
 namespace hostca::bench {
 namespace {
 
-std::string Format(const char* fmt, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), fmt, v);
-  return buf;
-}
-
 std::string Seconds(double s) { return Format(s < 1 ? "%.4f" : "%.3f", s); }
 
 // "median" for one run, "median (min–max)" for more.
@@ -76,6 +70,17 @@ size_t Width(const std::string& s) {
 }
 
 }  // namespace
+
+std::string Format(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), fmt, v);
+  return buf;
+}
+
+std::string Rate(double v) { return Format(v < 100 ? "%.1f" : "%.0f", v); }
+std::string Millis(double seconds) {
+  return Format(seconds < 0.01 ? "%.2f" : "%.1f", seconds * 1000);
+}
 
 Environment RunEnvironment(const std::string& source_dir, const std::string& program, int argc,
                            char** argv) {

@@ -40,6 +40,12 @@ struct Environment {
 // uname(2), `openssl version`, `git -C <source_dir> rev-parse HEAD`.
 Environment DetectEnvironment(const std::string& source_dir);
 
+// Cells of the report tables: `v` through printf's `fmt`; a rate (one
+// decimal below 100); seconds as milliseconds (two decimals below 10 ms).
+std::string Format(const char* fmt, double v);
+std::string Rate(double v);
+std::string Millis(double seconds);
+
 // DetectEnvironment, plus the date (now, UTC) and the command line with
 // `program` for argv[0]: what every benchmark's report starts with.
 Environment RunEnvironment(const std::string& source_dir, const std::string& program, int argc,

@@ -9,16 +9,6 @@
 namespace hostca::bench {
 namespace {
 
-std::string Format(const char* fmt, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), fmt, v);
-  return buf;
-}
-
-std::string Rate(double v) { return Format(v < 100 ? "%.1f" : "%.0f", v); }
-std::string Millis(double seconds) {
-  return Format(seconds < 0.01 ? "%.2f" : "%.1f", seconds * 1000);
-}
 std::string Secs(double s) { return Format(s < 1 ? "%.3f" : "%.2f", s); }
 std::string MiB(uint64_t bytes) {
   return Format("%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0));
