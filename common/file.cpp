@@ -108,6 +108,14 @@ Status WriteFileExclusive(const std::string& path, std::string_view data, mode_t
   return FsyncDir(DirOf(path));
 }
 
+Result<std::string> ReadSecretFile(const std::string& path) {
+  HOSTCA_ASSIGN_OR_RETURN(std::string secret, ReadFile(path));
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
+    secret.pop_back();
+  }
+  return secret;
+}
+
 Result<std::string> ReadFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -17,6 +17,10 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
 // (uses link(2), so two racing writers cannot both succeed).
 Status WriteFileExclusive(const std::string& path, std::string_view data, mode_t mode);
 Result<std::string> ReadFile(const std::string& path);
+// A file holding one secret line (a passphrase): its content without the
+// trailing newlines and carriage returns an editor or `echo` leaves. May be
+// empty; callers say what an empty one means.
+Result<std::string> ReadSecretFile(const std::string& path);
 bool FileExists(const std::string& path);
 // mkdir -p with `mode` for the directories it creates.
 Status MakeDirs(const std::string& path, mode_t mode);

@@ -289,15 +289,11 @@ Status BotanCall(const char* what, F&& f) {
 }  // namespace
 
 Result<std::string> ReadPassphraseFile(const std::string& path) {
-  auto content = ReadFile(path);
-  if (!content.ok()) {
-    return content.status().WithContext("cannot read the backup passphrase file");
+  auto pass = ReadSecretFile(path);
+  if (!pass.ok()) {
+    return pass.status().WithContext("cannot read the backup passphrase file");
   }
-  std::string pass = std::move(*content);
-  while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) {
-    pass.pop_back();
-  }
-  if (pass.empty()) {
+  if (pass->empty()) {
     return InvalidArgument("the backup passphrase file " + path + " is empty");
   }
   return pass;

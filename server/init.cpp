@@ -243,16 +243,12 @@ Result<std::string> ResolvePassphrase(const DataLayout& layout,
     return std::string(std::getenv("HOSTCA_KEY_PASSPHRASE"));
   }
   const std::string path = passphrase_file.empty() ? layout.ca_pass() : passphrase_file;
-  auto content = ReadFile(path);
-  if (!content.ok()) {
-    return content.status().WithContext(
+  auto pass = ReadSecretFile(path);
+  if (!pass.ok()) {
+    return pass.status().WithContext(
         "no CA key passphrase (set HOSTCA_KEY_PASSPHRASE or --passphrase-file)");
   }
-  std::string pass = std::move(*content);
-  while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) {
-    pass.pop_back();
-  }
-  if (pass.empty()) {
+  if (pass->empty()) {
     return InvalidArgument("passphrase file " + path + " is empty");
   }
   return pass;

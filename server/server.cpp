@@ -553,14 +553,11 @@ Status Server::LoadExternal(const std::string& data_dir) {
   if (!options_.external_server_cert.empty()) {
     std::string pass;
     if (!options_.external_server_key_passphrase_file.empty()) {
-      auto content = ReadFile(options_.external_server_key_passphrase_file);
+      auto content = ReadSecretFile(options_.external_server_key_passphrase_file);
       if (!content.ok()) {
         return content.status().WithContext("[external] server_key_passphrase_file");
       }
       pass = std::move(*content);
-      while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) {
-        pass.pop_back();
-      }
     }
     auto id = LoadTlsIdentity(options_.external_server_cert, options_.external_server_key,
                               options_.external_server_chain, pass);
