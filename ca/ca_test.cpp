@@ -11,9 +11,11 @@
 
 #include "ca/authority.h"
 #include "ca/csr.h"
+#include "ca/internal/x509_util.h"
 #include "ca/issuer.h"
 #include "ca/keys.h"
 #include "common/clock.h"
+#include "common/der.h"
 #include "common/encoding.h"
 #include "common/file.h"
 #include "common/pem.h"
@@ -158,7 +160,8 @@ TEST_CASE("the host profile is exactly DESIGN.md section 3") {
   IssuanceRequest req = HostRequest(host_key.get(), id);
   auto issued = issuer->Issue(req);
   REQUIRE(issued.ok());
-  X509* c = issued->cert.get();
+  X509Ptr parsed = *CertFromDer(issued->der);
+  X509* c = parsed.get();
   REQUIRE(X509_get_version(c) == X509_VERSION_3);
   char subject[256];
   X509_NAME_oneline(X509_get_subject_name(c), subject, sizeof(subject));
@@ -211,12 +214,132 @@ TEST_CASE("the host profile is exactly DESIGN.md section 3") {
   req.crl_url.clear();
   req.ca_issuers_url.clear();
   req.serial = NewSerial();
-  auto bare = issuer->Issue(req);
-  REQUIRE(X509_get_ext_by_NID(bare->cert.get(), NID_crl_distribution_points, -1) < 0);
-  REQUIRE(X509_get_ext_by_NID(bare->cert.get(), NID_info_access, -1) < 0);
+  X509Ptr bare = *CertFromDer(issuer->Issue(req)->der);
+  REQUIRE(X509_get_ext_by_NID(bare.get(), NID_crl_distribution_points, -1) < 0);
+  REQUIRE(X509_get_ext_by_NID(bare.get(), NID_info_access, -1) < 0);
   // Refusals.
   req.dns_names.clear();
   req.uris.clear();
+  REQUIRE(issuer->Issue(req).status().code() == Code::kInvalidArgument);
+}
+
+// The host certificate as OpenSSL's X509 objects build it (how hostca built
+// it before it assembled the DER from kept encodings): its TBSCertificate.
+std::string ReferenceTbs(EVP_PKEY* ca_key, X509* ca_cert, const std::string& organization,
+                         const IssuanceRequest& req) {
+  X509Ptr cert(X509_new());
+  BignumPtr bn(BN_bin2bn(reinterpret_cast<const unsigned char*>(req.serial.data()),
+                         static_cast<int>(req.serial.size()), nullptr));
+  Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  REQUIRE(X509_set_version(cert.get(), X509_VERSION_3) == 1);
+  REQUIRE(X509_set_serialNumber(cert.get(), serial.get()) == 1);
+  REQUIRE(X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert)) == 1);
+  REQUIRE(X509_set_pubkey(cert.get(), req.public_key) == 1);
+  REQUIRE(ASN1_TIME_set(X509_getm_notBefore(cert.get()), static_cast<time_t>(req.not_before)));
+  REQUIRE(ASN1_TIME_set(X509_getm_notAfter(cert.get()), static_cast<time_t>(req.not_after)));
+  REQUIRE(internal::SetSubject(X509_get_subject_name(cert.get()), organization,
+                               req.organizational_unit, req.common_name)
+              .ok());
+  std::string san;
+  for (const std::string& d : req.dns_names) {
+    san += (san.empty() ? "" : ",") + std::string("DNS:") + d;
+  }
+  for (const std::string& ip : req.ip_addresses) {
+    san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
+  }
+  for (const std::string& u : req.uris) {
+    san += (san.empty() ? "" : ",") + std::string("URI:") + u;
+  }
+  const bool rsa = EVP_PKEY_get_base_id(req.public_key) == EVP_PKEY_RSA;
+  std::vector<std::pair<int, std::string>> exts = {
+      {NID_basic_constraints, "critical,CA:FALSE"},
+      {NID_key_usage,
+       rsa ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"},
+      {NID_ext_key_usage, "serverAuth,clientAuth"}};
+  for (const auto& [nid, value] : exts) {
+    X509ExtensionPtr ext = *internal::MakeExtension(nullptr, nid, value);
+    REQUIRE(X509_add_ext(cert.get(), ext.get(), -1) == 1);
+  }
+  X509ExtensionPtr aki = *internal::MakeAkiFromIssuer(ca_cert);
+  REQUIRE(X509_add_ext(cert.get(), aki.get(), -1) == 1);
+  exts = {{NID_subject_key_identifier, "hash"}, {NID_subject_alt_name, san}};
+  if (!req.crl_url.empty()) {
+    exts.emplace_back(NID_crl_distribution_points, "URI:" + req.crl_url);
+  }
+  if (!req.ca_issuers_url.empty()) {
+    exts.emplace_back(NID_info_access, "caIssuers;URI:" + req.ca_issuers_url);
+  }
+  for (const auto& [nid, value] : exts) {
+    X509ExtensionPtr ext = *internal::MakeExtension(cert.get(), nid, value);
+    REQUIRE(X509_add_ext(cert.get(), ext.get(), -1) == 1);
+  }
+  REQUIRE(X509_sign(cert.get(), ca_key, DigestFor(ca_key)) > 0);
+  unsigned char* buf = nullptr;
+  const int len = i2d_re_X509_tbs(cert.get(), &buf);
+  REQUIRE(len > 0);
+  std::string out(reinterpret_cast<const char*>(buf), static_cast<size_t>(len));
+  OPENSSL_free(buf);
+  return out;
+}
+
+// The TBSCertificate of a certificate's DER.
+std::string TbsOf(std::string_view cert_der) {
+  DerTlv outer, tbs;
+  REQUIRE(ReadDer(&cert_der, der::kSequence, &outer));
+  std::string_view body = outer.content;
+  REQUIRE(ReadDer(&body, der::kSequence, &tbs));
+  return std::string(tbs.whole);
+}
+
+TEST_CASE("the host certificate is byte for byte what OpenSSL's objects build") {
+  FakeClock clock(kNow);
+  for (const char* ca_type : {"p256", "p384", "ed25519", "rsa3072"}) {
+    EVP_PKEY* ca_key = CachedKey(*ParseKeyType(ca_type));
+    CaOptions options;
+    options.organization = "Exämple Org";  // not ASCII: UTF8String either way
+    auto root = *CreateRootCertificate(ca_key, options, clock);
+    auto issuer = *Issuer::Create(CopyRef(ca_key), CopyRef(root.get()), {}, options.organization);
+    for (const char* key_type : {"p256", "p384", "ed25519", "rsa3072"}) {
+      INFO("CA " << ca_type << ", key " << key_type);
+      EVP_PKEY* key = CachedKey(*ParseKeyType(key_type));
+      IssuanceRequest req = HostRequest(key, "0b5f1c52-7d2e-4c3a-9f0e-2a1b3c4d5e6f");
+      REQUIRE(TbsOf(issuer->Issue(req)->der) ==
+              ReferenceTbs(ca_key, root.get(), "Exämple Org", req));
+      // The key as a CSR encodes it.
+      const std::string spki = *PublicKeyToDer(key);
+      req.public_key_spki = spki;
+      const std::string der = issuer->Issue(req)->der;
+      REQUIRE(TbsOf(der) == ReferenceTbs(ca_key, root.get(), "Exämple Org", req));
+      // OpenSSL reads it back and the signature verifies.
+      X509Ptr parsed = *CertFromDer(der);
+      REQUIRE(X509_verify(parsed.get(), ca_key) == 1);
+    }
+    // Every field that varies: IP names, no URLs, no OU, a 2050+ notAfter
+    // (GeneralizedTime), a serial with its top bit clear but a short form.
+    IssuanceRequest req = HostRequest(CachedKey(KeyType::kP256), "hostca-server");
+    req.dns_names = {"ca.example"};
+    req.ip_addresses = {"127.0.0.1", "::1", "2001:db8::7"};
+    req.uris.clear();
+    req.crl_url.clear();
+    req.ca_issuers_url.clear();
+    req.organizational_unit.clear();
+    req.serial = std::string("\x00\x01\x7f", 3);
+    req.not_after = 2600000000;  // 2052
+    REQUIRE(TbsOf(issuer->Issue(req)->der) == ReferenceTbs(ca_key, root.get(), "Exämple Org", req));
+  }
+  // What OpenSSL refuses is refused: a CN over 64 characters, bad UTF-8, a
+  // bad IP address.
+  EVP_PKEY* ca_key = CachedKey(KeyType::kP256);
+  auto root = *CreateRootCertificate(ca_key, CaOptions{}, clock);
+  auto issuer = *Issuer::Create(CopyRef(ca_key), CopyRef(root.get()), {}, "hostca");
+  IssuanceRequest req = HostRequest(CachedKey(KeyType::kP256), std::string(65, 'a'));
+  REQUIRE(issuer->Issue(req).status().code() == Code::kInvalidArgument);
+  req.common_name = std::string(64, 'a');
+  REQUIRE(issuer->Issue(req).ok());
+  req.common_name = "bad\xff";
+  REQUIRE(issuer->Issue(req).status().code() == Code::kInvalidArgument);
+  req.common_name = "ok";
+  req.ip_addresses = {"300.1.1.1"};
   REQUIRE(issuer->Issue(req).status().code() == Code::kInvalidArgument);
 }
 

@@ -9,12 +9,9 @@
 // constraints) is built once in Create.
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "common/ossl.h"
@@ -40,8 +37,8 @@ struct IssuanceRequest {
   std::vector<std::string> uris;          // e.g. "urn:uuid:<host-id>"
   EVP_PKEY* public_key = nullptr;         // borrowed; the only thing taken from a CSR
   // The same key as the CSR encoded it (CheckedCsr::spki_der), copied into
-  // the certificate as it is; "" = encode public_key. OpenSSL 3.0 encodes a
-  // key through its provider encoders, a large share of an issuance.
+  // the certificate as it is; "" = encode public_key (OpenSSL 3.0 encodes a
+  // key through its provider encoders, a large share of an issuance).
   std::string_view public_key_spki;
   std::string serial;                     // raw bytes from NewSerial()
   int64_t not_before = 0, not_after = 0;  // unix seconds
@@ -50,7 +47,6 @@ struct IssuanceRequest {
 };
 
 struct IssuedCertificate {
-  X509Ptr cert;
   std::string der;
   std::string pem;
   std::string serial;  // raw
@@ -78,13 +74,18 @@ class Issuer {
   const std::vector<std::string>& chain_pem() const { return chain_pem_; }
   const std::string& organization() const { return organization_; }
   const std::string& fingerprint_sha256() const { return fingerprint_; }
+  // The signatureAlgorithm of what this issuer signs, DER, and the CA's
+  // subject name, DER (the issuer of its certificates and CRLs).
+  const std::string& signature_algorithm_der() const { return signature_algorithm_der_; }
+  const std::string& issuer_name_der() const { return issuer_name_der_; }
+  // The signature value of `tbs` (a TBSCertificate or TBSCertList) with the
+  // CA key and digest(), without the BIT STRING wrapping.
+  Result<std::string> Sign(std::string_view tbs) const;
 
  private:
   Issuer() = default;
-  Status AddExtensions(X509* cert, const IssuanceRequest& req) const;
-  // Adds the extension `nid` = `value` (CDP, AIA), built once per value: the
-  // URLs are the same for every certificate a server issues.
-  Status AddCachedExtension(X509* cert, int nid, const std::string& value) const;
+  Status AppendExtensions(std::string* exts, const IssuanceRequest& req,
+                          std::string_view key_bits) const;
 
   EvpPkeyPtr key_;
   X509Ptr ca_cert_;
@@ -93,9 +94,12 @@ class Issuer {
   std::vector<std::string> chain_pem_;
   std::string fingerprint_;
   const EVP_MD* md_ = nullptr;
-  X509ExtensionPtr basic_constraints_, key_usage_sig_, key_usage_rsa_, eku_, aki_;
-  mutable std::mutex cache_mu_;  // held only for a lookup and a copy
-  mutable std::map<std::pair<int, std::string>, X509ExtensionPtr> ext_cache_;
+  EvpMdPtr sha1_;
+  // Kept encodings: the AlgorithmIdentifier OpenSSL writes for the CA key,
+  // the CA's subject (every certificate's issuer) and the extensions every
+  // host certificate carries, each a whole Extension.
+  std::string signature_algorithm_der_, issuer_name_der_;
+  std::string basic_constraints_der_, key_usage_sig_der_, key_usage_rsa_der_, eku_der_, aki_der_;
 };
 
 // The digest hostca signs with for a key: SHA-384 for P-384, none for

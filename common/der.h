@@ -1,11 +1,13 @@
-// A minimal reader of DER (X.690) for the structures hostca walks on its hot
-// path (the CSR of every enrollment). OpenSSL 3.0 parses a CSR through its
+// A minimal reader and writer of DER (X.690) for the structures hostca walks
+// or builds on its hot paths (the CSR and certificate of every enrollment,
+// the CRL). OpenSSL 3.0 parses a CSR through its
 // provider decoder machinery, which costs more than the signature check
 // itself; walking the few fields we need is a page of code. Untrusted input:
 // every read is bounds-checked and fails cleanly.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace hostca {
@@ -25,13 +27,31 @@ bool ReadDer(std::string_view* in, DerTlv* out);
 bool ReadDer(std::string_view* in, uint8_t tag, DerTlv* out);
 
 namespace der {
+constexpr uint8_t kBoolean = 0x01;
 constexpr uint8_t kInteger = 0x02;
 constexpr uint8_t kBitString = 0x03;
+constexpr uint8_t kOctetString = 0x04;
 constexpr uint8_t kNull = 0x05;
+constexpr uint8_t kEnumerated = 0x0a;
 constexpr uint8_t kOid = 0x06;
 constexpr uint8_t kSequence = 0x30;
 constexpr uint8_t kSet = 0x31;
 constexpr uint8_t kContext0 = 0xa0;  // [0] constructed
+constexpr uint8_t kContext3 = 0xa3;  // [3] constructed
+
+// Writing. The encoders build what OpenSSL's ASN.1 objects would, byte for
+// byte, without allocating an object per field: the certificate of every
+// enrollment and every CRL republish are assembled from kept encodings.
+
+// tag, definite length (short or long form), then `content`.
+void AppendTlv(std::string* out, uint8_t tag, std::string_view content);
+std::string Tlv(uint8_t tag, std::string_view content);
+// INTEGER from a non-negative big-endian magnitude (leading zeros dropped,
+// a 0x00 added when the top bit is set).
+std::string IntegerFromMagnitude(std::string_view magnitude);
+std::string IntegerFromU64(uint64_t v);
+// UTCTime before 2050, GeneralizedTime from 2050 on (RFC 5280 4.1.2.5).
+std::string Time(int64_t unix_seconds);
 }  // namespace der
 
 }  // namespace hostca

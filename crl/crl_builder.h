@@ -53,7 +53,8 @@ class CrlEntrySet {
 
 class CrlSigner {
  public:
-  // Precomputes the issuer name, the signature algorithm and the AKI.
+  // Precomputes the AKI and IDP; the issuer name and signature algorithm
+  // are the issuer's kept encodings.
   // `distribution_point` (the URL certificates name in their CRL
   // distribution point) goes into a critical issuingDistributionPoint, so
   // validators that match the two (Botan, OpenSSL) accept the CRL as the one
@@ -68,10 +69,8 @@ class CrlSigner {
  private:
   CrlSigner(const ca::Issuer& issuer) : issuer_(issuer) {}
   const ca::Issuer& issuer_;
-  std::string algorithm_der_;  // AlgorithmIdentifier
-  std::string issuer_der_;     // Name
-  std::string aki_ext_der_;    // Extension
-  std::string idp_ext_der_;    // Extension, or empty
+  std::string aki_ext_der_;  // Extension
+  std::string idp_ext_der_;  // Extension, or empty
 };
 
 // Encodes one revokedCertificates element.

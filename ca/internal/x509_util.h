@@ -20,11 +20,6 @@ Result<X509ExtensionPtr> MakeAkiFromIssuer(X509* issuer);
 // subjectKeyIdentifier: SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2 (1)).
 Status AddSubjectKeyId(X509* cert);
 
-// Sets the certificate's subjectPublicKeyInfo from its DER (algorithm and key
-// bits copied, nothing decoded). invalid_argument for a malformed SPKI.
-Status SetPublicKeyFromSpki(X509* cert, std::string_view spki_der);
-Status AddSubjectAltName(X509* cert, const std::vector<std::string>& dns,
-                         const std::vector<std::string>& ips, const std::vector<std::string>& uris);
 // O=<org>, OU=<ou> (omitted when empty), CN=<cn>.
 Status SetSubject(X509_NAME* name, const std::string& org, const std::string& ou,
                   const std::string& cn);
