@@ -458,6 +458,17 @@ TEST_CASE("CSR keys, digests and encodings outside the policy are refused") {
   REQUIRE(ParseAndCheckCsr(der, policy).ok());
   REQUIRE(ParseAndCheckCsr(der + std::string(1, '\0'), policy).status().reason() == "bad_csr");
   REQUIRE(ParseAndCheckCsr(der.substr(0, der.size() - 1), policy).status().reason() == "bad_csr");
+  // A point off the curve (the last byte of y changed), for both curves.
+  for (const char* curve : {"P-256", "P-384"}) {
+    const std::string csr_der =
+        *CsrDerOf(OpensslCsr(dir, std::string("ec -pkeyopt ec_paramgen_curve:") + curve));
+    const std::string spki = ParseAndCheckCsr(csr_der, policy)->spki_der;
+    const size_t last = csr_der.find(spki) + spki.size() - 1;
+    std::string off = csr_der;
+    off[last] = static_cast<char>(off[last] ^ 0x01);
+    INFO(curve);
+    REQUIRE(ParseAndCheckCsr(off, policy).status().reason() == "bad_csr");
+  }
   // Every single-byte change is refused or (in the unsigned outer framing)
   // still verifies; none may crash or read out of bounds (ASan runs this).
   for (size_t i = 0; i < der.size(); ++i) {
