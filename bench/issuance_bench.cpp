@@ -20,6 +20,7 @@
 #include "bench/issuance_report.h"
 #include "bench/loadgen.h"
 #include "bench/process.h"
+#include "bench/profile.h"
 #include "bench/report.h"
 #include "common/clock.h"
 #include "common/encoding.h"
@@ -38,6 +39,7 @@ struct Options {
   size_t openssl_ca_certs = 200;
   int speed_seconds = 3;
   bool cfssl = true;
+  bool profile = true;  // a perf profile of one more keep-alive run
   std::string out_dir = HOSTCA_SOURCE_DIR "/bench/results";
   std::string server = HOSTCA_BINARY_DIR "/bin/hostca-server";
   std::string report_suffix;  // in the report's file name: "" for the default counts
@@ -45,7 +47,7 @@ struct Options {
 
 constexpr char kUsage[] =
     "usage: issuance_bench [--quick] [--requests N] [--connections LIST] [--runs N]\n"
-    "                      [--out DIR] [--server PATH] [--no-cfssl]\n"
+    "                      [--out DIR] [--server PATH] [--no-cfssl] [--no-profile]\n"
     "  --quick             100 requests per run, 30 `openssl ca` certificates, 1 s\n"
     "                      `openssl speed` (default: 1000, 200, 3 s)\n"
     "  --requests N        requests per run and load shape\n"
@@ -53,7 +55,9 @@ constexpr char kUsage[] =
     "  --runs N            runs per load shape (default: 3)\n"
     "  --out DIR           where the Markdown and JSON reports go (default: bench/results)\n"
     "  --server PATH       the hostca-server binary (default: the one built beside this one)\n"
-    "  --no-cfssl          skip the cfssl baselines\n";
+    "  --no-cfssl          skip the cfssl baselines\n"
+    "  --no-profile        skip the perf profile of the server (one more keep-alive run,\n"
+    "                      8 connections, under `perf record`)\n";
 
 Result<std::vector<int>> ParseConnections(const std::string& list) {
   std::vector<int> out;
@@ -97,6 +101,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.server = argv[++i];
     } else if (arg == "--no-cfssl") {
       opts.cfssl = false;
+    } else if (arg == "--no-profile") {
+      opts.profile = false;
     } else {
       return InvalidArgument("unknown or incomplete argument '" + arg + "'");
     }
@@ -249,6 +255,44 @@ Status MeasureRenewal(const Options& opts, const std::vector<std::string>& csrs,
   return Status::Ok();
 }
 
+// One more keep-alive enroll run at 8 connections, not counted in the
+// tables (perf slows the server), under `perf record`: where the CPU goes.
+constexpr int kProfileConnections = 8;
+constexpr size_t kProfileRequests = 8000;
+Status ProfileKeepAlive(const Target& t, const std::string& dir, Profile* out) {
+  const std::string what = "hostca keep-alive C=" + std::to_string(kProfileConnections);
+  std::fprintf(stderr, "   %s under perf record\n", what.c_str());
+  // Enough requests for a few thousand samples whatever --requests is (the
+  // CSRs repeat, the host names do not).
+  std::vector<std::string> bodies;
+  for (size_t round = 0; bodies.size() < kProfileRequests; ++round) {
+    HOSTCA_ASSIGN_OR_RETURN(std::vector<std::string> more, t.make_bodies(1000000 + round));
+    bodies.insert(bodies.end(), more.begin(), more.end());
+  }
+  auto perf = PerfRecording::Start(t.server_pid, dir + "/perf.data");
+  if (!perf.ok()) {
+    out->not_taken = "perf could not be started (scripts/bench installs linux-perf): " +
+                     perf.status().ToString();
+    std::fprintf(stderr, "   %s\n", out->not_taken.c_str());
+    return Status::Ok();
+  }
+  LoadOptions load = t.load;
+  load.mode = ConnectionMode::kKeepAlive;
+  load.connections = kProfileConnections;
+  HOSTCA_ASSIGN_OR_RETURN(const LoadResult res, RunLoad(t.endpoint, bodies, load));
+  HOSTCA_ASSIGN_OR_RETURN(*out, (*perf)->Finish(what));
+  if (res.ok == 0) {
+    return Internal(what + " under perf: every request failed; first: " + res.first_failure);
+  }
+  std::error_code ec;
+  std::filesystem::remove(dir + "/perf.data", ec);
+  std::filesystem::remove(dir + "/perf.data.old", ec);
+  if (!out->not_taken.empty()) {
+    std::fprintf(stderr, "   no profile: %s\n", out->not_taken.c_str());
+  }
+  return Status::Ok();
+}
+
 Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, const std::string& dir,
                  IssuanceResults* results) {
   std::fprintf(stderr, "== hostca-server (%s)\n", opts.server.c_str());
@@ -277,6 +321,9 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
   t.certificate_of = [](const std::string& body) { return JsonString(body, {"certificate"}); };
   HOSTCA_RETURN_IF_ERROR(MeasureTarget(t, opts, &results->rows));
   HOSTCA_RETURN_IF_ERROR(MeasureRenewal(opts, csrs, server, ca.get(), results));
+  if (opts.profile) {
+    HOSTCA_RETURN_IF_ERROR(ProfileKeepAlive(t, dir, &results->profile));
+  }
   // httplib ends a kept-alive connection after a fixed number of requests.
   size_t closes = 0, requests = 0, connections = 0;
   for (const LoadRow& row : results->rows) {

@@ -112,6 +112,39 @@ std::string OpensslCaLine(const IssuanceResults& res) {
          " ms CPU per certificate";
 }
 
+// The profile's parts with their share and what they cost per certificate
+// at the unprofiled server CPU of the same load shape.
+Table ProfileTable(const IssuanceResults& res) {
+  const LoadRow* row = Find(res, "hostca", "keep-alive", 8);
+  const double cpu = row == nullptr ? 0 : MedianOf(*row, &LoadRun::server_cpu_per_cert);
+  Table t = {{"part of the server's work", "share of CPU", "us/cert", "measured as"}};
+  for (const ProfilePart& p : res.profile.parts) {
+    t.push_back({p.part, Format("%.1f%%", p.share * 100),
+                 cpu > 0 ? Format("%.0f", p.share * cpu * 1e6) : "-", p.symbols});
+  }
+  return t;
+}
+
+std::string ProfileSummary(const IssuanceResults& res) {
+  if (!res.profile.not_taken.empty()) {
+    return "No profile: " + res.profile.not_taken + "\n";
+  }
+  if (res.profile.parts.empty()) {
+    return "";
+  }
+  const double verify_us = res.limit.verify_per_second > 0 ? 1e6 / res.limit.verify_per_second : 0;
+  const double sign_us = res.limit.sign_per_second > 0 ? 1e6 / res.limit.sign_per_second : 0;
+  return "`perf record` of the server during one more " + res.profile.what +
+         " run (not in the tables above; " + res.profile.samples +
+         "). Shares are of the server's samples, inclusive of what each part calls; us/cert "
+         "applies them to the unprofiled server CPU per certificate of the same shape. At `openssl "
+         "speed` rates the signature work is " +
+         Format("%.0f", verify_us + sign_us) + " us per certificate (verify " +
+         Format("%.0f", verify_us) + " + sign " + Format("%.0f", sign_us) +
+         "): whatever else the server spends per certificate is the distance to the "
+         "signature limit.\n";
+}
+
 }  // namespace
 
 double SignatureLimit::KeepAlive() const {
@@ -136,6 +169,12 @@ std::string IssuanceTextTable(const IssuanceResults& res) {
   std::string out = Text(LoadTable(res));
   out += "\nopenssl ca (one process per certificate): " + OpensslCaLine(res) + "\n\n";
   out += Text(RatioTable(res));
+  if (!res.profile.parts.empty() || !res.profile.not_taken.empty()) {
+    out += "\n" + ProfileSummary(res);
+    if (!res.profile.parts.empty()) {
+      out += Text(ProfileTable(res));
+    }
+  }
   return out;
 }
 
@@ -165,6 +204,12 @@ std::string IssuanceMarkdownReport(const IssuanceResults& res) {
         " certs/s (verify the CSR + sign the certificate), " + Rate(res.limit.NewConnection()) +
         " certs/s with a new TLS connection each (+ handshake signature + ECDH)\n";
   md += "- openssl ca, one process per certificate, sequential: " + OpensslCaLine(res) + "\n";
+  if (!res.profile.parts.empty() || !res.profile.not_taken.empty()) {
+    md += "\n## Where the server's CPU goes\n\n" + ProfileSummary(res);
+    if (!res.profile.parts.empty()) {
+      md += "\n" + Markdown(ProfileTable(res));
+    }
+  }
   bool any_failure = false;
   for (const LoadRow& r : res.rows) {
     for (const auto& [kind, n] : r.failures) {
@@ -258,6 +303,14 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
          {"hostca_over_cfssl_sqlite",
           Ratio(hostca, RowRate(Find(res, "cfssl+sqlite", r.mode, r.connections)))},
          {"hostca_over_openssl_ca", Ratio(hostca, OpensslCaRate(res))}});
+  }
+  j["profile"] = {{"not_taken", res.profile.not_taken},
+                  {"load", res.profile.what},
+                  {"samples", res.profile.samples},
+                  {"parts", nlohmann::json::array()}};
+  for (const ProfilePart& p : res.profile.parts) {
+    j["profile"]["parts"].push_back(
+        {{"part", p.part}, {"share", p.share}, {"measured_as", p.symbols}});
   }
   j["notes"] = res.notes;
   return j.dump(2) + "\n";

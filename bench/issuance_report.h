@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/profile.h"
 #include "bench/report.h"
 
 namespace hostca::bench {
@@ -59,6 +60,7 @@ struct IssuanceResults {
   SignatureLimit limit;
   std::vector<LoadRow> rows;
   OpensslCaRuns openssl_ca;
+  Profile profile;                 // of one more hostca keep-alive run
   std::vector<std::string> notes;  // shown under the tables
 };
 
