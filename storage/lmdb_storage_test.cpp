@@ -122,6 +122,60 @@ TEST_CASE(
   REQUIRE(CheckLmdbStore(dir.Sub("nothing")).status().code() == Code::kNotFound);
 }
 
+TEST_CASE("valid certificates are not in the status index and older stores' entries are dropped") {
+  TempDir dir;
+  const std::string path = dir.Sub("db");
+  auto status_entries = [&path] {
+    auto check = CheckLmdbStore(path);
+    REQUIRE(check.ok());
+    REQUIRE(check->problems_found == 0);
+    for (const auto& t : check->tables) {
+      if (t.name == "certs_by_status") {
+        return t.entries;
+      }
+    }
+    return uint64_t{0};
+  };
+  {
+    auto store = *OpenLmdbStorage({.path = path});
+    REQUIRE(store
+                ->Update([](WriteTxn& txn) -> Status {
+                  HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("new", "h", 5)));
+                  return txn.InsertCert(Cert("old", "h", 6));
+                })
+                .ok());
+  }
+  REQUIRE(status_entries() == 0);
+  // A store written before indexed valid certificates too.
+  RawPut(path, {{"certs_by_status", std::string("\0old", 4), ""}});
+  REQUIRE(status_entries() == 1);
+  {
+    auto store = *OpenLmdbStorage({.path = path});
+    auto valid = [&store] {
+      std::vector<std::string> serials;
+      REQUIRE(store
+                  ->View([&](ReadTxn& txn) {
+                    return txn.ForEachCertWithStatus(CertStatus::kValid, [&](const CertRecord& c) {
+                      serials.push_back(c.serial);
+                      return true;
+                    });
+                  })
+                  .ok());
+      return serials;
+    };
+    REQUIRE(valid() == std::vector<std::string>{"new", "old"});
+    REQUIRE(store
+                ->Update([](WriteTxn& txn) -> Status {
+                  HOSTCA_ASSIGN_OR_RETURN(CertRecord c, txn.GetCert("old"));
+                  c.status = CertStatus::kRevoked;
+                  return txn.UpdateCert(c);
+                })
+                .ok());
+    REQUIRE(valid() == std::vector<std::string>{"new"});
+  }
+  REQUIRE(status_entries() == 1);  // the revoked one; the old valid entry is gone
+}
+
 TEST_CASE("16 threads store 10000 certificates through group commit, all durable") {
   TempDir dir;
   const LmdbOptions opts{.path = dir.Sub("db")};
@@ -284,7 +338,7 @@ TEST_CASE("corrupt records and dangling index entries are errors, not crashes") 
   }
   RawPut(opts.path, {{"certs", "bad", "\x01garbage"},
                      {"certs", "worse", std::string("\x01\xff\xff\xff\xff", 5)},
-                     {"certs_by_status", std::string("\0ghost", 6), ""},
+                     {"certs_by_status", std::string("\x01ghost", 6), ""},
                      {"hosts", "h1", ""}});
   auto store = *OpenLmdbStorage(opts);
   REQUIRE(store
@@ -297,7 +351,11 @@ TEST_CASE("corrupt records and dangling index entries are errors, not crashes") 
                 REQUIRE(txn.ListHosts().status().code() == Code::kInternal);
                 const Status scan = txn.ForEachCertWithStatus(
                     CertStatus::kValid, [](const CertRecord&) { return true; });
-                REQUIRE(scan.code() == Code::kInternal);
+                REQUIRE(scan.code() == Code::kInternal);  // "bad" does not decode
+                // A revoked entry whose certificate is not stored.
+                REQUIRE(txn.ForEachCertWithStatus(CertStatus::kRevoked,
+                                                  [](const CertRecord&) { return true; })
+                            .code() == Code::kInternal);
                 return Status::Ok();
               })
               .ok());

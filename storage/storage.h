@@ -47,8 +47,9 @@ class ReadTxn {
   // (for filtered listings that must not read more than they return).
   virtual Status ForEachCertExpiringBetween(
       int64_t from, int64_t to, const std::function<bool(const CertRecord&)>& visit) = 0;
-  // Visits the records with `status` in serial order (status index); the
-  // visitor returns false to stop.
+  // Visits the records with `status` in serial order; the visitor returns
+  // false to stop. Revoked ones come from the status index; valid ones are
+  // not indexed (one write less per issuance), so kValid reads every record.
   virtual Status ForEachCertWithStatus(CertStatus status,
                                        const std::function<bool(const CertRecord&)>& visit) = 0;
   virtual Result<uint64_t> CountCerts() = 0;

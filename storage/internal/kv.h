@@ -17,7 +17,7 @@ enum Table : int {
   kCerts = 0,      // serial -> CertRecord
   kCertsByHost,    // host_id \0 serial -> ""
   kCertsByExpiry,  // be64(not_after ^ sign) serial -> ""
-  kCertsByStatus,  // status byte, serial -> ""
+  kCertsByStatus,  // status byte, serial -> "" (not valid ones only)
   kHosts,          // host_id -> HostRecord
   kHostNames,      // name -> host_id
   kTokens,         // hash -> TokenRecord
