@@ -104,6 +104,27 @@ TEST_CASE("renewal: a revoked certificate is refused") {
   REQUIRE(rec.body["revocation_reason"] == "keyCompromise");
 }
 
+// The handshake takes any client certificate unchecked (server.cpp); each
+// call that acts on one verifies it. A forgery of a stored certificate (same
+// serial, subject and issuer name, the forger's key and signature) passes
+// the handshake, since the forger holds its key, and must fail there.
+TEST_CASE("renewal: a forged copy of a host's certificate is refused") {
+  ApiFixture ca;
+  HostCreds creds;
+  REQUIRE_ANSWER(ca.Enroll("a.example", ca.CreateToken("t"), &creds), 201, "");
+  HostCreds forged;
+  forged.key.reset(EVP_EC_gen("P-256"));
+  forged.cert.reset(X509_dup(creds.cert.get()));
+  REQUIRE(X509_set_pubkey(forged.cert.get(), forged.key.get()) == 1);
+  REQUIRE(X509_sign(forged.cert.get(), forged.key.get(), EVP_sha256()) > 0);
+  REQUIRE_ANSWER(ca.Renew(&forged), 401, "client_cert_invalid");
+  REQUIRE_ANSWER(ca.Call("POST", "/v1/revoke", {{"reason", "keyCompromise"}}, &forged), 401,
+                 "client_cert_invalid");
+  REQUIRE(ca.AdminCall("GET", "/v1/certs/" + creds.serial).body["status"] == "valid");
+  // The host's own certificate still renews.
+  REQUIRE_ANSWER(ca.Renew(&creds), 201, "");
+}
+
 TEST_CASE("reissue with a token: same host ID, earlier certificates revoked as superseded") {
   ApiFixture ca;
   HostCreds a, b;
