@@ -207,7 +207,7 @@ std::string IssuanceMarkdownReport(const IssuanceResults& res) {
   if (!res.profile.parts.empty() || !res.profile.not_taken.empty()) {
     md += "\n## Where the server's CPU goes\n\n" + ProfileSummary(res);
     if (!res.profile.parts.empty()) {
-      md += "\n" + Markdown(ProfileTable(res));
+      md += "\n" + RenderMarkdown(ProfileTable(res), 1);
     }
   }
   bool any_failure = false;

@@ -53,12 +53,14 @@ struct Options {
   std::string work_dir;  // "" = OUT/tmp
   std::string server = HOSTCA_BINARY_DIR "/bin/hostca-server";
   bool keep = false;
+  bool profile = true;  // one more issuance run of each server under perf record
   std::string report_suffix;
 };
 
 constexpr char kUsage[] =
     "usage: scale_bench [--quick] [--sizes LIST] [--requests N] [--runs N] [--queries N]\n"
     "                   [--starts N] [--out DIR] [--work DIR] [--keep] [--server PATH]\n"
+    "                   [--no-profile]\n"
     "  --quick         100k certificates; 400 requests x 3 runs, 2 starts\n"
     "  --sizes LIST    comma-separated certificate counts (default: 1000000,10000000)\n"
     "  --requests N    requests per issuance run (default: 2000)\n"
@@ -68,7 +70,8 @@ constexpr char kUsage[] =
     "  --out DIR       where the Markdown and JSON reports go (default: bench/results)\n"
     "  --work DIR      where the data directories go (default: OUT/tmp; 10M needs ~15 GB)\n"
     "  --keep          keep the data directories (and print where they are)\n"
-    "  --server PATH   the hostca-server binary (default: the one built beside this one)\n";
+    "  --server PATH   the hostca-server binary (default: the one built beside this one)\n"
+    "  --no-profile    skip the perf profile of both servers (one more issuance run each)\n";
 
 Result<std::vector<size_t>> ParseSizes(const std::string& list) {
   std::vector<size_t> out;
@@ -114,6 +117,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.work_dir = argv[++i];
     } else if (arg == "--keep") {
       opts.keep = true;
+    } else if (arg == "--no-profile") {
+      opts.profile = false;
     } else if (arg == "--server" && has_value) {
       opts.server = argv[++i];
     } else {
@@ -302,6 +307,33 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
   return Status::Ok();
 }
 
+// One more issuance run under perf record (two runs' worth of requests).
+Status ProfileRun(Store& st, const std::vector<std::string>& csrs, size_t* next_host,
+                  const std::string& dir, Profile* out) {
+  auto perf = PerfRecording::Start(st.server.process->pid(), dir + "/perf-" + st.name + ".data");
+  if (!perf.ok()) {
+    out->not_taken = "perf could not be started (scripts/bench installs linux-perf): " +
+                     perf.status().ToString();
+    return Status::Ok();
+  }
+  LoadOptions load;
+  load.path = "/v1/enroll";
+  load.expect_status = 201;
+  load.body_must_contain = "\"certificate\"";
+  load.connections = kConnections;
+  load.mode = ConnectionMode::kKeepAlive;
+  for (int round = 0; round < 2; ++round) {
+    HOSTCA_RETURN_IF_ERROR(Issue(st, csrs, next_host, load, nullptr).status());
+  }
+  HOSTCA_ASSIGN_OR_RETURN(
+      *out, (*perf)->Finish(st.name + " keep-alive C=" + std::to_string(kConnections)));
+  std::error_code ec;
+  std::filesystem::remove(dir + "/perf-" + st.name + ".data", ec);
+  std::fprintf(stderr, "   %s: profile %s\n", st.name.c_str(),
+               out->not_taken.empty() ? out->samples.c_str() : out->not_taken.c_str());
+  return Status::Ok();
+}
+
 // /healthz and /metrics (memory before and after), then stops the server
 // and measures the store.
 Status Finish(const Options& opts, Store& st) {
@@ -387,6 +419,10 @@ Status MeasureSize(const Options& opts, const std::string& dir,
   HOSTCA_ASSIGN_OR_RETURN(size->empty.memory_idle, ReadProcessMemory(empty.server.process->pid()));
   HOSTCA_ASSIGN_OR_RETURN(size->loaded.memory_idle,
                           ReadProcessMemory(loaded.server.process->pid()));
+  if (opts.profile) {
+    HOSTCA_RETURN_IF_ERROR(ProfileRun(empty, csrs, &next_host, dir, &size->empty_profile));
+    HOSTCA_RETURN_IF_ERROR(ProfileRun(loaded, csrs, &next_host, dir, &size->loaded_profile));
+  }
   HOSTCA_RETURN_IF_ERROR(Finish(opts, empty));
   HOSTCA_RETURN_IF_ERROR(Finish(opts, loaded));
   return Status::Ok();

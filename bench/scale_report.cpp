@@ -186,6 +186,58 @@ std::string Header(const ScaleResults& res) {
 
 }  // namespace
 
+namespace {
+
+// Each part of an issuance in the empty and the loaded store's profile,
+// with its share and what it costs per certificate at that server's median
+// (unprofiled) CPU per certificate.
+StringTable ProfileTable(const ScaleSize& s) {
+  const double empty_cpu = Median(s.empty.server_cpu_per_cert);
+  const double loaded_cpu = Median(s.loaded.server_cpu_per_cert);
+  StringTable t = {{"part of the server's work", "empty share", "loaded share", "empty us/cert",
+                    "loaded us/cert"}};
+  const std::vector<ProfilePart>& e = s.empty_profile.parts;
+  const std::vector<ProfilePart>& l = s.loaded_profile.parts;
+  for (size_t i = 0; i < e.size() && i < l.size(); ++i) {
+    t.push_back({e[i].part, Format("%.1f%%", e[i].share * 100), Format("%.1f%%", l[i].share * 100),
+                 Format("%.0f", e[i].share * empty_cpu * 1e6),
+                 Format("%.0f", l[i].share * loaded_cpu * 1e6)});
+  }
+  return t;
+}
+
+std::string ProfileSection(const ScaleResults& res) {
+  std::string md;
+  for (const ScaleSize& s : res.sizes) {
+    if (s.skipped) {
+      continue;
+    }
+    const std::string why = !s.empty_profile.not_taken.empty()    ? s.empty_profile.not_taken
+                            : !s.loaded_profile.not_taken.empty() ? s.loaded_profile.not_taken
+                                                                  : "";
+    if (!why.empty()) {
+      md += "- " + Count(s.certificates) + ": no profile: " + why + "\n";
+      continue;
+    }
+    if (s.empty_profile.parts.empty() || s.loaded_profile.parts.empty()) {
+      continue;
+    }
+    md += "\n### " + Count(s.certificates) + "\n\nEmpty: " + s.empty_profile.samples +
+          "; loaded: " + s.loaded_profile.samples + ".\n\n" + RenderMarkdown(ProfileTable(s), 1);
+  }
+  if (md.empty()) {
+    return "";
+  }
+  return "\n## Where the servers' CPU goes, empty and loaded\n\n"
+         "One more issuance run of each server under `perf record` (not in the figures above); "
+         "the parts are those of issuance_bench's profile (bench/README.md). us/cert applies a "
+         "share to that server's median server CPU per certificate: where the loaded store's "
+         "certificates cost more is where its ratio is lost.\n" +
+         md;
+}
+
+}  // namespace
+
 std::string ScaleTextTable(const ScaleResults& res) {
   return RenderText(FiguresTable(res)) + "\n" + RenderText(TargetsTable(res)) + "\n" +
          RenderText(LoadTable(res)) + "\n" + RenderText(OtherEndpointsTable(res));
@@ -214,6 +266,7 @@ std::string ScaleMarkdownReport(const ScaleResults& res) {
   md += "\n## /healthz and /metrics\n\n";
   md += "Read after the figures above, so VmHWM here includes what a /metrics scrape costs.\n\n";
   md += RenderMarkdown(OtherEndpointsTable(res), 1);
+  md += ProfileSection(res);
   if (!res.notes.empty()) {
     md += "\n## Notes\n\n";
     for (const std::string& n : res.notes) {
@@ -263,6 +316,15 @@ std::string ScaleJsonReport(const ScaleResults& res) {
                     Ratio(Median(s.loaded.start_seconds), Median(s.empty.start_seconds))},
                    {"rss_loaded_over_empty", Ratio(static_cast<double>(s.loaded.memory.vm_rss),
                                                    static_cast<double>(s.empty.memory.vm_rss))}};
+    for (const auto& [name, p] : {std::pair{"empty_profile", &s.empty_profile},
+                                  std::pair{"loaded_profile", &s.loaded_profile}}) {
+      nlohmann::json parts = nlohmann::json::array();
+      for (const ProfilePart& part : p->parts) {
+        parts.push_back(
+            {{"part", part.part}, {"share", part.share}, {"measured_as", part.symbols}});
+      }
+      e[name] = {{"not_taken", p->not_taken}, {"samples", p->samples}, {"parts", parts}};
+    }
     e["targets_met"] = {{"issuance", ratio >= target.issuance_ratio_min},
                         {"query", QueryP50(s.loaded) < target.query_p50_max_seconds},
                         {"start", Median(s.loaded.start_seconds) < target.start_max_seconds},

@@ -11,6 +11,7 @@
 
 #include "bench/bulk_load.h"
 #include "bench/process.h"
+#include "bench/profile.h"
 #include "bench/report.h"
 
 namespace hostca::bench {
@@ -45,6 +46,9 @@ struct ScaleSize {
   std::string skip_reason;
   StoreRun empty, loaded;
   BulkLoadStats load;
+  // One more issuance run of each server under perf record (issue 5: a
+  // missed target comes with its profile); empty when not taken.
+  Profile empty_profile, loaded_profile;
 };
 
 struct ScaleResults {
