@@ -135,28 +135,6 @@ void AppendExtension(std::string* out, std::string_view oid_der, std::string_vie
   der::AppendTlv(out, der::kSequence, body);
 }
 
-Result<std::string> ExtensionDer(X509_EXTENSION* ext) {
-  unsigned char* buf = nullptr;
-  const int len = i2d_X509_EXTENSION(ext, &buf);
-  if (len <= 0) {
-    return OpenSslError("cannot encode an extension");
-  }
-  std::string out(reinterpret_cast<const char*>(buf), static_cast<size_t>(len));
-  OPENSSL_free(buf);
-  return out;
-}
-
-Result<std::string> NameDer(const X509_NAME* name) {
-  unsigned char* buf = nullptr;
-  const int len = i2d_X509_NAME(name, &buf);
-  if (len <= 0) {
-    return OpenSslError("cannot encode a name");
-  }
-  std::string out(reinterpret_cast<const char*>(buf), static_cast<size_t>(len));
-  OPENSSL_free(buf);
-  return out;
-}
-
 // The signature AlgorithmIdentifier exactly as OpenSSL writes it for `key`:
 // sign an empty CRL once and keep its algorithm.
 Result<std::string> SignatureAlgorithmDer(EVP_PKEY* key, const EVP_MD* md) {
@@ -168,14 +146,7 @@ Result<std::string> SignatureAlgorithmDer(EVP_PKEY* key, const EVP_MD* md) {
   }
   const X509_ALGOR* alg = nullptr;
   X509_CRL_get0_signature(probe.get(), nullptr, &alg);
-  unsigned char* buf = nullptr;
-  const int len = i2d_X509_ALGOR(alg, &buf);
-  if (len <= 0) {
-    return OpenSslError("cannot encode the signature algorithm");
-  }
-  std::string out(reinterpret_cast<const char*>(buf), static_cast<size_t>(len));
-  OPENSSL_free(buf);
-  return out;
+  return I2d("cannot encode the signature algorithm", alg, i2d_X509_ALGOR);
 }
 
 // The subjectPublicKey bits of a SubjectPublicKeyInfo (no unused bits).
@@ -219,7 +190,9 @@ Result<std::unique_ptr<Issuer>> Issuer::Create(EvpPkeyPtr key, X509Ptr ca_cert,
     is->chain_pem_.push_back(std::move(pem));
   }
   HOSTCA_ASSIGN_OR_RETURN(is->signature_algorithm_der_, SignatureAlgorithmDer(key.get(), is->md_));
-  HOSTCA_ASSIGN_OR_RETURN(is->issuer_name_der_, NameDer(X509_get_subject_name(ca_cert.get())));
+  HOSTCA_ASSIGN_OR_RETURN(
+      is->issuer_name_der_,
+      I2d("cannot encode the CA's name", X509_get_subject_name(ca_cert.get()), i2d_X509_NAME));
   // The extensions every host certificate carries, encoded once by OpenSSL.
   struct Fixed {
     std::string* out;
@@ -232,10 +205,12 @@ Result<std::unique_ptr<Issuer>> Issuer::Create(EvpPkeyPtr key, X509Ptr ca_cert,
         Fixed{&is->key_usage_rsa_der_, NID_key_usage, "critical,digitalSignature,keyEncipherment"},
         Fixed{&is->eku_der_, NID_ext_key_usage, "serverAuth,clientAuth"}}) {
     HOSTCA_ASSIGN_OR_RETURN(X509ExtensionPtr ext, internal::MakeExtension(nullptr, f.nid, f.value));
-    HOSTCA_ASSIGN_OR_RETURN(*f.out, ExtensionDer(ext.get()));
+    HOSTCA_ASSIGN_OR_RETURN(*f.out,
+                            I2d("cannot encode an extension", ext.get(), i2d_X509_EXTENSION));
   }
   HOSTCA_ASSIGN_OR_RETURN(X509ExtensionPtr aki, internal::MakeAkiFromIssuer(ca_cert.get()));
-  HOSTCA_ASSIGN_OR_RETURN(is->aki_der_, ExtensionDer(aki.get()));
+  HOSTCA_ASSIGN_OR_RETURN(is->aki_der_,
+                          I2d("cannot encode an extension", aki.get(), i2d_X509_EXTENSION));
   is->key_ = std::move(key);
   is->ca_cert_ = std::move(ca_cert);
   is->chain_ = std::move(chain);

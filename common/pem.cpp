@@ -36,20 +36,6 @@ Result<std::string> WriteToString(std::string_view what, F write) {
   return BioContents(bio.get());
 }
 
-template <typename T, typename F>
-Result<std::string> I2d(std::string_view what, T* obj, F i2d) {
-  const int len = i2d(obj, nullptr);
-  if (len <= 0) {
-    return OpenSslError(what);
-  }
-  std::string out(static_cast<size_t>(len), '\0');
-  auto* p = reinterpret_cast<unsigned char*>(out.data());
-  if (i2d(obj, &p) != len) {
-    return OpenSslError(what);
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<X509Ptr> CertFromPem(std::string_view pem) {

@@ -14,6 +14,22 @@
 
 namespace hostca {
 
+// The DER of an OpenSSL ASN.1 object through its i2d_ function
+// (i2d_X509_NAME, i2d_X509_EXTENSION, ...); `what` names it in the error.
+template <typename T, typename F>
+Result<std::string> I2d(std::string_view what, T* obj, F i2d) {
+  const int len = i2d(obj, nullptr);
+  if (len <= 0) {
+    return OpenSslError(what);
+  }
+  std::string out(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(out.data());
+  if (i2d(obj, &p) != len) {
+    return OpenSslError(what);
+  }
+  return out;
+}
+
 // Certificates.
 Result<X509Ptr> CertFromPem(std::string_view pem);
 Result<X509Ptr> CertFromDer(std::string_view der);
