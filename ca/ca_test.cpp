@@ -326,6 +326,8 @@ TEST_CASE("the host certificate is byte for byte what OpenSSL's objects build") 
     req.serial = std::string("\x00\x01\x7f", 3);
     req.not_after = 2600000000;  // 2052
     REQUIRE(TbsOf(issuer->Issue(req)->der) == ReferenceTbs(ca_key, root.get(), "Exämple Org", req));
+    req.not_before = -700000000;  // 1947: before UTCTime's range too
+    REQUIRE(TbsOf(issuer->Issue(req)->der) == ReferenceTbs(ca_key, root.get(), "Exämple Org", req));
   }
   // What OpenSSL refuses is refused: a CN over 64 characters, bad UTF-8, a
   // bad IP address.

@@ -106,7 +106,7 @@ std::string Time(int64_t unix_seconds) {
   struct tm tm_utc {};
   gmtime_r(&t, &tm_utc);
   char buf[32];
-  if (tm_utc.tm_year + 1900 < 2050) {
+  if (tm_utc.tm_year + 1900 >= 1950 && tm_utc.tm_year + 1900 < 2050) {
     std::strftime(buf, sizeof(buf), "%y%m%d%H%M%SZ", &tm_utc);
     return Tlv(0x17, buf);  // UTCTime
   }

@@ -50,7 +50,7 @@ std::string Tlv(uint8_t tag, std::string_view content);
 // a 0x00 added when the top bit is set).
 std::string IntegerFromMagnitude(std::string_view magnitude);
 std::string IntegerFromU64(uint64_t v);
-// UTCTime before 2050, GeneralizedTime from 2050 on (RFC 5280 4.1.2.5).
+// UTCTime for 1950 to 2049, GeneralizedTime otherwise (RFC 5280 4.1.2.5).
 std::string Time(int64_t unix_seconds);
 }  // namespace der
 
