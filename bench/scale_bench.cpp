@@ -276,14 +276,20 @@ Result<LoadResult> Issue(Store& st, const std::vector<std::string>& csrs, size_t
   return res;
 }
 
-Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next_host, int r) {
-  StoreRun* run = st.run;
+// The issuance runs' load: POST /v1/enroll, keep-alive, kConnections.
+LoadOptions EnrollLoad() {
   LoadOptions load;
   load.path = "/v1/enroll";
   load.expect_status = 201;
   load.body_must_contain = "\"certificate\"";
   load.connections = kConnections;
   load.mode = ConnectionMode::kKeepAlive;
+  return load;
+}
+
+Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next_host, int r) {
+  StoreRun* run = st.run;
+  const LoadOptions load = EnrollLoad();
   const pid_t pid = st.server.process->pid();
   HOSTCA_ASSIGN_OR_RETURN(const double cpu_before, ProcessCpuSeconds(pid));
   HOSTCA_ASSIGN_OR_RETURN(LoadResult res, Issue(st, csrs, next_host, load, nullptr));
@@ -316,14 +322,8 @@ Status ProfileRun(Store& st, const std::vector<std::string>& csrs, size_t* next_
                      perf.status().ToString();
     return Status::Ok();
   }
-  LoadOptions load;
-  load.path = "/v1/enroll";
-  load.expect_status = 201;
-  load.body_must_contain = "\"certificate\"";
-  load.connections = kConnections;
-  load.mode = ConnectionMode::kKeepAlive;
   for (int round = 0; round < 2; ++round) {
-    HOSTCA_RETURN_IF_ERROR(Issue(st, csrs, next_host, load, nullptr).status());
+    HOSTCA_RETURN_IF_ERROR(Issue(st, csrs, next_host, EnrollLoad(), nullptr).status());
   }
   HOSTCA_ASSIGN_OR_RETURN(
       *out, (*perf)->Finish(st.name + " keep-alive C=" + std::to_string(kConnections)));

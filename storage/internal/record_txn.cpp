@@ -96,19 +96,23 @@ Result<R> RecordTxn::GetRecord(Table t, std::string_view key, const char* what) 
 }
 
 template <typename R>
-Result<std::vector<R>> RecordTxn::ListAll(Table t) {
-  std::vector<R> out;
+Status RecordTxn::VisitAll(Table t, const std::function<bool(R&)>& visit) {
   Status decode_error;
   HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, "", [&](std::string_view, std::string_view v) {
     R rec;
     decode_error = Decode(v, &rec);
-    if (!decode_error.ok()) {
-      return false;
-    }
+    return decode_error.ok() && visit(rec);
+  }));
+  return decode_error;
+}
+
+template <typename R>
+Result<std::vector<R>> RecordTxn::ListAll(Table t) {
+  std::vector<R> out;
+  HOSTCA_RETURN_IF_ERROR(VisitAll<R>(t, [&out](R& rec) {
     out.push_back(std::move(rec));
     return true;
   }));
-  HOSTCA_RETURN_IF_ERROR(decode_error);
   return out;
 }
 
@@ -198,16 +202,9 @@ Status RecordTxn::ForEachCertWithStatus(CertStatus status,
                                         const std::function<bool(const CertRecord&)>& visit) {
   if (status == CertStatus::kValid) {
     // Not indexed (see PutCertIndices): every record, in serial order.
-    Status inner;
-    HOSTCA_RETURN_IF_ERROR(kv_.Scan(kCerts, "", [&](std::string_view, std::string_view v) {
-      CertRecord rec;
-      inner = Decode(v, &rec);
-      if (!inner.ok()) {
-        return false;
-      }
+    return VisitAll<CertRecord>(kCerts, [&visit](CertRecord& rec) {
       return rec.status != CertStatus::kValid || visit(rec);
-    }));
-    return inner;
+    });
   }
   const std::string prefix(1, static_cast<char>(status));
   return VisitIndexedCerts(

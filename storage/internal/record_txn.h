@@ -59,6 +59,9 @@ class RecordTxn final : public WriteTxn {
   Result<R> GetRecord(Table t, std::string_view key, const char* what);
   template <typename R>
   Result<std::vector<R>> ListAll(Table t);
+  // Decodes every record of `t` in key order until visit returns false.
+  template <typename R>
+  Status VisitAll(Table t, const std::function<bool(R&)>& visit);
   Status Writable() const;
   // GetCert for a serial an index named: a missing record is internal.
   Result<CertRecord> CertFromIndex(std::string_view serial);
