@@ -313,7 +313,10 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
   return Status::Ok();
 }
 
-// One more issuance run under perf record (two runs' worth of requests).
+// One more issuance run under perf record, of at least kProfileRequests
+// requests (the CSRs repeat, the host names do not): a few thousand samples
+// whatever --requests is.
+constexpr size_t kProfileRequests = 4000;
 Status ProfileRun(Store& st, const std::vector<std::string>& csrs, size_t* next_host,
                   const std::string& dir, Profile* out) {
   auto perf = PerfRecording::Start(st.server.process->pid(), dir + "/perf-" + st.name + ".data");
@@ -322,7 +325,7 @@ Status ProfileRun(Store& st, const std::vector<std::string>& csrs, size_t* next_
                      perf.status().ToString();
     return Status::Ok();
   }
-  for (int round = 0; round < 2; ++round) {
+  for (size_t done = 0; done < kProfileRequests; done += csrs.size()) {
     HOSTCA_RETURN_IF_ERROR(Issue(st, csrs, next_host, EnrollLoad(), nullptr).status());
   }
   HOSTCA_ASSIGN_OR_RETURN(
