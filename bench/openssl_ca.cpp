@@ -9,7 +9,6 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <ctime>
 
 #include "common/encoding.h"
 #include "common/file.h"
@@ -21,14 +20,7 @@ namespace hostca::bench {
 namespace {
 
 // OpenSSL's index.txt time format (UTCTime): YYMMDDHHMMSSZ.
-std::string IndexTime(int64_t unix_seconds) {
-  const time_t t = static_cast<time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof(buf), "%y%m%d%H%M%SZ", &tm);
-  return buf;
-}
+std::string IndexTime(int64_t unix_seconds) { return FormatUtc(unix_seconds, "%y%m%d%H%M%SZ"); }
 
 // Starts `argv` (looked up in PATH) with stdout on `out_fd` and stderr on
 // `err_fd`; returns its pid, or -1.

@@ -1,6 +1,8 @@
 #include "common/der.h"
 
-#include <ctime>
+#include <cstdlib>
+
+#include "common/encoding.h"
 
 namespace hostca {
 
@@ -102,16 +104,12 @@ std::string IntegerFromU64(uint64_t v) {
 }
 
 std::string Time(int64_t unix_seconds) {
-  const time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm_utc {};
-  gmtime_r(&t, &tm_utc);
-  char buf[32];
-  if (tm_utc.tm_year + 1900 >= 1950 && tm_utc.tm_year + 1900 < 2050) {
-    std::strftime(buf, sizeof(buf), "%y%m%d%H%M%SZ", &tm_utc);
-    return Tlv(0x17, buf);  // UTCTime
+  const std::string generalized = FormatUtc(unix_seconds, "%Y%m%d%H%M%SZ");
+  const int year = std::atoi(generalized.substr(0, 4).c_str());
+  if (generalized.size() == 15 && year >= 1950 && year < 2050) {
+    return Tlv(0x17, std::string_view(generalized).substr(2));  // UTCTime: YY
   }
-  std::strftime(buf, sizeof(buf), "%Y%m%d%H%M%SZ", &tm_utc);
-  return Tlv(0x18, buf);  // GeneralizedTime
+  return Tlv(0x18, generalized);  // GeneralizedTime
 }
 
 }  // namespace der

@@ -116,13 +116,27 @@ std::string RandomBytes(size_t n) {
   return out;
 }
 
-std::string FormatRfc3339(int64_t unix_seconds) {
+std::string FormatUtc(int64_t unix_seconds, const char* format) {
   const time_t t = static_cast<time_t>(unix_seconds);
   struct tm tm_utc {};
   gmtime_r(&t, &tm_utc);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
-  return buf;
+  char buf[64];
+  const size_t n = std::strftime(buf, sizeof(buf), format, &tm_utc);
+  return std::string(buf, n);
+}
+
+std::string FormatRfc3339(int64_t unix_seconds) {
+  return FormatUtc(unix_seconds, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
 }
 
 Result<int64_t> ParseRfc3339(std::string_view text) {

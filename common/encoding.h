@@ -27,9 +27,16 @@ std::string Sha256(std::string_view data);
 // a CA must never continue with weak randomness.
 std::string RandomBytes(size_t n);
 
+// Seconds since the Unix epoch as UTC through strftime's `format` (at most
+// 63 characters out).
+std::string FormatUtc(int64_t unix_seconds, const char* format);
+
 // Seconds since the Unix epoch <-> RFC 3339 UTC ("2026-11-22T11:27:00Z").
 std::string FormatRfc3339(int64_t unix_seconds);
 Result<int64_t> ParseRfc3339(std::string_view text);
+
+// ASCII A-Z to a-z, every other byte as it is (DNS names, URL schemes).
+std::string AsciiLower(std::string_view s);
 
 // Constant-time comparison of two byte strings of any length.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);

@@ -38,6 +38,22 @@ Result<std::string> WriteToString(std::string_view what, F write) {
 
 }  // namespace
 
+std::vector<std::string> SanDnsNames(X509* cert) {
+  std::vector<std::string> out;
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
+    if (gn->type == GEN_DNS) {
+      const ASN1_IA5STRING* s = gn->d.dNSName;
+      out.push_back(
+          AsciiLower(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                      static_cast<size_t>(ASN1_STRING_length(s)))));
+    }
+  }
+  return out;
+}
+
 Result<X509Ptr> CertFromPem(std::string_view pem) {
   ClearOpenSslErrors();
   BioPtr bio = MemBio(pem);

@@ -31,6 +31,8 @@ Result<std::string> I2d(std::string_view what, T* obj, F i2d) {
 }
 
 // Certificates.
+// The SAN DNS names of `cert`, lower-case (ASCII), in certificate order.
+std::vector<std::string> SanDnsNames(X509* cert);
 Result<X509Ptr> CertFromPem(std::string_view pem);
 Result<X509Ptr> CertFromDer(std::string_view der);
 // Accepts either encoding (PEM is recognised by its "-----BEGIN" armour).

@@ -1,7 +1,6 @@
 #include "enrollment/external.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "common/encoding.h"
 #include "common/pem.h"
@@ -9,13 +8,6 @@
 
 namespace hostca::enrollment {
 namespace {
-
-std::string Lower(std::string s) {
-  for (char& c : s) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return s;
-}
 
 Result<std::string> RecordKey(const crl::ExternalCertInfo& info) {
   return HexDecode(info.fingerprint_sha256);
@@ -45,7 +37,7 @@ Result<ExternalEnrolled> ExternalEnrollment::Enroll(X509* cert, STACK_OF(X509) *
   const bool named = identity_ == ExternalIdentity::kSanDns
                          ? std::find(info.dns_names.begin(), info.dns_names.end(), hostname) !=
                                info.dns_names.end()
-                         : Lower(info.subject_cn) == hostname;
+                         : AsciiLower(info.subject_cn) == hostname;
   if (!named) {
     return PermissionDenied(
         "the external certificate (" + info.subject_dn + ") does not name " + hostname +

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "common/encoding.h"
 #include "common/file.h"
 
 namespace hostca::server {
@@ -20,12 +21,7 @@ constexpr size_t kStampLen = 16;  // YYYYMMDDTHHMMSSZ
 }  // namespace
 
 std::string BackupFileName(int64_t unix_seconds) {
-  const time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm_utc {};
-  gmtime_r(&t, &tm_utc);
-  char stamp[32];
-  std::strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm_utc);
-  return std::string(kPrefix) + stamp + kSuffix;
+  return std::string(kPrefix) + FormatUtc(unix_seconds, "%Y%m%dT%H%M%SZ") + kSuffix;
 }
 
 std::optional<int64_t> ParseBackupFileName(const std::string& name) {

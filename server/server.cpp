@@ -236,12 +236,7 @@ void CorkAnswer(const httplib::Request& req, bool on) {
 
 // RFC 9110 IMF-fixdate.
 std::string HttpDate(int64_t unix_seconds) {
-  const time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm_utc {};
-  gmtime_r(&t, &tm_utc);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm_utc);
-  return buf;
+  return FormatUtc(unix_seconds, "%a, %d %b %Y %H:%M:%S GMT");
 }
 
 // LMDB maps the store and trusts its pages: a truncated data.mdb, or one

@@ -1,36 +1,11 @@
 #include "server/sni_table.h"
 
-#include <algorithm>
-#include <cctype>
 #include <filesystem>
 
+#include "common/encoding.h"
+#include "common/pem.h"
+
 namespace hostca::server {
-namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-}  // namespace
-
-std::vector<std::string> SanDnsNames(X509* cert) {
-  std::vector<std::string> out;
-  GeneralNamesPtr names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
-  for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
-    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
-    if (gn->type == GEN_DNS) {
-      const ASN1_IA5STRING* s = gn->d.dNSName;
-      out.push_back(Lower(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                                           static_cast<size_t>(ASN1_STRING_length(s)))));
-    }
-  }
-  return out;
-}
-
 bool IsSelfSigned(X509* cert) {
   const bool self = X509_self_signed(cert, 1) == 1;
   ClearOpenSslErrors();
@@ -61,7 +36,7 @@ const TlsIdentity* SniTable::Find(std::string_view server_name) const {
   if (server_name.empty() || names_.empty()) {
     return nullptr;
   }
-  const std::string name = Lower(server_name);
+  const std::string name = AsciiLower(server_name);
   if (auto it = names_.find(name); it != names_.end()) {
     return it->second;
   }

@@ -40,9 +40,6 @@ class SniTable {
   std::map<std::string, const TlsIdentity*> names_;  // lower-case name -> identity
 };
 
-// The SAN DNS names of `cert`, lower-case, in certificate order.
-std::vector<std::string> SanDnsNames(X509* cert);
-
 // True when `cert` is self-signed: its issuer is its subject and its own key
 // verifies its signature.
 bool IsSelfSigned(X509* cert);

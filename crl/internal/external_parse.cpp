@@ -91,14 +91,6 @@ Status BadUrl(std::string_view url, std::string_view why) {
   return InvalidArgument("CRL URL '" + shown + "': " + std::string(why), "bad_crl_url");
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 std::string Asn1StringToUtf8(const ASN1_STRING* s) {
   unsigned char* utf8 = nullptr;
   const int len = ASN1_STRING_to_UTF8(&utf8, s);
@@ -144,7 +136,7 @@ Result<HttpUrl> SplitHttpUrl(std::string_view url) {
     }
   }
   constexpr std::string_view kScheme = "http://";
-  if (url.size() < kScheme.size() || Lower(url.substr(0, kScheme.size())) != kScheme) {
+  if (url.size() < kScheme.size() || AsciiLower(url.substr(0, kScheme.size())) != kScheme) {
     return BadUrl(url, "not an http:// URL");
   }
   std::string_view rest = url.substr(kScheme.size());
@@ -269,17 +261,7 @@ Result<ExternalCertInfo> CertInfoOf(X509* cert) {
        i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
     info.subject_cn = Asn1StringToUtf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
   }
-  GeneralNamesPtr sans(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
-  for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans.get(), i);
-    if (name->type == GEN_DNS) {
-      const ASN1_IA5STRING* dns = name->d.dNSName;
-      info.dns_names.push_back(
-          Lower(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
-                                 static_cast<size_t>(ASN1_STRING_length(dns)))));
-    }
-  }
+  info.dns_names = SanDnsNames(cert);
   if (!AsnTimeToUnix(X509_get0_notBefore(cert), &info.not_before) ||
       !AsnTimeToUnix(X509_get0_notAfter(cert), &info.not_after)) {
     return InvalidArgument("the certificate's validity dates do not parse", "bad_certificate");

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/audit_hash.h"
+#include "common/encoding.h"
 #include "storage/internal/codec.h"
 
 namespace hostca::storage::internal {
@@ -26,15 +27,7 @@ std::string StatusKey(CertStatus s, std::string_view serial) {
 
 // Host names are DNS names, which compare case-insensitively: the unique
 // index is keyed by the lower-case form, the record keeps the name as given.
-std::string NameKey(std::string_view name) {
-  std::string k(name);
-  for (char& c : k) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return k;
-}
+std::string NameKey(std::string_view name) { return AsciiLower(name); }
 
 // Key limits keep every index key below LMDB's 511-byte maximum.
 constexpr size_t kMaxBinaryKey = 64;  // serials, token hashes
