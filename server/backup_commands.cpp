@@ -5,15 +5,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/encoding.h"
 #include "server/backup.h"
 #include "server/backup_archive.h"
 #include "server/backup_schedule.h"
+#include "server/command_util.h"
 #include "server/layout.h"
 #include "server/options.h"
 #include "storage/storage.h"
@@ -40,20 +41,6 @@ Result<std::string> BackupPassphrase(const BackupFlags& f, bool* usage_error) {
       "no backup passphrase: give --passphrase-file FILE or set HOSTCA_BACKUP_PASSPHRASE");
 }
 
-std::string Rfc3339(int64_t unix_seconds) {
-  const time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm_utc {};
-  gmtime_r(&t, &tm_utc);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
-  return buf;
-}
-
-int Fail(const char* cmd, const Status& st) {
-  std::cerr << "hostca-server " << cmd << ": " << st.ToString() << "\n";
-  return 1;
-}
-
 // backup --list: every *.hcbak in the directory with what its header says
 // (no passphrase needed: the header is not secret).
 int ListBackups(const BackupFlags& f) {
@@ -61,7 +48,7 @@ int ListBackups(const BackupFlags& f) {
   if (dir.empty() && !f.config.empty()) {
     ServerOptions o;
     if (Status st = LoadConfigFile(f.config, &o); !st.ok()) {
-      return Fail("backup --list", st);
+      return CommandFailed("backup --list", st);
     }
     dir = o.backup_directory;
   }
@@ -78,7 +65,7 @@ int ListBackups(const BackupFlags& f) {
     }
   }
   if (ec) {
-    return Fail("backup --list", Unavailable("cannot read " + dir + ": " + ec.message()));
+    return CommandFailed("backup --list", Unavailable("cannot read " + dir + ": " + ec.message()));
   }
   std::sort(files.begin(), files.end());
   nlohmann::json rows = nlohmann::json::array();
@@ -87,7 +74,7 @@ int ListBackups(const BackupFlags& f) {
                           {"size", std::filesystem::file_size(path, ec)}};
     auto header = ReadBackupHeader(path.string());
     if (header.ok()) {
-      row["time"] = Rfc3339(header->created_at);
+      row["time"] = FormatRfc3339(header->created_at);
       row["format_version"] = header->version;
     } else {
       row["error"] =
@@ -125,7 +112,7 @@ int RunBackupCommand(const BackupFlags& f) {
   bool usage = false;
   auto pass = BackupPassphrase(f, &usage);
   if (!pass.ok()) {
-    std::cerr << "hostca-server backup: " << pass.status().ToString() << "\n";
+    CommandFailed("backup", pass.status());
     return usage ? 2 : 1;
   }
   // LMDB's copy thread blocks SIGPIPE itself; this process ignores it too,
@@ -141,13 +128,13 @@ int RunBackupCommand(const BackupFlags& f) {
   if (!f.config.empty()) {
     ServerOptions o;
     if (Status st = LoadConfigFile(f.config, &o); !st.ok()) {
-      return Fail("backup", st);
+      return CommandFailed("backup", st);
     }
     src.exclude_dir = o.backup_directory;
   }
   auto report = CreateBackup(src, f.out, *pass, SystemClock::Instance().NowSeconds());
   if (!report.ok()) {
-    return Fail("backup", report.status());
+    return CommandFailed("backup", report.status());
   }
   std::cout << "backup written to " << f.out << " (" << report->file_bytes << " bytes, "
             << report->entries << " entries, store " << report->store_bytes
@@ -159,15 +146,15 @@ int RunRestoreCommand(const BackupFlags& f) {
   bool usage = false;
   auto pass = BackupPassphrase(f, &usage);
   if (!pass.ok()) {
-    std::cerr << "hostca-server restore: " << pass.status().ToString() << "\n";
+    CommandFailed("restore", pass.status());
     return usage ? 2 : 1;
   }
   auto report = RestoreBackup(f.in, f.data_dir, *pass);
   if (!report.ok()) {
-    return Fail("restore", report.status());
+    return CommandFailed("restore", report.status());
   }
   std::cout << "restored " << report->entries << " entries (" << report->bytes
-            << " bytes) from the backup of " << Rfc3339(report->created_at) << " into "
+            << " bytes) from the backup of " << FormatRfc3339(report->created_at) << " into "
             << f.data_dir << "\n";
   if (report->config_restored) {
     std::cout << "the configuration is in " << f.data_dir

@@ -17,6 +17,7 @@
 #include "common/pkcs12.h"
 #include "enrollment/tidy.h"
 #include "server/backup_commands.h"
+#include "server/command_util.h"
 #include "server/init.h"
 #include "server/layout.h"
 #include "server/options.h"
@@ -75,13 +76,11 @@ void SetupLogging(const std::string& level) {
 int RunInitCommand(const Flags& f) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
-    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("", options.status());
   }
   auto report = RunInit(*options, f.init, SystemClock::Instance());
   if (!report.ok()) {
-    std::cerr << "hostca-server init: " << report.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("init", report.status());
   }
   if (f.init.intermediate) {
     std::cout << "Intermediate CA key written. Have your root sign\n  " << options->data_dir
@@ -108,8 +107,7 @@ int RunInitCommand(const Flags& f) {
 int RunTidyCommand(const Flags& f, int64_t retention_days) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
-    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("", options.status());
   }
   const DataLayout layout(options->data_dir);
   if (!FileExists(layout.db() + "/data.mdb")) {
@@ -120,8 +118,7 @@ int RunTidyCommand(const Flags& f, int64_t retention_days) {
   lmdb.path = layout.db();
   auto store = storage::OpenLmdbStorage(lmdb);
   if (!store.ok()) {
-    std::cerr << "hostca-server tidy: " << store.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("tidy", store.status());
   }
   enrollment::TidyOptions to;
   to.retention_seconds =
@@ -130,8 +127,7 @@ int RunTidyCommand(const Flags& f, int64_t retention_days) {
                                          "hostca-server tidy");
   (*store)->Close();
   if (!removed.ok()) {
-    std::cerr << "hostca-server tidy: " << removed.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("tidy", removed.status());
   }
   std::cout << "removed " << *removed << " records of certificates expired more than "
             << to.retention_seconds / 86400 << " days ago\n";
@@ -143,14 +139,12 @@ int RunTidyCommand(const Flags& f, int64_t retention_days) {
 int RunCheckCommand(const Flags& f, bool json) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
-    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("", options.status());
   }
   const DataLayout layout(options->data_dir);
   auto check = CheckStore(layout.db());
   if (!check.ok()) {
-    std::cerr << "hostca-server check: " << check.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("check", check.status());
   }
   if (json) {
     nlohmann::json tables = nlohmann::json::array();
@@ -183,13 +177,11 @@ int RunAdminCertCommand(const Flags& f, const std::string& name, const std::stri
                         int64_t days) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
-    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("", options.status());
   }
   auto serial = IssueAdminCertFiles(*options, name, out, days, SystemClock::Instance());
   if (!serial.ok()) {
-    std::cerr << "hostca-server admin-cert: " << serial.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("admin-cert", serial.status());
   }
   std::cout << "admin certificate " << *serial << " for " << name << ": " << out << "/" << name
             << ".crt and " << out << "/" << name << ".key (0600)\n";
@@ -204,18 +196,15 @@ struct P12Flags {
 int RunExportCaCommand(const Flags& f, const P12Flags& p) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
-    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("", options.status());
   }
   auto pass = ReadPassphraseFile(p.passphrase_file);
   if (!pass.ok()) {
-    std::cerr << "hostca-server export-ca: " << pass.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("export-ca", pass.status());
   }
   auto report = ExportCaP12(*options, p.file, *pass);
   if (!report.ok()) {
-    std::cerr << "hostca-server export-ca: " << report.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("export-ca", report.status());
   }
   std::cout << "CA " << report->fingerprint_sha256 << " with its key"
             << (report->chain_certs > 0
@@ -229,18 +218,15 @@ int RunExportCaCommand(const Flags& f, const P12Flags& p) {
 int RunImportTlsCommand(const Flags& f, const P12Flags& p) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
-    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("", options.status());
   }
   auto pass = ReadPassphraseFile(p.passphrase_file);
   if (!pass.ok()) {
-    std::cerr << "hostca-server import-tls: " << pass.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("import-tls", pass.status());
   }
   auto report = ImportTlsP12(*options, p.file, *pass, SystemClock::Instance());
   if (!report.ok()) {
-    std::cerr << "hostca-server import-tls: " << report.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("import-tls", report.status());
   }
   std::string names;
   for (const std::string& n : report->dns_names) {
@@ -257,8 +243,7 @@ int RunImportTlsCommand(const Flags& f, const P12Flags& p) {
 int RunServeCommand(const Flags& f) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
-    std::cerr << "hostca-server: " << options.status().ToString() << "\n";
-    return 1;
+    return CommandFailed("", options.status());
   }
   SetupLogging(options->log_level);
   // Block the stop signals in every thread; one thread waits for them.
