@@ -3,6 +3,7 @@
 #include <openssl/ec.h>
 #include <openssl/x509.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 
 namespace hostca::testing {
@@ -164,6 +165,25 @@ std::string ApiFixture::CreateToken(const std::string& name, int max_uses,
 std::string ApiFixture::SetLevel(const std::string& level) {
   HttpResult r = AdminCall("PUT", "/v1/security-level", {{"level", level}});
   return r.status == 200 ? std::string(r.body["level"]) : r.raw;
+}
+
+X509CrlPtr FetchCrl(int http_port) {
+  httplib::Client c("127.0.0.1", http_port);
+  auto r = c.Get("/crl");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  auto crl = CrlFromPemOrDer(r->body);
+  REQUIRE(crl.ok());
+  return std::move(*crl);
+}
+
+int64_t CrlNumber(X509_CRL* crl) {
+  Asn1IntegerPtr n(
+      static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl, NID_crl_number, nullptr, nullptr)));
+  REQUIRE(n);
+  int64_t v = 0;
+  REQUIRE(ASN1_INTEGER_get_int64(&v, n.get()) == 1);
+  return v;
 }
 
 }  // namespace hostca::testing

@@ -51,6 +51,10 @@ struct KeyAndCsr {
 };
 KeyAndCsr MakeCsr(const std::string& cn, const std::vector<std::string>& san_dns = {});
 
+// The CRL from a server's plain-HTTP listener, parsed, and its CRL number.
+X509CrlPtr FetchCrl(int http_port);
+int64_t CrlNumber(X509_CRL* crl);
+
 // The certificate and key a host holds after enrolling.
 struct HostCreds {
   std::string host_id, serial, cert_pem;

@@ -160,26 +160,6 @@ void Drive(const Target& t, Ledger& ledger,
   }
 }
 
-// The CRL from the plain-HTTP listener.
-X509CrlPtr FetchCrl(int http_port) {
-  httplib::Client c("127.0.0.1", http_port);
-  auto r = c.Get("/crl");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
-  auto crl = CrlFromPemOrDer(r->body);
-  REQUIRE(crl.ok());
-  return std::move(*crl);
-}
-
-int64_t CrlNumber(X509_CRL* crl) {
-  Asn1IntegerPtr n(
-      static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl, NID_crl_number, nullptr, nullptr)));
-  REQUIRE(n);
-  int64_t v = 0;
-  REQUIRE(ASN1_INTEGER_get_int64(&v, n.get()) == 1);
-  return v;
-}
-
 // Everything the clients were told, against the restarted server.
 void Check(const Target& t, int http_port, Ledger& ledger, int64_t* last_crl_number) {
   std::lock_guard<std::mutex> lock(ledger.mu);
