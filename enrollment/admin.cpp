@@ -222,6 +222,22 @@ Status AdminService::RejectMapping(const std::string& id, const std::string& act
       [&](storage::WriteTxn& txn) { return enrollment::RejectMapping(txn, id, now, actor); });
 }
 
+namespace {
+
+// Listings walk the indices without the DER (storage::CertRead::kFields);
+// the answer shows an external certificate's issuer and serial, read from
+// its DER.
+Status WithExternalDer(storage::ReadTxn& txn, std::vector<storage::CertRecord>& certs) {
+  for (storage::CertRecord& c : certs) {
+    if (c.source == "external" && c.der.empty()) {
+      HOSTCA_ASSIGN_OR_RETURN(c, txn.GetCert(c.serial));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::vector<storage::CertRecord>> AdminService::ListCerts(const CertFilter& f) const {
   const int64_t now = clock_.NowSeconds();
   if (!f.status.empty() && f.status != "valid" && f.status != "revoked" && f.status != "expired") {
@@ -237,6 +253,14 @@ Result<std::vector<storage::CertRecord>> AdminService::ListCerts(const CertFilte
     }
     return f.name.empty() || std::find(c.names.begin(), c.names.end(), f.name) != c.names.end();
   };
+  // Visited, not fetched in bulk: stops at `limit` kept records whatever the
+  // filters drop.
+  auto take = [&](const storage::CertRecord& c) {
+    if (keep(c)) {
+      out.push_back(c);
+    }
+    return out.size() < f.limit;
+  };
   HOSTCA_RETURN_IF_ERROR(store_.View([&](storage::ReadTxn& txn) -> Status {
     std::vector<storage::CertRecord> candidates;
     if (!f.host.empty()) {
@@ -244,26 +268,16 @@ Result<std::vector<storage::CertRecord>> AdminService::ListCerts(const CertFilte
       HOSTCA_ASSIGN_OR_RETURN(candidates, txn.CertsByHost(host.host_id));
     } else if (f.status == "revoked") {
       HOSTCA_RETURN_IF_ERROR(txn.ForEachCertWithStatus(storage::CertStatus::kRevoked,
-                                                       [&](const storage::CertRecord& c) {
-                                                         if (keep(c)) {
-                                                           out.push_back(c);
-                                                         }
-                                                         return out.size() < f.limit;
-                                                       }));
-      return Status::Ok();
+                                                       storage::CertRead::kFields, take));
+      return WithExternalDer(txn, out);
     } else {
       // Walk the expiry index: "valid" and "expires_before" start at now.
       const int64_t from = (f.status == "valid") ? now + 1 : 0;
       const int64_t to = f.expires_before != 0 ? f.expires_before : INT64_MAX;
       const int64_t to_status = f.status == "expired" ? std::min(to, now + 1) : to;
-      // Visited, not fetched in bulk: stops at `limit` kept records
-      // whatever the filters drop.
-      return txn.ForEachCertExpiringBetween(from, to_status, [&](const storage::CertRecord& c) {
-        if (keep(c)) {
-          out.push_back(c);
-        }
-        return out.size() < f.limit;
-      });
+      HOSTCA_RETURN_IF_ERROR(
+          txn.ForEachCertExpiringBetween(from, to_status, storage::CertRead::kFields, take));
+      return WithExternalDer(txn, out);
     }
     for (auto& c : candidates) {
       if (out.size() >= f.limit) {

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
@@ -31,8 +32,14 @@ namespace {
 
 // The format marker written into meta when a store is created and checked
 // on every open. A later, incompatible layout gets a new value.
+//   hostca-lmdb-1: certificate records hold their DER.
+//   hostca-lmdb-2: new certificate records keep their DER in cert_bodies
+//                  (an older hostca would call them corrupt). A -1 store
+//                  opened for writing is marked -2: its records stay
+//                  readable as they are.
 constexpr char kFormatKey[] = "storage_format";
-constexpr char kFormatValue[] = "hostca-lmdb-1";
+constexpr char kFormatValue[] = "hostca-lmdb-2";
+constexpr char kFormatUpgradable[] = "hostca-lmdb-1";
 
 class LmdbBatch final : public BatchTxn {
  public:
@@ -289,6 +296,9 @@ Status LmdbBackend::CheckFormat(LmdbKv& kv, bool fresh) {
     return InvalidArgument(options_.path + " holds an LMDB store of another program",
                            "foreign_store");
   }
+  if (*format == kFormatUpgradable) {
+    return kv.Put(kMeta, kFormatKey, kFormatValue);
+  }
   if (*format != kFormatValue) {
     return InvalidArgument(options_.path + " holds a store of format '" + *format +
                                "' but this hostca reads '" + kFormatValue + "'",
@@ -333,7 +343,8 @@ Status DecodeValue(Table t, std::string_view value) {
   switch (t) {
     case kCerts: {
       CertRecord r;
-      return Decode(value, &r);
+      uint64_t body_seq = 0;
+      return Decode(value, &r, &body_seq);
     }
     case kHosts: {
       HostRecord r;
@@ -356,23 +367,34 @@ Status DecodeValue(Table t, std::string_view value) {
   }
 }
 
-// For an index entry: the table and key of the record it points to.
-std::optional<std::pair<Table, std::string_view>> IndexTarget(Table t, std::string_view key,
-                                                              std::string_view value) {
+// For an index entry (or a certificate record, whose DER is in
+// cert_bodies): the table and key of the entry it points to.
+std::optional<std::pair<Table, std::string>> IndexTarget(Table t, std::string_view key,
+                                                         std::string_view value) {
+  const auto to = [](Table table, std::string_view k) {
+    return std::optional(std::pair{table, std::string(k)});
+  };
   switch (t) {
+    case kCerts: {
+      CertRecord r;
+      uint64_t body_seq = 0;
+      if (!Decode(value, &r, &body_seq).ok() || body_seq == 0) {
+        return std::nullopt;  // undecodable (a problem of its own) or DER inline
+      }
+      return to(kCertBodies, BigEndian64(body_seq));
+    }
     case kCertsByHost: {
       const auto nul = key.find('\0');
-      return nul == std::string_view::npos ? std::nullopt
-                                           : std::optional(std::pair{kCerts, key.substr(nul + 1)});
+      return nul == std::string_view::npos ? std::nullopt : to(kCerts, key.substr(nul + 1));
     }
     case kCertsByExpiry:
-      return key.size() > 8 ? std::optional(std::pair{kCerts, key.substr(8)}) : std::nullopt;
+      return key.size() > 8 ? to(kCerts, key.substr(8)) : std::nullopt;
     case kCertsByStatus:
-      return key.size() > 1 ? std::optional(std::pair{kCerts, key.substr(1)}) : std::nullopt;
+      return key.size() > 1 ? to(kCerts, key.substr(1)) : std::nullopt;
     case kHostNames:
-      return std::pair{kHosts, value};
+      return to(kHosts, value);
     case kTokenNames:
-      return std::pair{kTokens, value};
+      return to(kTokens, value);
     default:
       return std::nullopt;
   }
@@ -422,9 +444,15 @@ Result<StoreCheck> CheckLmdbStore(const std::string& path) {
   }
   const internal::TxnHandle txn(raw_txn);
   internal::Dbis dbis{};
+  std::array<bool, internal::kNumTables> present{};
   for (int t = 0; t < internal::kNumTables; ++t) {
     const char* name = internal::TableName(static_cast<Table>(t));
-    if (const int rc = mdb_dbi_open(txn.get(), name, 0, &dbis[t]); rc != 0) {
+    const int rc = mdb_dbi_open(txn.get(), name, 0, &dbis[t]);
+    present[t] = rc == 0;
+    if (rc == MDB_NOTFOUND && t == internal::kCertBodies) {
+      continue;  // a hostca-lmdb-1 store not opened for writing since
+    }
+    if (rc != 0) {
       return rc == MDB_NOTFOUND
                  ? InvalidArgument(path + " has no table '" + name + "': not a hostca store",
                                    "foreign_store")
@@ -441,6 +469,10 @@ Result<StoreCheck> CheckLmdbStore(const std::string& path) {
   for (int t = 0; t < internal::kNumTables; ++t) {
     const Table table = static_cast<Table>(t);
     const char* name = internal::TableName(table);
+    if (!present[t]) {
+      out.tables.push_back(StoreCheck::Table{name, 0, 0});
+      continue;
+    }
     MDB_cursor* cursor = nullptr;
     if (const int rc = mdb_cursor_open(txn.get(), dbis[t], &cursor); rc != 0) {
       return fail(std::string("cannot read the table ") + name, rc);
@@ -457,9 +489,9 @@ Result<StoreCheck> CheckLmdbStore(const std::string& path) {
         problem(std::string(name) + ": a record does not decode: " + st.message());
       }
       if (auto target = internal::IndexTarget(table, key, value)) {
-        MDB_val tk{target->second.size(), const_cast<char*>(target->second.data())};
+        MDB_val tk{target->second.size(), target->second.data()};
         MDB_val tv;
-        if (mdb_get(txn.get(), dbis[target->first], &tk, &tv) != 0) {
+        if (!present[target->first] || mdb_get(txn.get(), dbis[target->first], &tk, &tv) != 0) {
           problem(std::string(name) + ": an entry points at a missing " +
                   internal::TableName(target->first) + " record");
         }

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "storage/internal/codec.h"
 #include "storage/internal/test_util.h"
 #include "storage/storage.h"
 #include "tests/testutil.h"
@@ -21,13 +22,18 @@ using test::Cert;
 
 // Writes raw key/value pairs into named databases of an LMDB environment,
 // behind the store's back (to plant foreign or corrupt data).
-void RawPut(const std::string& path, const std::vector<std::array<std::string, 3>>& puts) {
+void RawPut(const std::string& path, const std::vector<std::array<std::string, 3>>& puts,
+            const std::vector<std::string>& empty_tables = {}) {
   MDB_env* env = nullptr;
   REQUIRE(mdb_env_create(&env) == 0);
   mdb_env_set_maxdbs(env, 32);
   REQUIRE(mdb_env_open(env, path.c_str(), 0, 0600) == 0);
   MDB_txn* txn = nullptr;
   REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  for (const std::string& db : empty_tables) {
+    MDB_dbi dbi;
+    REQUIRE(mdb_dbi_open(txn, db.c_str(), MDB_CREATE, &dbi) == 0);
+  }
   for (const auto& [db, key, value] : puts) {
     MDB_dbi dbi;
     REQUIRE(mdb_dbi_open(txn, db.c_str(), MDB_CREATE, &dbi) == 0);
@@ -155,10 +161,11 @@ TEST_CASE("valid certificates are not in the status index and older stores' entr
       std::vector<std::string> serials;
       REQUIRE(store
                   ->View([&](ReadTxn& txn) {
-                    return txn.ForEachCertWithStatus(CertStatus::kValid, [&](const CertRecord& c) {
-                      serials.push_back(c.serial);
-                      return true;
-                    });
+                    return txn.ForEachCertWithStatus(CertStatus::kValid, CertRead::kWithDer,
+                                                     [&](const CertRecord& c) {
+                                                       serials.push_back(c.serial);
+                                                       return true;
+                                                     });
                   })
                   .ok());
       return serials;
@@ -174,6 +181,80 @@ TEST_CASE("valid certificates are not in the status index and older stores' entr
     REQUIRE(valid() == std::vector<std::string>{"new"});
   }
   REQUIRE(status_entries() == 1);  // the revoked one; the old valid entry is gone
+}
+
+// Entries of one table, from the store check (which also finds no problem).
+uint64_t TableEntries(const std::string& path, const std::string& table) {
+  auto check = CheckLmdbStore(path);
+  REQUIRE(check.ok());
+  INFO((check->problems.empty() ? std::string() : check->problems.front()));
+  REQUIRE(check->problems_found == 0);
+  for (const auto& t : check->tables) {
+    if (t.name == table) {
+      return t.entries;
+    }
+  }
+  FAIL("no table " << table);
+  return 0;
+}
+
+TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves DER out on update") {
+  TempDir dir;
+  const std::string path = dir.Sub("db");
+  std::filesystem::create_directories(path);
+  // What hostca wrote before cert_bodies: the record holds the DER.
+  CertRecord old = Cert("old", "h", 500, 0);
+  old.der = std::string(650, 'o');
+  RawPut(path,
+         {{"meta", "storage_format", "hostca-lmdb-1"},
+          {"certs", "old", internal::Encode(old)},
+          {"certs_by_host", std::string("h\0old", 5), ""},
+          {"certs_by_expiry", internal::SignedKey(500) + "old", ""}},
+         {"certs_by_status", "hosts", "host_names", "tokens", "token_names", "mappings", "audit"});
+  REQUIRE(TableEntries(path, "cert_bodies") == 0);  // the check reads it without the table
+  {
+    auto store = *OpenLmdbStorage({.path = path});
+    REQUIRE(store
+                ->Update([](WriteTxn& txn) -> Status {
+                  REQUIRE(*txn.GetMeta("storage_format") == "hostca-lmdb-2");
+                  REQUIRE(txn.GetCert("old")->der == std::string(650, 'o'));
+                  return txn.InsertCert(Cert("new", "h", 600));
+                })
+                .ok());
+    REQUIRE(TableEntries(path, "cert_bodies") == 1);  // the new one's
+    REQUIRE(store
+                ->Update([](WriteTxn& txn) -> Status {
+                  HOSTCA_ASSIGN_OR_RETURN(CertRecord c, txn.GetCert("old"));
+                  c.status = CertStatus::kRevoked;
+                  return txn.UpdateCert(c);
+                })
+                .ok());
+    REQUIRE(TableEntries(path, "cert_bodies") == 2);  // the old DER moved out
+    REQUIRE(store
+                ->View([](ReadTxn& txn) -> Status {
+                  REQUIRE(txn.GetCert("old")->der == std::string(650, 'o'));
+                  REQUIRE(txn.GetCert("old")->status == CertStatus::kRevoked);
+                  REQUIRE(txn.CertsByHost("h")->size() == 2);
+                  return Status::Ok();
+                })
+                .ok());
+    REQUIRE(store->Update([](WriteTxn& txn) { return txn.DeleteCert("old"); }).ok());
+  }
+  REQUIRE(TableEntries(path, "cert_bodies") == 1);
+  // A record that names a DER the store does not hold.
+  RawPut(path, {{"certs", "lost", internal::EncodeCertRef(Cert("lost", "h", 700), 99)}});
+  auto check = CheckLmdbStore(path);
+  REQUIRE(check.ok());
+  REQUIRE(check->problems_found == 1);
+  REQUIRE_THAT(check->problems[0], Catch::Contains("missing cert_bodies record"));
+  auto store = *OpenLmdbStorage({.path = path});
+  REQUIRE(store
+              ->View([](ReadTxn& txn) -> Status {
+                REQUIRE(txn.GetCert("lost").status().code() == Code::kInternal);
+                REQUIRE(txn.GetCert("new").ok());
+                return Status::Ok();
+              })
+              .ok());
 }
 
 TEST_CASE("16 threads store 10000 certificates through group commit, all durable") {
@@ -350,10 +431,10 @@ TEST_CASE("corrupt records and dangling index entries are errors, not crashes") 
                 REQUIRE(txn.GetCert("worse").status().code() == Code::kInternal);
                 REQUIRE(txn.ListHosts().status().code() == Code::kInternal);
                 const Status scan = txn.ForEachCertWithStatus(
-                    CertStatus::kValid, [](const CertRecord&) { return true; });
+                    CertStatus::kValid, CertRead::kWithDer, [](const CertRecord&) { return true; });
                 REQUIRE(scan.code() == Code::kInternal);  // "bad" does not decode
                 // A revoked entry whose certificate is not stored.
-                REQUIRE(txn.ForEachCertWithStatus(CertStatus::kRevoked,
+                REQUIRE(txn.ForEachCertWithStatus(CertStatus::kRevoked, CertRead::kWithDer,
                                                   [](const CertRecord&) { return true; })
                             .code() == Code::kInternal);
                 return Status::Ok();

@@ -55,6 +55,12 @@ class MemKv final : public KvWrite {
     t_[t].insert_or_assign(std::string(key), std::string(value));
     return Status::Ok();
   }
+  Status Append(Table t, std::string_view key, std::string_view value) override {
+    if (!t_[t].empty() && t_[t].rbegin()->first >= key) {
+      return Internal(std::string("append out of order in ") + TableName(t));
+    }
+    return Put(t, key, value);
+  }
   Status Del(Table t, std::string_view key) override {
     Remember(t, key);
     if (auto it = t_[t].find(key); it != t_[t].end()) {

@@ -29,6 +29,11 @@
 
 namespace hostca::storage {
 
+// What a walk over certificate records reads. The DER sits in a table of
+// its own (one more lookup per record), so walks that need only the fields
+// (the CRL, inventory filters) ask for kFields and get `der` empty.
+enum class CertRead { kWithDer, kFields };
+
 // A consistent snapshot of the store. Not thread-safe, and valid only during
 // the View or Update call that handed it out; the records it returns are
 // copies the caller owns. Missing keys give not_found.
@@ -46,11 +51,12 @@ class ReadTxn {
   // The same walk, one record at a time; the visitor returns false to stop
   // (for filtered listings that must not read more than they return).
   virtual Status ForEachCertExpiringBetween(
-      int64_t from, int64_t to, const std::function<bool(const CertRecord&)>& visit) = 0;
+      int64_t from, int64_t to, CertRead read,
+      const std::function<bool(const CertRecord&)>& visit) = 0;
   // Visits the records with `status` in serial order; the visitor returns
   // false to stop. Revoked ones come from the status index; valid ones are
   // not indexed (one write less per issuance), so kValid reads every record.
-  virtual Status ForEachCertWithStatus(CertStatus status,
+  virtual Status ForEachCertWithStatus(CertStatus status, CertRead read,
                                        const std::function<bool(const CertRecord&)>& visit) = 0;
   virtual Result<uint64_t> CountCerts() = 0;
   // Constant time (the table's entry count), for metrics at any size.
@@ -83,7 +89,10 @@ class WriteTxn : public ReadTxn {
   // uniqueness check of DESIGN.md section 3, in the storing transaction.
   virtual Status InsertCert(const CertRecord& rec) = 0;
   // Replaces the record with rec.serial; not_found when missing. The indices
-  // follow changes of status, not_after and host_id.
+  // follow changes of status, not_after and host_id. The certificate itself
+  // cannot change: rec.der is empty (keeps the stored DER, so a record
+  // read with CertRead::kFields can be written back) or the stored DER,
+  // else invalid_argument.
   virtual Status UpdateCert(const CertRecord& rec) = 0;
   // not_found when missing.
   virtual Status DeleteCert(std::string_view serial) = 0;

@@ -20,7 +20,7 @@ using test::ForBothStores;
 
 std::vector<std::string> SerialsWithStatus(ReadTxn& txn, CertStatus status) {
   std::vector<std::string> out;
-  REQUIRE(txn.ForEachCertWithStatus(status,
+  REQUIRE(txn.ForEachCertWithStatus(status, CertRead::kWithDer,
                                     [&](const CertRecord& c) {
                                       out.push_back(c.serial);
                                       return true;
@@ -63,7 +63,7 @@ TEST_CASE("certificate records and their indices") {
                   REQUIRE(txn.CertsExpiringBetween(300, 300, 10)->empty());
                   // The visiting walk: same order and bounds, stops when told.
                   std::vector<std::string> seen;
-                  REQUIRE(txn.ForEachCertExpiringBetween(0, 300,
+                  REQUIRE(txn.ForEachCertExpiringBetween(0, 300, CertRead::kWithDer,
                                                          [&](const CertRecord& r) {
                                                            seen.push_back(r.serial);
                                                            return seen.size() < 2;
@@ -141,10 +141,78 @@ TEST_CASE("revocation through UpdateCert moves the status index and delete clear
                   REQUIRE(txn.CertsExpiringBetween(0, 1000, 10)->size() == 3);
                   // The visitor can stop early.
                   int seen = 0;
-                  REQUIRE(txn.ForEachCertWithStatus(CertStatus::kValid,
+                  REQUIRE(txn.ForEachCertWithStatus(CertStatus::kValid, CertRead::kWithDer,
                                                     [&](const CertRecord&) { return ++seen < 2; })
                               .ok());
                   REQUIRE(seen == 2);
+                  return Status::Ok();
+                })
+                .ok());
+  });
+}
+
+TEST_CASE("a certificate's DER is read only when asked for and never changes") {
+  ForBothStores([](Storage& store) {
+    auto cert = [](const char* serial, char fill) {
+      CertRecord c = Cert(serial, "h", 100);
+      c.der = std::string(700, fill);
+      return c;
+    };
+    REQUIRE(store
+                .Update([&](WriteTxn& txn) -> Status {
+                  for (auto [s, fill] : {std::pair{"a", 'A'}, {"b", 'B'}, {"c", 'C'}}) {
+                    HOSTCA_RETURN_IF_ERROR(txn.InsertCert(cert(s, fill)));
+                  }
+                  return Status::Ok();
+                })
+                .ok());
+    // Revoke "b" from a record read without its DER: the DER stays.
+    REQUIRE(store
+                .Update([](WriteTxn& txn) -> Status {
+                  return txn.ForEachCertWithStatus(CertStatus::kValid, CertRead::kFields,
+                                                   [&](const CertRecord& c) {
+                                                     REQUIRE(c.der.empty());
+                                                     if (c.serial == "b") {
+                                                       CertRecord r = c;
+                                                       r.status = CertStatus::kRevoked;
+                                                       r.revocation_reason = 4;
+                                                       REQUIRE(txn.UpdateCert(r).ok());
+                                                     }
+                                                     return true;
+                                                   });
+                })
+                .ok());
+    // A different DER for a stored serial is refused; the record stays.
+    const Status changed = store.Update([&](WriteTxn& txn) {
+      CertRecord r = cert("a", 'Z');
+      r.status = CertStatus::kRevoked;
+      return txn.UpdateCert(r);
+    });
+    REQUIRE(changed.code() == Code::kInvalidArgument);
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteCert("c"); }).ok());
+    REQUIRE(store.Update([&](WriteTxn& txn) { return txn.InsertCert(cert("d", 'D')); }).ok());
+    REQUIRE(store
+                .View([](ReadTxn& txn) -> Status {
+                  for (auto [s, fill] : {std::pair{"a", 'A'}, {"b", 'B'}, {"d", 'D'}}) {
+                    REQUIRE(txn.GetCert(s)->der == std::string(700, fill));
+                  }
+                  REQUIRE(txn.GetCert("a")->status == CertStatus::kValid);
+                  REQUIRE(txn.GetCert("b")->revocation_reason == 4);
+                  REQUIRE(txn.GetCert("c").status().code() == Code::kNotFound);
+                  std::vector<std::string> ders;
+                  REQUIRE(txn.ForEachCertExpiringBetween(0, 1000, CertRead::kWithDer,
+                                                         [&](const CertRecord& c) {
+                                                           ders.push_back(c.der.substr(0, 1));
+                                                           return true;
+                                                         })
+                              .ok());
+                  REQUIRE(ders == std::vector<std::string>{"A", "B", "D"});
+                  REQUIRE(txn.ForEachCertWithStatus(CertStatus::kRevoked, CertRead::kFields,
+                                                    [](const CertRecord& c) {
+                                                      REQUIRE((c.serial == "b" && c.der.empty()));
+                                                      return true;
+                                                    })
+                              .ok());
                   return Status::Ok();
                 })
                 .ok());

@@ -6,10 +6,13 @@ namespace hostca::storage::internal {
 namespace {
 
 constexpr uint8_t kVersion = 1;
+// A certificate record whose DER sits in cert_bodies: the fields of version
+// 1 with the body's sequence number in place of the DER.
+constexpr uint8_t kCertRefVersion = 2;
 
 class Writer {
  public:
-  Writer() { out_.push_back(static_cast<char>(kVersion)); }
+  explicit Writer(uint8_t version = kVersion) { out_.push_back(static_cast<char>(version)); }
   void U64(uint64_t v) { out_ += BigEndian64(v); }
   void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
   void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
@@ -36,13 +39,17 @@ class Writer {
 
 class Reader {
  public:
-  explicit Reader(std::string_view in) : in_(in) {
-    if (in_.empty() || static_cast<uint8_t>(in_[0]) != kVersion) {
+  // Reads a record of version kVersion up to max_version.
+  explicit Reader(std::string_view in, uint8_t max_version = kVersion) : in_(in) {
+    if (in_.empty() || static_cast<uint8_t>(in_[0]) < kVersion ||
+        static_cast<uint8_t>(in_[0]) > max_version) {
       ok_ = false;
     } else {
+      version_ = static_cast<uint8_t>(in_[0]);
       pos_ = 1;
     }
   }
+  uint8_t version() const { return version_; }
   uint64_t U64() {
     if (!Need(8)) {
       return 0;
@@ -99,6 +106,7 @@ class Reader {
   }
   std::string_view in_;
   size_t pos_ = 0;
+  uint8_t version_ = 0;
   bool ok_ = true;
 };
 
@@ -122,8 +130,9 @@ uint64_t ReadBigEndian64(std::string_view in) {
 
 std::string SignedKey(int64_t v) { return BigEndian64(static_cast<uint64_t>(v) ^ (1ull << 63)); }
 
-std::string Encode(const CertRecord& r) {
-  Writer w;
+namespace {
+
+void WriteCertFields(Writer& w, const CertRecord& r) {
   w.Str(r.serial);
   w.Str(r.host_id);
   w.Strs(r.names);
@@ -134,12 +143,26 @@ std::string Encode(const CertRecord& r) {
   w.I64(r.revocation_reason);
   w.I64(r.revoked_at);
   w.Str(r.source);
+}
+
+}  // namespace
+
+std::string Encode(const CertRecord& r) {
+  Writer w;
+  WriteCertFields(w, r);
   w.Str(r.der);
   return w.Take();
 }
 
-Status Decode(std::string_view in, CertRecord* r) {
-  Reader rd(in);
+std::string EncodeCertRef(const CertRecord& r, uint64_t body_seq) {
+  Writer w(kCertRefVersion);
+  WriteCertFields(w, r);
+  w.U64(body_seq);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, CertRecord* r, uint64_t* body_seq) {
+  Reader rd(in, kCertRefVersion);
   r->serial = rd.Str();
   r->host_id = rd.Str();
   r->names = rd.Strs();
@@ -151,7 +174,16 @@ Status Decode(std::string_view in, CertRecord* r) {
   r->revocation_reason = static_cast<int>(rd.I64());
   r->revoked_at = rd.I64();
   r->source = rd.Str();
-  r->der = rd.Str();
+  *body_seq = 0;
+  r->der.clear();
+  if (rd.version() == kCertRefVersion) {
+    *body_seq = rd.U64();
+    if (*body_seq == 0) {
+      return Internal("corrupt record in the store");
+    }
+  } else {
+    r->der = rd.Str();
+  }
   return status > 1 ? Internal("corrupt certificate status") : rd.Done();
 }
 

@@ -14,13 +14,20 @@
 
 namespace hostca::storage::internal {
 
+// A certificate record with its DER inline (version 1: stores written
+// before cert_bodies, and tests).
 std::string Encode(const CertRecord& r);
+// A certificate record without its DER, which is cert_bodies' entry
+// body_seq (> 0).
+std::string EncodeCertRef(const CertRecord& r, uint64_t body_seq);
 std::string Encode(const HostRecord& r);
 std::string Encode(const TokenRecord& r);
 std::string Encode(const MappingRecord& r);
 std::string Encode(const AuditEntry& r);
 
-Status Decode(std::string_view in, CertRecord* r);
+// Either form: body_seq is 0 and r->der the DER for an inline record, else
+// the body's sequence number and r->der empty.
+Status Decode(std::string_view in, CertRecord* r, uint64_t* body_seq);
 Status Decode(std::string_view in, HostRecord* r);
 Status Decode(std::string_view in, TokenRecord* r);
 Status Decode(std::string_view in, MappingRecord* r);

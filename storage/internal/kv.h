@@ -25,6 +25,7 @@ enum Table : int {
   kMappings,       // id -> MappingRecord
   kMeta,           // key -> value
   kAudit,          // be64(seq) -> AuditEntry
+  kCertBodies,     // be64(seq) -> certificate DER, append-only (a CertRecord names its seq)
   kNumTables
 };
 const char* TableName(Table t);
@@ -46,6 +47,10 @@ class KvWrite : public KvRead {
   // resource_exhausted "map_full" when the store is full.
   virtual Status Put(Table t, std::string_view key, std::string_view value) = 0;
   virtual Status Del(Table t, std::string_view key) = 0;  // absent keys are fine
+  // Put of a key greater than every key of `t` (sequence-keyed tables):
+  // LMDB then fills pages completely instead of splitting them in half.
+  // internal when the key is not the greatest.
+  virtual Status Append(Table t, std::string_view key, std::string_view value) = 0;
 };
 
 // Reason of the status a backend returns when its map is full; the writer

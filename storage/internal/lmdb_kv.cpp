@@ -29,9 +29,9 @@ Result<CursorPtr> OpenCursor(MDB_txn* txn, MDB_dbi dbi) {
 
 const char* TableName(Table t) {
   static constexpr const char* kNames[kNumTables] = {
-      "certs",      "certs_by_host", "certs_by_expiry", "certs_by_status", "hosts",
-      "host_names", "tokens",        "token_names",     "mappings",        "meta",
-      "audit"};
+      "certs",    "certs_by_host", "certs_by_expiry", "certs_by_status",
+      "hosts",    "host_names",    "tokens",          "token_names",
+      "mappings", "meta",          "audit",           "cert_bodies"};
   return kNames[t];
 }
 
@@ -141,6 +141,14 @@ Result<uint64_t> LmdbKv::Count(Table t) {
 }
 
 Status LmdbKv::Put(Table t, std::string_view key, std::string_view value) {
+  return PutWithFlags(t, key, value, 0);
+}
+
+Status LmdbKv::Append(Table t, std::string_view key, std::string_view value) {
+  return PutWithFlags(t, key, value, MDB_APPEND);
+}
+
+Status LmdbKv::PutWithFlags(Table t, std::string_view key, std::string_view value, unsigned flags) {
   // The record layer keeps keys far below LMDB's limit (511 bytes); this is a
   // backstop so a bad key is an error, not MDB_BAD_VALSIZE.
   if (key.empty() || key.size() > 511) {
@@ -148,9 +156,12 @@ Status LmdbKv::Put(Table t, std::string_view key, std::string_view value) {
   }
   MDB_val k = Val(key);
   MDB_val v = Val(value);
-  const int rc = mdb_put(txn_, dbis_[t], &k, &v, 0);
+  const int rc = mdb_put(txn_, dbis_[t], &k, &v, flags);
   if (rc == MDB_MAP_FULL) {
     map_full_ = true;
+  }
+  if (rc == MDB_KEYEXIST) {  // only MDB_APPEND gives it: the key was not the greatest
+    return Failed(Internal(std::string("append out of order in ") + TableName(t)));
   }
   return rc == 0 ? Status::Ok()
                  : Failed(LmdbError(std::string("cannot write ") + TableName(t), rc));

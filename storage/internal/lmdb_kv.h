@@ -65,6 +65,7 @@ class LmdbKv final : public KvWrite {
   Result<uint64_t> Count(Table t) override;
   Status Put(Table t, std::string_view key, std::string_view value) override;
   Status Del(Table t, std::string_view key) override;
+  Status Append(Table t, std::string_view key, std::string_view value) override;
 
  private:
   MDB_txn* txn_;
@@ -72,6 +73,7 @@ class LmdbKv final : public KvWrite {
   bool map_full_ = false;
   Status write_error_;
   Status Failed(Status st);
+  Status PutWithFlags(Table t, std::string_view key, std::string_view value, unsigned flags);
 };
 
 }  // namespace hostca::storage::internal

@@ -109,12 +109,36 @@ Result<std::vector<R>> RecordTxn::ListAll(Table t) {
   return out;
 }
 
-Result<CertRecord> RecordTxn::GetCert(std::string_view serial) {
-  return GetRecord<CertRecord>(kCerts, serial, "certificate");
+Result<CertRecord> RecordTxn::CertFromValue(std::string_view value, CertRead read) {
+  CertRecord rec;
+  uint64_t body_seq = 0;
+  HOSTCA_RETURN_IF_ERROR(Decode(value, &rec, &body_seq));
+  if (read == CertRead::kFields) {
+    rec.der.clear();  // also that of a record with its DER inline (older stores)
+  } else if (body_seq != 0) {
+    HOSTCA_ASSIGN_OR_RETURN(auto der, kv_.Get(kCertBodies, BigEndian64(body_seq)));
+    if (!der) {
+      return Internal("corrupt record: a certificate's DER is not stored");
+    }
+    rec.der = std::move(*der);
+  }
+  return rec;
 }
 
-Result<CertRecord> RecordTxn::CertFromIndex(std::string_view serial) {
-  auto rec = GetCert(serial);
+Result<CertRecord> RecordTxn::GetCert(std::string_view serial) {
+  return GetCertAs(serial, CertRead::kWithDer);
+}
+
+Result<CertRecord> RecordTxn::GetCertAs(std::string_view serial, CertRead read) {
+  HOSTCA_ASSIGN_OR_RETURN(auto raw, kv_.Get(kCerts, serial));
+  if (!raw) {
+    return NotFound("no such certificate");
+  }
+  return CertFromValue(*raw, read);
+}
+
+Result<CertRecord> RecordTxn::CertFromIndex(std::string_view serial, CertRead read) {
+  auto rec = GetCertAs(serial, read);
   if (!rec.ok() && rec.status().code() == Code::kNotFound) {
     return Internal("corrupt index: it names a certificate that is not stored");
   }
@@ -136,7 +160,7 @@ Result<std::vector<CertRecord>> RecordTxn::CertsByHost(std::string_view host_id)
   }));
   std::vector<CertRecord> out;
   for (const std::string& s : serials) {
-    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, CertFromIndex(s));
+    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, CertFromIndex(s, CertRead::kWithDer));
     out.push_back(std::move(rec));
   }
   std::sort(out.begin(), out.end(),
@@ -147,14 +171,14 @@ Result<std::vector<CertRecord>> RecordTxn::CertsByHost(std::string_view host_id)
 Status RecordTxn::VisitIndexedCerts(
     Table t, std::string_view start,
     const std::function<std::optional<std::string_view>(std::string_view)>& serial_of,
-    const std::function<bool(const CertRecord&)>& visit) {
+    CertRead read, const std::function<bool(const CertRecord&)>& visit) {
   Status inner;
   HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, start, [&](std::string_view k, std::string_view) {
     const std::optional<std::string_view> serial = serial_of(k);
     if (!serial) {
       return false;
     }
-    auto rec = CertFromIndex(*serial);
+    auto rec = CertFromIndex(*serial, read);
     if (!rec.ok()) {
       inner = rec.status();
       return false;
@@ -170,14 +194,15 @@ Result<std::vector<CertRecord>> RecordTxn::CertsExpiringBetween(int64_t from, in
   if (limit == 0) {
     return out;
   }
-  HOSTCA_RETURN_IF_ERROR(ForEachCertExpiringBetween(from, to, [&](const CertRecord& rec) {
-    out.push_back(rec);
-    return out.size() < limit;
-  }));
+  HOSTCA_RETURN_IF_ERROR(
+      ForEachCertExpiringBetween(from, to, CertRead::kWithDer, [&](const CertRecord& rec) {
+        out.push_back(rec);
+        return out.size() < limit;
+      }));
   return out;
 }
 
-Status RecordTxn::ForEachCertExpiringBetween(int64_t from, int64_t to,
+Status RecordTxn::ForEachCertExpiringBetween(int64_t from, int64_t to, CertRead read,
                                              const std::function<bool(const CertRecord&)>& visit) {
   const std::string end = SignedKey(to);
   return VisitIndexedCerts(
@@ -188,16 +213,23 @@ Status RecordTxn::ForEachCertExpiringBetween(int64_t from, int64_t to,
         }
         return k.substr(8);
       },
-      visit);
+      read, visit);
 }
 
-Status RecordTxn::ForEachCertWithStatus(CertStatus status,
+Status RecordTxn::ForEachCertWithStatus(CertStatus status, CertRead read,
                                         const std::function<bool(const CertRecord&)>& visit) {
   if (status == CertStatus::kValid) {
     // Not indexed (see PutCertIndices): every record, in serial order.
-    return VisitAll<CertRecord>(kCerts, [&visit](CertRecord& rec) {
-      return rec.status != CertStatus::kValid || visit(rec);
-    });
+    Status inner;
+    HOSTCA_RETURN_IF_ERROR(kv_.Scan(kCerts, "", [&](std::string_view, std::string_view v) {
+      auto rec = CertFromValue(v, read);
+      if (!rec.ok()) {
+        inner = rec.status();
+        return false;
+      }
+      return rec->status != CertStatus::kValid || visit(*rec);
+    }));
+    return inner;
   }
   const std::string prefix(1, static_cast<char>(status));
   return VisitIndexedCerts(
@@ -208,7 +240,7 @@ Status RecordTxn::ForEachCertWithStatus(CertStatus status,
         }
         return k.substr(1);
       },
-      visit);
+      read, visit);
 }
 
 Result<HostRecord> RecordTxn::GetHost(std::string_view host_id) {
@@ -305,6 +337,30 @@ Status RecordTxn::DelCertIndices(const CertRecord& rec) {
   return w_->Del(kCertsByStatus, StatusKey(rec.status, rec.serial));  // absent for valid ones
 }
 
+Result<uint64_t> RecordTxn::AppendCertBody(std::string_view der) {
+  HOSTCA_ASSIGN_OR_RETURN(auto last, kv_.Last(kCertBodies));
+  const uint64_t seq = last ? ReadBigEndian64(last->first) + 1 : 1;
+  HOSTCA_RETURN_IF_ERROR(w_->Append(kCertBodies, BigEndian64(seq), der));
+  return seq;
+}
+
+Result<RecordTxn::StoredCert> RecordTxn::GetStoredCert(std::string_view serial) {
+  HOSTCA_ASSIGN_OR_RETURN(auto raw, kv_.Get(kCerts, serial));
+  if (!raw) {
+    return NotFound("no such certificate");
+  }
+  StoredCert out;
+  HOSTCA_RETURN_IF_ERROR(Decode(*raw, &out.rec, &out.body_seq));
+  return out;
+}
+
+// The DER goes to cert_bodies, an append-only table keyed by a sequence
+// number, and the record under the serial keeps only the fields and that
+// number. The serial-keyed table takes a random-key insert per issuance:
+// without the DER (most of a record's bytes) its B-tree is a sixth of the
+// size, so at millions of certificates far fewer of its pages are read,
+// split and written per commit, and the bodies' pages fill one after the
+// other.
 Status RecordTxn::InsertCert(const CertRecord& rec) {
   HOSTCA_RETURN_IF_ERROR(Writable());
   HOSTCA_RETURN_IF_ERROR(CheckCert(rec));
@@ -312,23 +368,45 @@ Status RecordTxn::InsertCert(const CertRecord& rec) {
   if (existing) {
     return AlreadyExists("serial already used", "duplicate_serial");
   }
-  HOSTCA_RETURN_IF_ERROR(w_->Put(kCerts, rec.serial, Encode(rec)));
+  HOSTCA_ASSIGN_OR_RETURN(const uint64_t seq, AppendCertBody(rec.der));
+  HOSTCA_RETURN_IF_ERROR(w_->Put(kCerts, rec.serial, EncodeCertRef(rec, seq)));
   return PutCertIndices(rec);
 }
 
+// A serial's certificate never changes: rec.der must be empty or the
+// stored DER. A record of a store written before cert_bodies (DER inline)
+// gets its DER moved to cert_bodies here.
 Status RecordTxn::UpdateCert(const CertRecord& rec) {
   HOSTCA_RETURN_IF_ERROR(Writable());
   HOSTCA_RETURN_IF_ERROR(CheckCert(rec));
-  HOSTCA_ASSIGN_OR_RETURN(CertRecord old, GetCert(rec.serial));
-  HOSTCA_RETURN_IF_ERROR(DelCertIndices(old));
-  HOSTCA_RETURN_IF_ERROR(w_->Put(kCerts, rec.serial, Encode(rec)));
+  HOSTCA_ASSIGN_OR_RETURN(StoredCert old, GetStoredCert(rec.serial));
+  uint64_t seq = old.body_seq;
+  if (!rec.der.empty()) {
+    std::string_view stored = old.rec.der;
+    std::optional<std::string> body;
+    if (seq != 0) {
+      HOSTCA_ASSIGN_OR_RETURN(body, kv_.Get(kCertBodies, BigEndian64(seq)));
+      stored = body ? std::string_view(*body) : std::string_view();
+    }
+    if (rec.der != stored) {
+      return InvalidArgument("a stored certificate's DER cannot change");
+    }
+  }
+  HOSTCA_RETURN_IF_ERROR(DelCertIndices(old.rec));
+  if (seq == 0) {
+    HOSTCA_ASSIGN_OR_RETURN(seq, AppendCertBody(old.rec.der));
+  }
+  HOSTCA_RETURN_IF_ERROR(w_->Put(kCerts, rec.serial, EncodeCertRef(rec, seq)));
   return PutCertIndices(rec);
 }
 
 Status RecordTxn::DeleteCert(std::string_view serial) {
   HOSTCA_RETURN_IF_ERROR(Writable());
-  HOSTCA_ASSIGN_OR_RETURN(CertRecord old, GetCert(serial));
-  HOSTCA_RETURN_IF_ERROR(DelCertIndices(old));
+  HOSTCA_ASSIGN_OR_RETURN(StoredCert old, GetStoredCert(serial));
+  HOSTCA_RETURN_IF_ERROR(DelCertIndices(old.rec));
+  if (old.body_seq != 0) {
+    HOSTCA_RETURN_IF_ERROR(w_->Del(kCertBodies, BigEndian64(old.body_seq)));
+  }
   return w_->Del(kCerts, serial);
 }
 
@@ -452,7 +530,7 @@ Result<AuditEntry> RecordTxn::AppendAudit(int64_t time, std::string actor, std::
   e.action = std::move(action);
   e.detail = std::move(detail);
   e.hash = AuditEntryHash(e.prev_hash, e.seq, e.time, e.actor, e.action, e.detail);
-  HOSTCA_RETURN_IF_ERROR(w_->Put(kAudit, BigEndian64(e.seq), Encode(e)));
+  HOSTCA_RETURN_IF_ERROR(w_->Append(kAudit, BigEndian64(e.seq), Encode(e)));
   return e;
 }
 

@@ -23,9 +23,9 @@ class RecordTxn final : public WriteTxn {
   Result<std::vector<CertRecord>> CertsByHost(std::string_view host_id) override;
   Result<std::vector<CertRecord>> CertsExpiringBetween(int64_t from, int64_t to,
                                                        size_t limit) override;
-  Status ForEachCertExpiringBetween(int64_t from, int64_t to,
+  Status ForEachCertExpiringBetween(int64_t from, int64_t to, CertRead read,
                                     const std::function<bool(const CertRecord&)>& visit) override;
-  Status ForEachCertWithStatus(CertStatus status,
+  Status ForEachCertWithStatus(CertStatus status, CertRead read,
                                const std::function<bool(const CertRecord&)>& visit) override;
   Result<uint64_t> CountCerts() override { return kv_.Count(kCerts); }
   Result<uint64_t> CountHosts() override { return kv_.Count(kHosts); }
@@ -63,15 +63,27 @@ class RecordTxn final : public WriteTxn {
   template <typename R>
   Status VisitAll(Table t, const std::function<bool(R&)>& visit);
   Status Writable() const;
+  // A certificate record as stored: its fields, and where its DER is
+  // (body_seq 0: inline, in rec.der).
+  struct StoredCert {
+    CertRecord rec;
+    uint64_t body_seq = 0;
+  };
+  Result<StoredCert> GetStoredCert(std::string_view serial);
+  // Decodes a certs value; with kWithDer also reads its DER from cert_bodies.
+  Result<CertRecord> CertFromValue(std::string_view value, CertRead read);
+  Result<CertRecord> GetCertAs(std::string_view serial, CertRead read);
+  // Stores a DER under the next sequence number and returns the number.
+  Result<uint64_t> AppendCertBody(std::string_view der);
   // GetCert for a serial an index named: a missing record is internal.
-  Result<CertRecord> CertFromIndex(std::string_view serial);
+  Result<CertRecord> CertFromIndex(std::string_view serial, CertRead read);
   // Walks index `t` from key `start` and visits the certificate each entry
   // names while `serial_of(key)` gives its serial (nullopt: past the range)
   // and `visit` returns true.
   Status VisitIndexedCerts(
       Table t, std::string_view start,
       const std::function<std::optional<std::string_view>(std::string_view)>& serial_of,
-      const std::function<bool(const CertRecord&)>& visit);
+      CertRead read, const std::function<bool(const CertRecord&)>& visit);
   Status PutCertIndices(const CertRecord& rec);
   Status DelCertIndices(const CertRecord& rec);
   // Removes a name index entry if it points at host_id.
