@@ -128,20 +128,36 @@ TEST_CASE(
   REQUIRE(CheckLmdbStore(dir.Sub("nothing")).status().code() == Code::kNotFound);
 }
 
+// Entries of one table, from the store check (which also finds no problem).
+uint64_t TableEntries(const std::string& path, const std::string& table) {
+  auto check = CheckLmdbStore(path);
+  REQUIRE(check.ok());
+  INFO((check->problems.empty() ? std::string() : check->problems.front()));
+  REQUIRE(check->problems_found == 0);
+  for (const auto& t : check->tables) {
+    if (t.name == table) {
+      return t.entries;
+    }
+  }
+  FAIL("no table " << table);
+  return 0;
+}
+
+// Revokes the stored certificate `serial` through UpdateCert.
+void Revoke(Storage& store, const std::string& serial) {
+  REQUIRE(store
+              .Update([&serial](WriteTxn& txn) -> Status {
+                HOSTCA_ASSIGN_OR_RETURN(CertRecord c, txn.GetCert(serial));
+                c.status = CertStatus::kRevoked;
+                return txn.UpdateCert(c);
+              })
+              .ok());
+}
+
 TEST_CASE("valid certificates are not in the status index and older stores' entries are dropped") {
   TempDir dir;
   const std::string path = dir.Sub("db");
-  auto status_entries = [&path] {
-    auto check = CheckLmdbStore(path);
-    REQUIRE(check.ok());
-    REQUIRE(check->problems_found == 0);
-    for (const auto& t : check->tables) {
-      if (t.name == "certs_by_status") {
-        return t.entries;
-      }
-    }
-    return uint64_t{0};
-  };
+  auto status_entries = [&path] { return TableEntries(path, "certs_by_status"); };
   {
     auto store = *OpenLmdbStorage({.path = path});
     REQUIRE(store
@@ -171,31 +187,10 @@ TEST_CASE("valid certificates are not in the status index and older stores' entr
       return serials;
     };
     REQUIRE(valid() == std::vector<std::string>{"new", "old"});
-    REQUIRE(store
-                ->Update([](WriteTxn& txn) -> Status {
-                  HOSTCA_ASSIGN_OR_RETURN(CertRecord c, txn.GetCert("old"));
-                  c.status = CertStatus::kRevoked;
-                  return txn.UpdateCert(c);
-                })
-                .ok());
+    Revoke(*store, "old");
     REQUIRE(valid() == std::vector<std::string>{"new"});
   }
   REQUIRE(status_entries() == 1);  // the revoked one; the old valid entry is gone
-}
-
-// Entries of one table, from the store check (which also finds no problem).
-uint64_t TableEntries(const std::string& path, const std::string& table) {
-  auto check = CheckLmdbStore(path);
-  REQUIRE(check.ok());
-  INFO((check->problems.empty() ? std::string() : check->problems.front()));
-  REQUIRE(check->problems_found == 0);
-  for (const auto& t : check->tables) {
-    if (t.name == table) {
-      return t.entries;
-    }
-  }
-  FAIL("no table " << table);
-  return 0;
 }
 
 TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves DER out on update") {
@@ -222,13 +217,7 @@ TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves D
                 })
                 .ok());
     REQUIRE(TableEntries(path, "cert_bodies") == 1);  // the new one's
-    REQUIRE(store
-                ->Update([](WriteTxn& txn) -> Status {
-                  HOSTCA_ASSIGN_OR_RETURN(CertRecord c, txn.GetCert("old"));
-                  c.status = CertStatus::kRevoked;
-                  return txn.UpdateCert(c);
-                })
-                .ok());
+    Revoke(*store, "old");
     REQUIRE(TableEntries(path, "cert_bodies") == 2);  // the old DER moved out
     REQUIRE(store
                 ->View([](ReadTxn& txn) -> Status {
