@@ -152,6 +152,18 @@ Result<CommandRun> RunCommand(const std::vector<std::string>& argv) {
   return run;
 }
 
+Result<uint64_t> ProcessWriteBytes(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/io";
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("write_bytes:", 0) == 0) {
+      return static_cast<uint64_t>(std::stoull(line.substr(12)));
+    }
+  }
+  return NotFound("no write_bytes in " + path);
+}
+
 Result<double> ProcessCpuSeconds(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;

@@ -57,6 +57,13 @@ Result<CommandRun> RunCommand(const std::vector<std::string>& argv);
 // utime + stime of a running process (all its threads), from /proc/PID/stat.
 Result<double> ProcessCpuSeconds(pid_t pid);
 
+// write_bytes of /proc/PID/io: the bytes of page cache the process's writes
+// made dirty, counted when a clean folio turns dirty and for the whole
+// folio. A 4 KB write into a 256 KB folio counts 256 KB, so per certificate
+// it shows how much cache the store's commits dirty, large folios included
+// (bench/README.md).
+Result<uint64_t> ProcessWriteBytes(pid_t pid);
+
 // Memory of a running process from /proc/PID/status, in bytes. VmRSS =
 // RssAnon (heap, stacks) + RssFile (mapped files: LMDB's map, code) +
 // RssShmem; VmHWM is the peak of VmRSS.

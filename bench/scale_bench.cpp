@@ -292,23 +292,27 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
   const LoadOptions load = EnrollLoad();
   const pid_t pid = st.server.process->pid();
   HOSTCA_ASSIGN_OR_RETURN(const double cpu_before, ProcessCpuSeconds(pid));
+  HOSTCA_ASSIGN_OR_RETURN(const uint64_t dirtied_before, ProcessWriteBytes(pid));
   HOSTCA_ASSIGN_OR_RETURN(LoadResult res, Issue(st, csrs, next_host, load, nullptr));
   HOSTCA_ASSIGN_OR_RETURN(const double cpu_after, ProcessCpuSeconds(pid));
+  HOSTCA_ASSIGN_OR_RETURN(const uint64_t dirtied_after, ProcessWriteBytes(pid));
   const double ok = static_cast<double>(res.ok);
   run->issuance_rates.push_back(res.seconds > 0 ? ok / res.seconds : 0);
   run->issuance_p50.push_back(Quantile(res.latencies, 0.5));
   run->issuance_p99.push_back(Quantile(res.latencies, 0.99));
   run->server_cpu_per_cert.push_back((cpu_after - cpu_before) / ok);
+  run->dirtied_per_cert.push_back(static_cast<double>(dirtied_after - dirtied_before) / ok);
   run->issued += res.ok;
   run->issue_failures += res.failed;
   std::fprintf(
       stderr,
       "   %s: issuance run %d, %.0f certs/s, p50 %.1f ms, p99 %.1f ms, max %.0f ms, server CPU "
       "%.2f "
-      "ms/cert, %zu failed%s%s\n",
+      "ms/cert, %.0f KiB of page cache dirtied/cert, %zu failed%s%s\n",
       st.name.c_str(), r + 1, run->issuance_rates.back(), run->issuance_p50.back() * 1000,
       run->issuance_p99.back() * 1000, res.latencies.empty() ? 0.0 : res.latencies.back() * 1000,
-      run->server_cpu_per_cert.back() * 1000, res.failed, res.failed > 0 ? "; first: " : "",
+      run->server_cpu_per_cert.back() * 1000, run->dirtied_per_cert.back() / 1024, res.failed,
+      res.failed > 0 ? "; first: " : "",
       res.failed > 0 ? res.first_failure.substr(0, 200).c_str() : "");
   return Status::Ok();
 }

@@ -49,8 +49,8 @@ std::string Verdict(bool ok) { return ok ? "pass" : "FAIL"; }
 StringTable FiguresTable(const ScaleResults& res) {
   StringTable t = {{"store", "certificates", "start s (median, min–max)", "query p50 ms",
                     "query p99 ms", "first query ms", "issuance certs/s (median, min–max)",
-                    "issuance p99 ms", "server CPU ms/cert", "VmRSS MiB", "VmHWM MiB",
-                    "RssAnon MiB", "RssFile MiB"}};
+                    "issuance p99 ms", "server CPU ms/cert", "page cache dirtied KiB/cert",
+                    "VmRSS MiB", "VmHWM MiB", "RssAnon MiB", "RssFile MiB"}};
   for (const ScaleSize& s : res.sizes) {
     if (s.skipped) {
       continue;
@@ -61,7 +61,8 @@ StringTable FiguresTable(const ScaleResults& res) {
                    std::to_string(r.stored), Spread(r.start_seconds, Secs), Millis(QueryP50(r)),
                    Millis(QueryP99(r)), Millis(r.first_query_seconds),
                    Spread(r.issuance_rates, Rate), Millis(Median(r.issuance_p99)),
-                   Format("%.3f", Median(r.server_cpu_per_cert) * 1000), MiB(r.memory.vm_rss),
+                   Format("%.3f", Median(r.server_cpu_per_cert) * 1000),
+                   Format("%.0f", Median(r.dirtied_per_cert) / 1024), MiB(r.memory.vm_rss),
                    MiB(r.memory.vm_hwm), MiB(r.memory.rss_anon), MiB(r.memory.rss_file)});
     }
   }
@@ -156,6 +157,8 @@ nlohmann::json RunJson(const StoreRun& r) {
             {"p50_s", Median(r.issuance_p50)},
             {"p99_s", Median(r.issuance_p99)},
             {"server_cpu_s_per_cert", Median(r.server_cpu_per_cert)},
+            {"page_cache_dirtied_bytes_per_cert",
+             {{"median", Median(r.dirtied_per_cert)}, {"runs", r.dirtied_per_cert}}},
             {"issued", r.issued},
             {"failed", r.issue_failures}}},
           {"memory_after_runs", MemoryJson(r.memory)},
