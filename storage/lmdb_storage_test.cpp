@@ -246,6 +246,46 @@ TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves D
               .ok());
 }
 
+// write_bytes of /proc/self/io: page cache this process turned dirty. The
+// kernel counts a whole folio when a write dirties a clean one.
+uint64_t DirtiedBytes() {
+  std::ifstream io("/proc/self/io");
+  std::string line;
+  while (std::getline(io, line)) {
+    if (line.rfind("write_bytes:", 0) == 0) {
+      return std::stoull(line.substr(12));
+    }
+  }
+  FAIL("no write_bytes in /proc/self/io");
+  return 0;
+}
+
+TEST_CASE("a small commit dirties about the pages it writes, not whole large folios") {
+  TempDir dir;
+  auto store = *OpenLmdbStorage({.path = dir.Sub("db")});
+  // One large commit: LMDB writes its new pages in long runs, which the
+  // kernel would cache in large folios (lmdb_storage.cpp ShapeTail).
+  REQUIRE(store
+              ->Update([](WriteTxn& txn) -> Status {
+                for (int i = 0; i < 5000; ++i) {
+                  HOSTCA_RETURN_IF_ERROR(txn.InsertCert(
+                      Cert(RandomBytes(16), "host" + std::to_string(i % 100), 1000 + i, 700)));
+                }
+                return Status::Ok();
+              })
+              .ok());
+  // Commits of one certificate then rewrite a few of those pages each.
+  constexpr uint64_t kCommits = 100;
+  const uint64_t before = DirtiedBytes();
+  for (uint64_t i = 0; i < kCommits; ++i) {
+    const CertRecord rec = Cert(RandomBytes(16), "host7", 9000, 700);
+    REQUIRE(store->Update([&rec](WriteTxn& txn) { return txn.InsertCert(rec); }).ok());
+  }
+  const uint64_t per_commit = (DirtiedBytes() - before) / kCommits;
+  INFO("page cache dirtied per commit: " << per_commit << " bytes");
+  REQUIRE(per_commit < 96 * 1024);  // about a dozen 4 KB pages
+}
+
 TEST_CASE("16 threads store 10000 certificates through group commit, all durable") {
   TempDir dir;
   const LmdbOptions opts{.path = dir.Sub("db")};
