@@ -244,12 +244,14 @@ void LmdbBackend::ShapeTail() {
   mdb_env_stat(env_, &st);
   const uint64_t page = st.ms_psize;
   const uint64_t used_end = (static_cast<uint64_t>(info.me_last_pgno) + 1) * page;
-  // Ahead by twice the last growth, at least 32 MiB: a commit (the bulk
-  // loader's can write hundreds of MiB) should find its new pages shaped.
+  // Ahead by four times the last commit's growth, at least 32 MiB, renewed
+  // when less than half of that is left: a commit should find all its new
+  // pages shaped (the bench's bulk loader grows the file by up to about
+  // 14 MiB a commit, the server by a few pages).
   const uint64_t grown = used_end > last_used_end_ ? used_end - last_used_end_ : 0;
   last_used_end_ = used_end;
-  const uint64_t ahead = std::max<uint64_t>(32ull << 20, 2 * grown);
-  if (shaped_end_ >= used_end + ahead / 4) {
+  const uint64_t ahead = std::max<uint64_t>(32ull << 20, 4 * grown);
+  if (shaped_end_ >= used_end + ahead / 2) {
     return;
   }
   const uint64_t target = std::min<uint64_t>(info.me_mapsize, used_end + ahead);
