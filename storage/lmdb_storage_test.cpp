@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -45,17 +46,21 @@ void RawPut(const std::string& path, const std::vector<std::array<std::string, 3
   mdb_env_close(env);
 }
 
-// RssFile of this process in KiB (/proc/self/status).
-uint64_t RssFileKib() {
-  std::ifstream status("/proc/self/status");
+// The number after `key` in /proc/self/`file` ("key: value" lines, as in
+// status and io), or nullopt when the file has no such line.
+std::optional<uint64_t> ProcSelfValue(const std::string& file, const std::string& key) {
+  std::ifstream in("/proc/self/" + file);
   std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("RssFile:", 0) == 0) {
-      return std::stoull(line.substr(8));
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) {
+      return std::stoull(line.substr(key.size()));
     }
   }
-  return 0;
+  return std::nullopt;
 }
+
+// RssFile of this process in KiB (/proc/self/status).
+uint64_t RssFileKib() { return ProcSelfValue("status", "RssFile:").value_or(0); }
 
 TEST_CASE("releasing mapped pages keeps reads correct and shrinks the resident set") {
   TempDir dir;
@@ -249,15 +254,11 @@ TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves D
 // write_bytes of /proc/self/io: page cache this process turned dirty. The
 // kernel counts a whole folio when a write dirties a clean one.
 uint64_t DirtiedBytes() {
-  std::ifstream io("/proc/self/io");
-  std::string line;
-  while (std::getline(io, line)) {
-    if (line.rfind("write_bytes:", 0) == 0) {
-      return std::stoull(line.substr(12));
-    }
+  const std::optional<uint64_t> bytes = ProcSelfValue("io", "write_bytes:");
+  if (!bytes) {
+    FAIL("no write_bytes in /proc/self/io");
   }
-  FAIL("no write_bytes in /proc/self/io");
-  return 0;
+  return *bytes;
 }
 
 TEST_CASE("a small commit dirties about the pages it writes, not whole large folios") {

@@ -109,6 +109,14 @@ Result<std::vector<R>> RecordTxn::ListAll(Table t) {
   return out;
 }
 
+Result<std::string> RecordTxn::CertBody(uint64_t body_seq) {
+  HOSTCA_ASSIGN_OR_RETURN(auto der, kv_.Get(kCertBodies, BigEndian64(body_seq)));
+  if (!der) {
+    return Internal("corrupt record: a certificate's DER is not stored");
+  }
+  return std::move(*der);
+}
+
 Result<CertRecord> RecordTxn::CertFromValue(std::string_view value, CertRead read) {
   CertRecord rec;
   uint64_t body_seq = 0;
@@ -116,11 +124,7 @@ Result<CertRecord> RecordTxn::CertFromValue(std::string_view value, CertRead rea
   if (read == CertRead::kFields) {
     rec.der.clear();  // also that of a record with its DER inline (older stores)
   } else if (body_seq != 0) {
-    HOSTCA_ASSIGN_OR_RETURN(auto der, kv_.Get(kCertBodies, BigEndian64(body_seq)));
-    if (!der) {
-      return Internal("corrupt record: a certificate's DER is not stored");
-    }
-    rec.der = std::move(*der);
+    HOSTCA_ASSIGN_OR_RETURN(rec.der, CertBody(body_seq));
   }
   return rec;
 }
@@ -382,14 +386,9 @@ Status RecordTxn::UpdateCert(const CertRecord& rec) {
   HOSTCA_ASSIGN_OR_RETURN(StoredCert old, GetStoredCert(rec.serial));
   uint64_t seq = old.body_seq;
   if (!rec.der.empty()) {
-    std::string_view stored = old.rec.der;
-    std::optional<std::string> body;
+    std::string stored = old.rec.der;
     if (seq != 0) {
-      HOSTCA_ASSIGN_OR_RETURN(body, kv_.Get(kCertBodies, BigEndian64(seq)));
-      if (!body) {
-        return Internal("corrupt record: a certificate's DER is not stored");
-      }
-      stored = *body;
+      HOSTCA_ASSIGN_OR_RETURN(stored, CertBody(seq));
     }
     if (rec.der != stored) {
       return InvalidArgument("a stored certificate's DER cannot change");

@@ -70,6 +70,8 @@ class RecordTxn final : public WriteTxn {
     uint64_t body_seq = 0;
   };
   Result<StoredCert> GetStoredCert(std::string_view serial);
+  // The DER that cert_bodies holds under body_seq; internal when missing.
+  Result<std::string> CertBody(uint64_t body_seq);
   // Decodes a certs value; with kWithDer also reads its DER from cert_bodies.
   Result<CertRecord> CertFromValue(std::string_view value, CertRead read);
   Result<CertRecord> GetCertAs(std::string_view serial, CertRead read);
