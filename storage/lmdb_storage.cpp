@@ -415,13 +415,19 @@ Result<EnvPtr> OpenReadOnly(const std::string& path) {
   return env;
 }
 
-// Decodes a record table's value; index tables have none to decode.
-Status DecodeValue(Table t, std::string_view value) {
+// Decodes a record table's value; index tables have none to decode. For a
+// certificate record that decodes, *body_seq is its DER's number in
+// cert_bodies (0: the DER is inline); 0 for everything else.
+Status DecodeValue(Table t, std::string_view value, uint64_t* body_seq) {
+  *body_seq = 0;
   switch (t) {
     case kCerts: {
       CertRecord r;
-      uint64_t body_seq = 0;
-      return Decode(value, &r, &body_seq);
+      Status st = Decode(value, &r, body_seq);
+      if (!st.ok()) {
+        *body_seq = 0;
+      }
+      return st;
     }
     case kHosts: {
       HostRecord r;
@@ -444,22 +450,13 @@ Status DecodeValue(Table t, std::string_view value) {
   }
 }
 
-// For an index entry (or a certificate record, whose DER is in
-// cert_bodies): the table and key of the entry it points to.
+// For an index entry: the table and key of the record it points to.
 std::optional<std::pair<Table, std::string>> IndexTarget(Table t, std::string_view key,
                                                          std::string_view value) {
   const auto to = [](Table table, std::string_view k) {
     return std::optional(std::pair{table, std::string(k)});
   };
   switch (t) {
-    case kCerts: {
-      CertRecord r;
-      uint64_t body_seq = 0;
-      if (!Decode(value, &r, &body_seq).ok() || body_seq == 0) {
-        return std::nullopt;  // undecodable (a problem of its own) or DER inline
-      }
-      return to(kCertBodies, BigEndian64(body_seq));
-    }
     case kCertsByHost: {
       const auto nul = key.find('\0');
       return nul == std::string_view::npos ? std::nullopt : to(kCerts, key.substr(nul + 1));
@@ -562,10 +559,17 @@ Result<StoreCheck> CheckLmdbStore(const std::string& path) {
       const std::string_view value(static_cast<const char*>(v.mv_data), v.mv_size);
       ++stats.entries;
       stats.bytes += key.size() + value.size();
-      if (Status st = internal::DecodeValue(table, value); !st.ok()) {
+      uint64_t body_seq = 0;
+      if (Status st = internal::DecodeValue(table, value, &body_seq); !st.ok()) {
         problem(std::string(name) + ": a record does not decode: " + st.message());
       }
-      if (auto target = internal::IndexTarget(table, key, value)) {
+      // A certificate record points at its DER in cert_bodies; an index
+      // entry at its record.
+      auto target =
+          body_seq != 0
+              ? std::optional(std::pair{internal::kCertBodies, internal::BigEndian64(body_seq)})
+              : internal::IndexTarget(table, key, value);
+      if (target) {
         MDB_val tk{target->second.size(), target->second.data()};
         MDB_val tv;
         if (!present[target->first] || mdb_get(txn.get(), dbis[target->first], &tk, &tv) != 0) {
