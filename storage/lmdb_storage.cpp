@@ -38,16 +38,17 @@ namespace {
 //   hostca-lmdb-1: certificate records hold their DER.
 //   hostca-lmdb-2: new certificate records keep their DER in cert_bodies
 //                  (an older hostca would call them corrupt). A -1 store
-//                  opened for writing is marked -2: its records stay
-//                  readable as they are.
+//                  is marked -2 by its first write transaction: its
+//                  records stay readable as they are.
 constexpr char kFormatKey[] = "storage_format";
 constexpr char kFormatValue[] = "hostca-lmdb-2";
 constexpr char kFormatUpgradable[] = "hostca-lmdb-1";
 
 class LmdbBatch final : public BatchTxn {
  public:
-  LmdbBatch(MDB_env* env, TxnHandle txn, const Dbis& dbis)
-      : env_(env), txn_(std::move(txn)), dbis_(dbis) {}
+  // `committed` (may be null) is set once Commit succeeds.
+  LmdbBatch(MDB_env* env, TxnHandle txn, const Dbis& dbis, bool* committed)
+      : env_(env), txn_(std::move(txn)), dbis_(dbis), committed_(committed) {}
 
   Status RunNested(const WriteFn& fn) override {
     HOSTCA_ASSIGN_OR_RETURN(TxnHandle child,
@@ -59,7 +60,13 @@ class LmdbBatch final : public BatchTxn {
   Status RunDirect(const WriteFn& fn) override { return Run(txn_.get(), fn); }
 
   // With durable, LMDB writes and fsyncs before mdb_txn_commit returns.
-  Status Commit() override { return txn_.Commit("cannot commit the store"); }
+  Status Commit() override {
+    HOSTCA_RETURN_IF_ERROR(txn_.Commit("cannot commit the store"));
+    if (committed_ != nullptr) {
+      *committed_ = true;
+    }
+    return Status::Ok();
+  }
   void Abort() override { txn_.Abort(); }
 
  private:
@@ -79,6 +86,7 @@ class LmdbBatch final : public BatchTxn {
   }
 
   const Dbis& dbis_;
+  bool* committed_;
 };
 
 // The address ranges at which this process maps `file` (/proc/self/maps).
@@ -112,7 +120,16 @@ class LmdbBackend final : public Backend {
     ShapeTail();  // before the first write: a store only read is left as it is
     HOSTCA_ASSIGN_OR_RETURN(TxnHandle txn,
                             BeginTxn(env_, nullptr, 0, "cannot begin a write transaction"));
-    return std::unique_ptr<BatchTxn>(new LmdbBatch(env_, std::move(txn), dbis_));
+    if (format_upgraded_) {
+      return std::unique_ptr<BatchTxn>(new LmdbBatch(env_, std::move(txn), dbis_, nullptr));
+    }
+    // A hostca-lmdb-1 store is marked hostca-lmdb-2 by its first write
+    // transaction, which may write the newer records; until then it stays
+    // readable by an older hostca (a store refused after opening, such as
+    // another CA's, is not marked).
+    LmdbKv kv(txn.get(), dbis_);
+    HOSTCA_RETURN_IF_ERROR(kv.Put(kMeta, kFormatKey, kFormatValue));
+    return std::unique_ptr<BatchTxn>(new LmdbBatch(env_, std::move(txn), dbis_, &format_upgraded_));
   }
 
   Status View(const std::function<Status(ReadTxn&)>& fn) override {
@@ -200,8 +217,9 @@ class LmdbBackend final : public Backend {
   // makes it.
   void ShapeTail();
 
-  int tail_fd_ = -1;         // data.mdb, read-only, POSIX_FADV_RANDOM
-  uint64_t shaped_end_ = 0;  // offsets in [LMDB's end, shaped_end_) are cached in 4 KB folios
+  bool format_upgraded_ = true;  // false while a hostca-lmdb-1 store awaits its first commit
+  int tail_fd_ = -1;             // data.mdb, read-only, POSIX_FADV_RANDOM
+  uint64_t shaped_end_ = 0;      // offsets in [LMDB's end, shaped_end_) are cached in 4 KB folios
   uint64_t last_used_end_ = 0;
   Status OpenTables();
   Status CheckFormat(LmdbKv& kv, bool fresh);
@@ -374,7 +392,8 @@ Status LmdbBackend::CheckFormat(LmdbKv& kv, bool fresh) {
                            "foreign_store");
   }
   if (*format == kFormatUpgradable) {
-    return kv.Put(kMeta, kFormatKey, kFormatValue);
+    format_upgraded_ = false;  // marked by the first write (Begin)
+    return Status::Ok();
   }
   if (*format != kFormatValue) {
     return InvalidArgument(options_.path + " holds a store of format '" + *format +

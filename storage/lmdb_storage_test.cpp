@@ -46,6 +46,30 @@ void RawPut(const std::string& path, const std::vector<std::array<std::string, 3
   mdb_env_close(env);
 }
 
+// The value of `key` in the named database, read behind the store's back;
+// nullopt when absent.
+std::optional<std::string> RawGet(const std::string& path, const std::string& db,
+                                  const std::string& key) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 32);
+  REQUIRE(mdb_env_open(env, path.c_str(), MDB_RDONLY, 0600) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+  std::optional<std::string> out;
+  MDB_dbi dbi;
+  if (mdb_dbi_open(txn, db.c_str(), 0, &dbi) == 0) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    MDB_val v;
+    if (mdb_get(txn, dbi, &k, &v) == 0) {
+      out.emplace(static_cast<const char*>(v.mv_data), v.mv_size);
+    }
+  }
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  return out;
+}
+
 // The number after `key` in /proc/self/`file` ("key: value" lines, as in
 // status and io), or nullopt when the file has no such line.
 std::optional<uint64_t> ProcSelfValue(const std::string& file, const std::string& key) {
@@ -212,8 +236,21 @@ TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves D
           {"certs_by_expiry", internal::SignedKey(500) + "old", ""}},
          {"certs_by_status", "hosts", "host_names", "tokens", "token_names", "mappings", "audit"});
   REQUIRE(TableEntries(path, "cert_bodies") == 0);  // the check reads it without the table
+  // Opened and read, not written: still a -1 store for an older hostca.
+  REQUIRE((*OpenLmdbStorage({.path = path}))
+              ->View([](ReadTxn& txn) -> Status {
+                REQUIRE(*txn.GetMeta("storage_format") == "hostca-lmdb-1");
+                REQUIRE(txn.GetCert("old")->der == std::string(650, 'o'));
+                return Status::Ok();
+              })
+              .ok());
+  REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-1");
   {
     auto store = *OpenLmdbStorage({.path = path});
+    // A write that fails leaves the marker as it was.
+    REQUIRE_FALSE(
+        store->Update([](WriteTxn&) -> Status { return InvalidArgument("no", "test"); }).ok());
+    REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-1");
     REQUIRE(store
                 ->Update([](WriteTxn& txn) -> Status {
                   REQUIRE(*txn.GetMeta("storage_format") == "hostca-lmdb-2");
@@ -222,6 +259,7 @@ TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves D
                 })
                 .ok());
     REQUIRE(TableEntries(path, "cert_bodies") == 1);  // the new one's
+    REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-2");
     Revoke(*store, "old");
     REQUIRE(TableEntries(path, "cert_bodies") == 2);  // the old DER moved out
     REQUIRE(store
