@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <string_view>
 
 #include "common/file.h"
 #include "storage/internal/codec.h"
@@ -37,12 +38,15 @@ namespace {
 // on every open. A later, incompatible layout gets a new value.
 //   hostca-lmdb-1: certificate records hold their DER.
 //   hostca-lmdb-2: new certificate records keep their DER in cert_bodies
-//                  (an older hostca would call them corrupt). A -1 store
-//                  is marked -2 by its first write transaction: its
-//                  records stay readable as they are.
+//                  (an older hostca would call them corrupt).
+//   hostca-lmdb-3: a certificate's host entry (host_id NUL serial) is in
+//                  hosts, beside the host's record, and meta keeps the host
+//                  count (an older hostca would list the entries as hosts).
+// An older store is marked -3 by its first write transaction: its records
+// and entries stay readable where they are.
 constexpr char kFormatKey[] = "storage_format";
-constexpr char kFormatValue[] = "hostca-lmdb-2";
-constexpr char kFormatUpgradable[] = "hostca-lmdb-1";
+constexpr char kFormatValue[] = "hostca-lmdb-3";
+constexpr std::array<std::string_view, 2> kFormatsUpgradable = {"hostca-lmdb-1", "hostca-lmdb-2"};
 
 class LmdbBatch final : public BatchTxn {
  public:
@@ -123,7 +127,7 @@ class LmdbBackend final : public Backend {
     if (format_upgraded_) {
       return std::unique_ptr<BatchTxn>(new LmdbBatch(env_, std::move(txn), dbis_, nullptr));
     }
-    // A hostca-lmdb-1 store is marked hostca-lmdb-2 by its first write
+    // An older store is marked with the current format by its first write
     // transaction, which may write the newer records; until then it stays
     // readable by an older hostca (a store refused after opening, such as
     // another CA's, is not marked).
@@ -217,7 +221,7 @@ class LmdbBackend final : public Backend {
   // makes it.
   void ShapeTail();
 
-  bool format_upgraded_ = true;  // false while a hostca-lmdb-1 store awaits its first commit
+  bool format_upgraded_ = true;  // false while an older store awaits its first commit
   int tail_fd_ = -1;             // data.mdb, read-only, POSIX_FADV_RANDOM
   uint64_t shaped_end_ = 0;      // offsets in [LMDB's end, shaped_end_) are cached in 4 KB folios
   uint64_t last_used_end_ = 0;
@@ -391,7 +395,8 @@ Status LmdbBackend::CheckFormat(LmdbKv& kv, bool fresh) {
     return InvalidArgument(options_.path + " holds an LMDB store of another program",
                            "foreign_store");
   }
-  if (*format == kFormatUpgradable) {
+  if (std::find(kFormatsUpgradable.begin(), kFormatsUpgradable.end(), *format) !=
+      kFormatsUpgradable.end()) {
     format_upgraded_ = false;  // marked by the first write (Begin)
     return Status::Ok();
   }
@@ -434,11 +439,19 @@ Result<EnvPtr> OpenReadOnly(const std::string& path) {
   return env;
 }
 
-// Decodes a record table's value; index tables have none to decode. For a
+// A certificate's entry in hosts (host_id NUL serial), not a host record.
+bool IsHostCertEntry(Table t, std::string_view key) {
+  return t == kHosts && key.find('\0') != std::string_view::npos;
+}
+
+// Decodes a record table's value; index entries have none to decode. For a
 // certificate record that decodes, *body_seq is its DER's number in
 // cert_bodies (0: the DER is inline); 0 for everything else.
-Status DecodeValue(Table t, std::string_view value, uint64_t* body_seq) {
+Status DecodeValue(Table t, std::string_view key, std::string_view value, uint64_t* body_seq) {
   *body_seq = 0;
+  if (IsHostCertEntry(t, key)) {
+    return Status::Ok();
+  }
   switch (t) {
     case kCerts: {
       CertRecord r;
@@ -476,6 +489,7 @@ std::optional<std::pair<Table, std::string>> IndexTarget(Table t, std::string_vi
     return std::optional(std::pair{table, std::string(k)});
   };
   switch (t) {
+    case kHosts:
     case kCertsByHost: {
       const auto nul = key.find('\0');
       return nul == std::string_view::npos ? std::nullopt : to(kCerts, key.substr(nul + 1));
@@ -553,6 +567,8 @@ Result<StoreCheck> CheckLmdbStore(const std::string& path) {
     }
   }
   StoreCheck out;
+  uint64_t host_records = 0;
+  std::optional<uint64_t> stored_host_count;  // meta's, when the store keeps one
   auto problem = [&](std::string what) {
     ++out.problems_found;
     if (out.problems.size() < 20) {
@@ -579,7 +595,7 @@ Result<StoreCheck> CheckLmdbStore(const std::string& path) {
       ++stats.entries;
       stats.bytes += key.size() + value.size();
       uint64_t body_seq = 0;
-      if (Status st = internal::DecodeValue(table, value, &body_seq); !st.ok()) {
+      if (Status st = internal::DecodeValue(table, key, value, &body_seq); !st.ok()) {
         problem(std::string(name) + ": a record does not decode: " + st.message());
       }
       // A certificate record points at its DER in cert_bodies; an index
@@ -599,12 +615,25 @@ Result<StoreCheck> CheckLmdbStore(const std::string& path) {
                  table == internal::kCertsByStatus) {
         problem(std::string(name) + ": an index key of bad shape");
       }
+      if (table == internal::kHosts && !internal::IsHostCertEntry(table, key)) {
+        ++host_records;
+      }
+      if (table == internal::kMeta && key == internal::kHostCountKey) {
+        stored_host_count = value.size() == 8 ? std::optional(internal::ReadBigEndian64(value))
+                                              : std::optional<uint64_t>(UINT64_MAX);
+      }
     }
     mdb_cursor_close(cursor);
     if (rc != MDB_NOTFOUND) {
       return fail(std::string("cannot read the table ") + name, rc);
     }
     out.tables.push_back(stats);
+  }
+  if (stored_host_count && *stored_host_count != host_records) {
+    problem("meta: the host count says " +
+            (*stored_host_count == UINT64_MAX ? std::string("garbage")
+                                              : std::to_string(*stored_host_count)) +
+            " but hosts holds " + std::to_string(host_records) + " host records");
   }
   return out;
 }

@@ -253,13 +253,13 @@ TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves D
     REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-1");
     REQUIRE(store
                 ->Update([](WriteTxn& txn) -> Status {
-                  REQUIRE(*txn.GetMeta("storage_format") == "hostca-lmdb-2");
+                  REQUIRE(*txn.GetMeta("storage_format") == "hostca-lmdb-3");
                   REQUIRE(txn.GetCert("old")->der == std::string(650, 'o'));
                   return txn.InsertCert(Cert("new", "h", 600));
                 })
                 .ok());
     REQUIRE(TableEntries(path, "cert_bodies") == 1);  // the new one's
-    REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-2");
+    REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-3");
     Revoke(*store, "old");
     REQUIRE(TableEntries(path, "cert_bodies") == 2);  // the old DER moved out
     REQUIRE(store
@@ -287,6 +287,80 @@ TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves D
                 return Status::Ok();
               })
               .ok());
+}
+
+TEST_CASE(
+    "a store of format hostca-lmdb-2 keeps its certs_by_host entries readable and drains them") {
+  TempDir dir;
+  const std::string path = dir.Sub("db");
+  std::filesystem::create_directories(path);
+  // What hostca wrote before a host's certificate entries moved into hosts.
+  const HostRecord h1{"h1", "one.example", {}, 1, false, 0};
+  const HostRecord h2{"h2", "two.example", {}, 1, false, 0};
+  const CertRecord c1 = Cert("c1", "h1", 500), c2 = Cert("c2", "h2", 600);
+  RawPut(path,
+         {{"meta", "storage_format", "hostca-lmdb-2"},
+          {"hosts", "h1", internal::Encode(h1)},
+          {"hosts", "h2", internal::Encode(h2)},
+          {"host_names", "one.example", "h1"},
+          {"host_names", "two.example", "h2"},
+          {"cert_bodies", internal::BigEndian64(1), c1.der},
+          {"cert_bodies", internal::BigEndian64(2), c2.der},
+          {"certs", "c1", internal::EncodeCertRef(c1, 1)},
+          {"certs", "c2", internal::EncodeCertRef(c2, 2)},
+          {"certs_by_host", std::string("h1\0c1", 5), ""},
+          {"certs_by_host", std::string("h2\0c2", 5), ""},
+          {"certs_by_expiry", internal::SignedKey(500) + "c1", ""},
+          {"certs_by_expiry", internal::SignedKey(600) + "c2", ""}},
+         {"certs_by_status", "tokens", "token_names", "mappings", "audit"});
+  REQUIRE(CheckLmdbStore(path)->problems_found == 0);
+  auto store = *OpenLmdbStorage({.path = path});
+  const auto counts = [&](uint64_t hosts, size_t of_h1) {
+    REQUIRE(store
+                ->View([&](ReadTxn& txn) -> Status {
+                  REQUIRE(*txn.CountHosts() == hosts);
+                  REQUIRE(txn.ListHosts()->size() == hosts);
+                  REQUIRE(txn.CertsByHost("h1")->size() == of_h1);
+                  REQUIRE(txn.CertsByHost("h2")->size() == 1);
+                  return Status::Ok();
+                })
+                .ok());
+  };
+  counts(2, 1);
+  REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-2");  // read only so far
+  // A new certificate's entry goes beside its host; the count is kept.
+  REQUIRE(store->Update([](WriteTxn& txn) { return txn.InsertCert(Cert("c3", "h1", 700)); }).ok());
+  REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-3");
+  REQUIRE(RawGet(path, "meta", "storage_host_count") == internal::BigEndian64(2));
+  REQUIRE(TableEntries(path, "hosts") == 3);
+  counts(2, 2);
+  // Revoking rewrites the entry where it now belongs; deleting drops it.
+  Revoke(*store, "c1");
+  REQUIRE(TableEntries(path, "certs_by_host") == 1);
+  counts(2, 2);
+  REQUIRE(store->Update([](WriteTxn& txn) { return txn.DeleteCert("c2"); }).ok());
+  REQUIRE(TableEntries(path, "certs_by_host") == 0);
+  REQUIRE(store
+              ->Update([&](WriteTxn& txn) -> Status {
+                return txn.PutHost(HostRecord{"h3", "three.example", {}, 1, false, 0});
+              })
+              .ok());
+  REQUIRE(store
+              ->View([](ReadTxn& txn) -> Status {
+                REQUIRE(*txn.CountHosts() == 3);
+                REQUIRE(txn.CertsByHost("h2")->empty());
+                return Status::Ok();
+              })
+              .ok());
+  store->Close();
+  REQUIRE(CheckLmdbStore(path)->problems_found == 0);
+  // The check compares the kept count with the host records.
+  RawPut(path, {{"meta", "storage_host_count", internal::BigEndian64(7)},
+                {"hosts", std::string("h9\0gone", 7), ""}});
+  auto check = CheckLmdbStore(path);
+  REQUIRE(check->problems_found == 2);
+  REQUIRE_THAT(check->problems[0], Catch::Contains("hosts: an entry points at a missing certs"));
+  REQUIRE_THAT(check->problems[1], Catch::Contains("the host count says 7 but hosts holds 3"));
 }
 
 // write_bytes of /proc/self/io: page cache this process turned dirty. The

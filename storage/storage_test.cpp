@@ -266,6 +266,46 @@ TEST_CASE("host names are unique across hosts") {
   });
 }
 
+TEST_CASE("a host's certificate entries sit beside it and are not hosts") {
+  ForBothStores([](Storage& store) {
+    HostRecord a{"id-a", "a.example", {}, 1, false, 0};
+    HostRecord b{"id-b", "b.example", {}, 1, false, 0};
+    REQUIRE(store
+                .Update([&](WriteTxn& txn) -> Status {
+                  HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("s1", "id-a", 500)));
+                  HOSTCA_RETURN_IF_ERROR(txn.PutHost(a));
+                  HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("s2", "id-a", 600)));
+                  HOSTCA_RETURN_IF_ERROR(txn.PutHost(b));
+                  HOSTCA_RETURN_IF_ERROR(txn.PutHost(a));  // an update, not one more host
+                  return txn.InsertCert(Cert("s3", "id-b", 700));
+                })
+                .ok());
+    const auto check = [&](uint64_t hosts, size_t certs_of_a) {
+      REQUIRE(store
+                  .View([&](ReadTxn& txn) -> Status {
+                    REQUIRE(*txn.CountHosts() == hosts);
+                    REQUIRE(txn.ListHosts()->size() == hosts);
+                    REQUIRE(txn.CertsByHost("id-a")->size() == certs_of_a);
+                    REQUIRE(txn.CertsByHost("id-b")->size() == 1);
+                    // A certificate's entry is never taken for a host.
+                    REQUIRE(txn.GetHost(std::string("id-a\0s1", 7)).status().code() ==
+                            Code::kNotFound);
+                    return Status::Ok();
+                  })
+                  .ok());
+    };
+    check(2, 2);
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteCert("s1"); }).ok());
+    check(2, 1);
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteHost("id-a"); }).ok());
+    // The certificates of a deleted host stay listed under its id.
+    check(1, 1);
+    REQUIRE(store.Update([](WriteTxn& txn) { return txn.DeleteHost("id-a"); }).code() ==
+            Code::kNotFound);
+    check(1, 1);
+  });
+}
+
 TEST_CASE("token names are unique and follow renames") {
   ForBothStores([](Storage& store) {
     TokenRecord t{std::string("h\0sh1", 5), "deploy", 3, 0, 1, 100, "why", ""};

@@ -15,10 +15,10 @@ namespace hostca::storage::internal {
 
 enum Table : int {
   kCerts = 0,      // serial -> CertRecord
-  kCertsByHost,    // host_id \0 serial -> ""
+  kCertsByHost,    // host_id \0 serial -> "": stores before hostca-lmdb-3, read and drained
   kCertsByExpiry,  // be64(not_after ^ sign) serial -> ""
   kCertsByStatus,  // status byte, serial -> "" (not valid ones only)
-  kHosts,          // host_id -> HostRecord
+  kHosts,          // host_id -> HostRecord, and host_id \0 serial -> "" (its certificates)
   kHostNames,      // name -> host_id
   kTokens,         // hash -> TokenRecord
   kTokenNames,     // name -> hash

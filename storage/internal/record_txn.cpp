@@ -68,8 +68,14 @@ Status CheckHost(const HostRecord& rec) {
   return Status::Ok();
 }
 
-// Meta keys the store keeps for itself (the format marker).
+// Meta keys the store keeps for itself (the format marker, the host count).
 constexpr std::string_view kReservedMetaPrefix = "storage_";
+
+// A certificate's entry in the hosts table (host_id NUL serial) rather
+// than a host record (host_id: never holds a NUL).
+bool IsCertRef(std::string_view hosts_key) {
+  return hosts_key.find('\0') != std::string_view::npos;
+}
 
 }  // namespace
 
@@ -91,7 +97,10 @@ Result<R> RecordTxn::GetRecord(Table t, std::string_view key, const char* what) 
 template <typename R>
 Status RecordTxn::VisitAll(Table t, const std::function<bool(R&)>& visit) {
   Status decode_error;
-  HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, "", [&](std::string_view, std::string_view v) {
+  HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, "", [&](std::string_view k, std::string_view v) {
+    if (t == kHosts && IsCertRef(k)) {
+      return true;  // a certificate of the host listed before it
+    }
     R rec;
     decode_error = Decode(v, &rec);
     return decode_error.ok() && visit(rec);
@@ -153,15 +162,19 @@ Result<std::vector<CertRecord>> RecordTxn::CertsByHost(std::string_view host_id)
   if (host_id.size() > kMaxTextKey) {
     return std::vector<CertRecord>();  // no such key can exist
   }
-  std::vector<std::string> serials;
+  // Beside the host's record in the hosts table; a store written before
+  // hostca-lmdb-3 may still hold some in certs_by_host.
+  std::set<std::string> serials;
   const std::string prefix = HostKey(host_id, "");
-  HOSTCA_RETURN_IF_ERROR(kv_.Scan(kCertsByHost, prefix, [&](std::string_view k, std::string_view) {
-    if (k.substr(0, prefix.size()) != prefix) {
-      return false;
-    }
-    serials.emplace_back(k.substr(prefix.size()));
-    return true;
-  }));
+  for (const Table t : {kHosts, kCertsByHost}) {
+    HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, prefix, [&](std::string_view k, std::string_view) {
+      if (k.substr(0, prefix.size()) != prefix) {
+        return false;
+      }
+      serials.emplace(k.substr(prefix.size()));
+      return true;
+    }));
+  }
   std::vector<CertRecord> out;
   for (const std::string& s : serials) {
     HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, CertFromIndex(s, CertRead::kWithDer));
@@ -248,6 +261,9 @@ Status RecordTxn::ForEachCertWithStatus(CertStatus status, CertRead read,
 }
 
 Result<HostRecord> RecordTxn::GetHost(std::string_view host_id) {
+  if (IsCertRef(host_id)) {
+    return NotFound("no such host");  // a certificate's entry, not a host
+  }
   return GetRecord<HostRecord>(kHosts, host_id, "host");
 }
 
@@ -260,6 +276,27 @@ Result<HostRecord> RecordTxn::GetHostByName(std::string_view name) {
 }
 
 Result<std::vector<HostRecord>> RecordTxn::ListHosts() { return ListAll<HostRecord>(kHosts); }
+
+Result<std::optional<uint64_t>> RecordTxn::StoredHostCount() {
+  HOSTCA_ASSIGN_OR_RETURN(auto v, kv_.Get(kMeta, kHostCountKey));
+  if (!v) {
+    return std::optional<uint64_t>();
+  }
+  if (v->size() != 8) {
+    return Internal("corrupt record: the stored host count");
+  }
+  return std::optional<uint64_t>(ReadBigEndian64(*v));
+}
+
+Result<uint64_t> RecordTxn::CountHosts() {
+  HOSTCA_ASSIGN_OR_RETURN(const std::optional<uint64_t> stored, StoredHostCount());
+  if (stored) {
+    return *stored;
+  }
+  return kv_.Count(kHosts);
+}
+
+Status RecordTxn::PutHostCount(uint64_t n) { return w_->Put(kMeta, kHostCountKey, BigEndian64(n)); }
 
 Result<TokenRecord> RecordTxn::GetToken(std::string_view hash) {
   return GetRecord<TokenRecord>(kTokens, hash, "token");
@@ -321,13 +358,24 @@ Result<AuditEntry> RecordTxn::LastAudit() {
   return e;
 }
 
+// A certificate's host entry sits beside its host's record in the hosts
+// table (host_id NUL serial), not in an index of its own: a new host's
+// record and its first certificate's entry share a B-tree leaf, where two
+// tables keyed by random host ids dirtied a random page each per
+// enrollment. The hosts table then no longer counts hosts, so the count is
+// kept in meta from the first such entry on.
 // The status index holds only certificates that are not valid (revoked):
 // the CRL and the revoked listing read it, and a valid certificate's entry
 // would be one more random-key B-tree insert per issuance, pages written
 // and synced in every commit. Stores written before keep their valid
 // entries; they are deleted with the certificate's other entries.
 Status RecordTxn::PutCertIndices(const CertRecord& rec) {
-  HOSTCA_RETURN_IF_ERROR(w_->Put(kCertsByHost, HostKey(rec.host_id, rec.serial), ""));
+  HOSTCA_ASSIGN_OR_RETURN(const std::optional<uint64_t> hosts, StoredHostCount());
+  if (!hosts) {
+    HOSTCA_ASSIGN_OR_RETURN(const uint64_t n, kv_.Count(kHosts));
+    HOSTCA_RETURN_IF_ERROR(PutHostCount(n));
+  }
+  HOSTCA_RETURN_IF_ERROR(w_->Put(kHosts, HostKey(rec.host_id, rec.serial), ""));
   HOSTCA_RETURN_IF_ERROR(w_->Put(kCertsByExpiry, ExpiryKey(rec.not_after, rec.serial), ""));
   if (rec.status == CertStatus::kValid) {
     return Status::Ok();
@@ -336,7 +384,8 @@ Status RecordTxn::PutCertIndices(const CertRecord& rec) {
 }
 
 Status RecordTxn::DelCertIndices(const CertRecord& rec) {
-  HOSTCA_RETURN_IF_ERROR(w_->Del(kCertsByHost, HostKey(rec.host_id, rec.serial)));
+  HOSTCA_RETURN_IF_ERROR(w_->Del(kHosts, HostKey(rec.host_id, rec.serial)));
+  HOSTCA_RETURN_IF_ERROR(w_->Del(kCertsByHost, HostKey(rec.host_id, rec.serial)));  // older stores
   HOSTCA_RETURN_IF_ERROR(w_->Del(kCertsByExpiry, ExpiryKey(rec.not_after, rec.serial)));
   return w_->Del(kCertsByStatus, StatusKey(rec.status, rec.serial));  // absent for valid ones
 }
@@ -439,6 +488,9 @@ Status RecordTxn::PutHost(const HostRecord& rec) {
     }
   } else if (old.status().code() != Code::kNotFound) {
     return old.status();
+  } else {
+    HOSTCA_ASSIGN_OR_RETURN(const uint64_t hosts, CountHosts());
+    HOSTCA_RETURN_IF_ERROR(PutHostCount(hosts + 1));
   }
   for (const std::string& n : names) {
     HOSTCA_RETURN_IF_ERROR(w_->Put(kHostNames, n, rec.host_id));
@@ -461,6 +513,8 @@ Status RecordTxn::DeleteHost(std::string_view host_id) {
   for (const std::string& a : old.aliases) {
     HOSTCA_RETURN_IF_ERROR(DelNameIfOwned(NameKey(a), host_id));
   }
+  HOSTCA_ASSIGN_OR_RETURN(const uint64_t hosts, CountHosts());
+  HOSTCA_RETURN_IF_ERROR(PutHostCount(hosts > 0 ? hosts - 1 : 0));
   return w_->Del(kHosts, host_id);
 }
 

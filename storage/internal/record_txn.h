@@ -14,6 +14,10 @@
 
 namespace hostca::storage::internal {
 
+// The meta key of the host count (big-endian 64-bit), kept from the first
+// certificate entry in hosts on (format hostca-lmdb-3).
+inline constexpr std::string_view kHostCountKey = "storage_host_count";
+
 class RecordTxn final : public WriteTxn {
  public:
   explicit RecordTxn(KvRead& kv) : kv_(kv), w_(nullptr) {}
@@ -28,7 +32,7 @@ class RecordTxn final : public WriteTxn {
   Status ForEachCertWithStatus(CertStatus status, CertRead read,
                                const std::function<bool(const CertRecord&)>& visit) override;
   Result<uint64_t> CountCerts() override { return kv_.Count(kCerts); }
-  Result<uint64_t> CountHosts() override { return kv_.Count(kHosts); }
+  Result<uint64_t> CountHosts() override;
   Result<HostRecord> GetHost(std::string_view host_id) override;
   Result<HostRecord> GetHostByName(std::string_view name) override;
   Result<std::vector<HostRecord>> ListHosts() override;
@@ -63,6 +67,11 @@ class RecordTxn final : public WriteTxn {
   template <typename R>
   Status VisitAll(Table t, const std::function<bool(R&)>& visit);
   Status Writable() const;
+  // The host count kept in meta; before it exists (a store written before
+  // hostca-lmdb-3, or one with no host yet) the hosts table holds host
+  // records only, and their number is the count.
+  Result<std::optional<uint64_t>> StoredHostCount();
+  Status PutHostCount(uint64_t n);
   // A certificate record as stored: its fields, and where its DER is
   // (body_seq 0: inline, in rec.der).
   struct StoredCert {
