@@ -340,6 +340,27 @@ TEST_CASE("the host certificate is byte for byte what OpenSSL's objects build") 
   REQUIRE(issuer->Issue(req).ok());
   req.common_name = "bad\xff";
   REQUIRE(issuer->Issue(req).status().code() == Code::kInvalidArgument);
+  // Not UTF-8 by RFC 3629 either: overlong forms ("/" in two bytes, U+0800
+  // in four), a UTF-16 surrogate, a code point past U+10FFFF, a truncated
+  // sequence.
+  for (const char* bad :
+       {"a\xc0\xaf", "\xf0\x80\xa0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    INFO(bad);
+    req.common_name = bad;
+    REQUIRE(issuer->Issue(req).status().code() == Code::kInvalidArgument);
+  }
+  // The edges that are UTF-8: U+0080, U+07FF, U+FFFF, U+10FFFF, and 64
+  // characters of three bytes each.
+  for (const std::string good : {"\xc2\x80", "\xdf\xbf", "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf"}) {
+    req.common_name = good;
+    REQUIRE(issuer->Issue(req).ok());
+  }
+  std::string wide;
+  for (int i = 0; i < 64; ++i) {
+    wide += "\xe2\x82\xac";  // €
+  }
+  req.common_name = wide;
+  REQUIRE(issuer->Issue(req).ok());
   req.common_name = "ok";
   req.ip_addresses = {"300.1.1.1"};
   REQUIRE(issuer->Issue(req).status().code() == Code::kInvalidArgument);

@@ -89,7 +89,11 @@ constexpr uint8_t kGeneralNameDns = 0x82;
 constexpr uint8_t kGeneralNameUri = 0x86;
 constexpr uint8_t kGeneralNameIp = 0x87;
 
-// Characters in a UTF-8 string; nullopt when it is not valid UTF-8.
+// Characters in a UTF-8 string; nullopt when it is not valid UTF-8 (RFC
+// 3629 section 4): overlong forms, UTF-16 surrogates and code points past
+// U+10FFFF are refused (a UTF8String must be UTF-8, RFC 5280). Hand-written
+// because the certificate's DER is assembled here (see Issue), and OpenSSL
+// has no public "validate UTF-8" call.
 std::optional<size_t> Utf8Length(std::string_view s) {
   size_t chars = 0;
   for (size_t i = 0; i < s.size(); ++chars) {
@@ -102,10 +106,17 @@ std::optional<size_t> Utf8Length(std::string_view s) {
     if (n == 0 || i + n > s.size()) {
       return std::nullopt;
     }
+    uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
     for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xc0) != 0x80) {
         return std::nullopt;
       }
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    static constexpr uint32_t kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kLeast[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return std::nullopt;
     }
     i += n;
   }
