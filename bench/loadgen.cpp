@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 namespace hostca::bench {
@@ -445,6 +447,63 @@ void Worker(Shared& sh, WorkerResult* out) {
   }
 }
 
+// The server certificate a context's first handshake verified in full.
+// Later handshakes that present the same certificate (byte for byte) skip
+// X509_verify_cert: the load generator models many hosts but is one process
+// on the server's own two cores, and OpenSSL 3.0's chain verification (an
+// ECDSA verification and the building of the chain) was a large part of
+// its CPU per new connection. The handshake still checks the server's
+// CertificateVerify signature, so the server must hold the pinned key.
+struct ServerPin {
+  std::mutex mu;
+  std::string der;  // GUARDED_BY(mu); empty until a full verification passed
+};
+
+std::string DerOf(X509* cert) {
+  unsigned char* buf = nullptr;
+  const int len = i2d_X509(cert, &buf);
+  if (len <= 0) {
+    return "";
+  }
+  std::string der(reinterpret_cast<const char*>(buf), static_cast<size_t>(len));
+  OPENSSL_free(buf);
+  return der;
+}
+
+int VerifyServerPinned(X509_STORE_CTX* store_ctx, void* arg) {
+  auto* pin = static_cast<ServerPin*>(arg);
+  const std::string der = DerOf(X509_STORE_CTX_get0_cert(store_ctx));
+  if (der.empty()) {
+    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_UNSPECIFIED);
+    return 0;
+  }
+  {
+    std::lock_guard<std::mutex> lock(pin->mu);
+    if (!pin->der.empty()) {
+      if (der == pin->der) {
+        return 1;
+      }
+      X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_CERT_REJECTED);
+      return 0;
+    }
+  }
+  if (X509_verify_cert(store_ctx) != 1) {
+    return 0;
+  }
+  std::lock_guard<std::mutex> lock(pin->mu);
+  pin->der = der;
+  return 1;
+}
+
+void FreeServerPin(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<ServerPin*>(ptr);
+}
+
+int ServerPinIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeServerPin);
+  return index;
+}
+
 }  // namespace
 
 Result<SslCtxPtr> NewTlsClientContext(const std::string& ca_path) {
@@ -463,6 +522,11 @@ Result<SslCtxPtr> NewTlsClientContext(const std::string& ca_path) {
   if (SSL_CTX_set1_groups_list(ctx.get(), "P-256") != 1) {
     return OpenSslError("cannot restrict the key exchange to P-256");
   }
+  auto pin = std::make_unique<ServerPin>();
+  if (SSL_CTX_set_ex_data(ctx.get(), ServerPinIndex(), pin.get()) != 1) {
+    return OpenSslError("cannot attach the server pin");
+  }
+  SSL_CTX_set_cert_verify_callback(ctx.get(), VerifyServerPinned, pin.release());
   return ctx;
 }
 

@@ -32,7 +32,10 @@ struct Endpoint {
 
 // A TLS client context that trusts only the CA certificate in `ca_path`
 // (PEM), verifies the server's name, and offers only the P-256 group (the
-// key exchange the signature limit counts). No session resumption.
+// key exchange the signature limit counts). No session resumption. The
+// first server certificate that passes verification is pinned: later
+// handshakes accept that certificate, byte for byte, without building and
+// checking its chain again, and refuse any other.
 Result<SslCtxPtr> NewTlsClientContext(const std::string& ca_path);
 
 struct HttpRequest {

@@ -126,6 +126,31 @@ TEST_CASE("TLS 1.3 is accepted") {
                   "TLS_CHACHA20_POLY1305_SHA256");
 }
 
+TEST_CASE("the server sends its certificate without the self-signed CA, which clients hold") {
+  // RFC 8446 section 4.4.2: a trust anchor may be left out of the chain;
+  // every certificate sent costs each client a parse.
+  const CommandResult r = SClient("-showcerts");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  size_t sent = 0;
+  for (size_t at = r.output.find("-----BEGIN CERTIFICATE-----"); at != std::string::npos;
+       at = r.output.find("-----BEGIN CERTIFICATE-----", at + 1)) {
+    ++sent;
+  }
+  REQUIRE(sent == 1);
+  REQUIRE_THAT(r.output, Catch::Contains("Verify return code: 0 (ok)"));
+  // GnuTLS builds the same path from the CA file.
+  TlsServer& s = Server();
+  const CommandResult g =
+      Run("timeout 20 gnutls-cli --x509cafile " + ShellQuote(s.ca_path) + " --port " +
+          std::to_string(s.server->https_port()) + " localhost </dev/null");
+  INFO(g.output);
+  REQUIRE(g.exit_code == 0);
+  REQUIRE_THAT(g.output, Catch::Contains("certificate is trusted") ||
+                             Catch::Contains("Handshake was completed"));
+  REQUIRE_THAT(g.output, !Catch::Contains("NOT trusted"));
+}
+
 TEST_CASE("the server still answers after the refused handshakes") {
   // Refusals, then a normal request: nothing was left wedged.
   RequireRefused("-tls1 -cipher 'DEFAULT:@SECLEVEL=0'", kProtocol);
