@@ -98,6 +98,11 @@ class EnrollmentService {
   void Announce(const std::vector<storage::CertRecord>& revoked) const;
   IssuedResponse Respond(const Decision& d, const storage::CertRecord& rec,
                          const std::string& pem) const;
+  // True when `cert` is the stored record's certificate byte for byte
+  // (`der` is its encoding), names this CA as issuer, is for client
+  // authentication, and it and the CA's chain are valid at `now`.
+  bool StoredAndCurrent(X509* cert, const storage::CertRecord& rec, const std::string& der,
+                        time_t now) const;
 
   const ca::Issuer& issuer_;
   storage::Storage& store_;
@@ -108,6 +113,7 @@ class EnrollmentService {
   crl::RevocationSink* revocations_;  // may be null
   const ModeState* mode_;             // may be null: internal
   X509StorePtr trust_;                // the CA (and its chain) for client certificates
+  std::vector<X509Ptr> chain_;        // the CA's chain above it (issuer_.chain_pem())
 };
 
 // RFC 5280 reason names in camelCase <-> codes. invalid_argument "bad_reason".

@@ -93,6 +93,18 @@ TEST_CASE("renewal: an expired certificate gets certificate_expired and must be 
   REQUIRE(fresh.host_id == creds.host_id);
 }
 
+TEST_CASE("renewal: a certificate before its notBefore is refused, and works once valid") {
+  ApiFixture ca;
+  HostCreds creds;
+  REQUIRE_ANSWER(ca.Enroll("a.example", ca.CreateToken("t"), &creds), 201, "");
+  // The host's clock is not the CA's: one hour back is before notBefore
+  // (now - 5 minutes) of the stored, byte-equal certificate.
+  ca.clock().Advance(-3600);
+  REQUIRE_ANSWER(ca.Renew(&creds), 401, "client_cert_invalid");
+  ca.clock().Advance(3600);
+  REQUIRE_ANSWER(ca.Renew(&creds), 201, "");
+}
+
 TEST_CASE("renewal: a revoked certificate is refused") {
   ApiFixture ca;
   HostCreds creds;
