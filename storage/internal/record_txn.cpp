@@ -364,6 +364,7 @@ Result<AuditEntry> RecordTxn::LastAudit() {
 // tables keyed by random host ids dirtied a random page each per
 // enrollment. The hosts table then no longer counts hosts, so the count is
 // kept in meta from the first such entry on.
+//
 // The status index holds only certificates that are not valid (revoked):
 // the CRL and the revoked listing read it, and a valid certificate's entry
 // would be one more random-key B-tree insert per issuance, pages written
