@@ -59,6 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(options.crl_republish_seconds >= 60 && options.crl_republish_seconds <= 86400);
   FUZZ_CHECK(options.min_rsa_bits >= 2048);
   FUZZ_CHECK(options.max_batch >= 1 && options.threads >= 0);
+  FUZZ_CHECK(options.mapped_mib >= 16 && options.mapped_mib <= 1048576);
   FUZZ_CHECK(options.tidy_retention_days >= 0 && options.tidy_interval_seconds >= 60);
   Address(options.listen);
   Address(options.http_listen);

@@ -24,6 +24,7 @@ const std::set<std::string>& KnownKeys() {
       "storage.max_map_gib",
       "storage.max_batch",
       "storage.durable",
+      "storage.mapped_mib",
       "crl.validity_days",
       "crl.republish_seconds",
       "tidy.retention_days",
@@ -166,6 +167,7 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "max_map_gib", path, &o->max_map_gib));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "max_batch", path, &o->max_batch));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "durable", path, &o->durable));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "mapped_mib", path, &o->mapped_mib));
   HOSTCA_RETURN_IF_ERROR(Get(root, "crl", "validity_days", path, &o->crl_validity_days));
   HOSTCA_RETURN_IF_ERROR(Get(root, "crl", "republish_seconds", path, &o->crl_republish_seconds));
   HOSTCA_RETURN_IF_ERROR(Get(root, "tidy", "retention_days", path, &o->tidy_retention_days));
@@ -234,6 +236,9 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   }
   if (o->min_rsa_bits < 2048) {
     return InvalidArgument(path + ": issuance.min_rsa_bits must be at least 2048");
+  }
+  if (o->mapped_mib < 16 || o->mapped_mib > 1048576) {
+    return InvalidArgument(path + ": storage.mapped_mib must be between 16 and 1048576");
   }
   if (o->max_batch < 1 || o->threads < 0) {
     return InvalidArgument(path + ": storage.max_batch must be >= 1 and server.threads >= 0");

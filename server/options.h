@@ -47,6 +47,9 @@ struct ServerOptions {
   uint64_t max_map_gib = 1024;    // growth stops here (then: 507 resource_exhausted)
   int max_batch = 512;            // most writes per group commit
   bool durable = true;            // fsync every group commit (never turn off in production)
+  // Store pages this process maps (VmRSS's RssFile) are dropped every second,
+  // and as soon as they exceed this many MiB (checked ten times a second).
+  uint64_t mapped_mib = 128;
   // [external] (DESIGN.md section 7). Relative paths in the file are taken
   // from the configuration file's directory. No trust bundle: external
   // certificates are off and the domain stays in internal mode.

@@ -15,6 +15,24 @@ TEST_CASE("the documented example configuration loads") {
   REQUIRE(st.ok());
   REQUIRE(o.listen == "127.0.0.1:8443");
   REQUIRE(o.validity_days == 365);
+  REQUIRE(o.mapped_mib == 128);
+}
+
+TEST_CASE("storage.mapped_mib loads within its bounds") {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("c.toml");
+  ServerOptions o;
+  std::ofstream(path) << "[storage]\nmapped_mib = 64\n";
+  REQUIRE(LoadConfigFile(path, &o).ok());
+  REQUIRE(o.mapped_mib == 64);
+  for (const char* text : {"[storage]\nmapped_mib = 15\n", "[storage]\nmapped_mib = 1048577\n",
+                           "[storage]\nmapped_mib = -1\n"}) {
+    INFO(text);
+    std::ofstream(path) << text;
+    const Status st = LoadConfigFile(path, &o);
+    REQUIRE(st.code() == Code::kInvalidArgument);
+    REQUIRE_THAT(st.message(), Catch::Contains("mapped_mib"));
+  }
 }
 
 TEST_CASE("unknown keys, wrong types and bad TOML are refused with the line") {

@@ -31,6 +31,7 @@
 #include "server/backup_archive.h"
 #include "server/http_util.h"
 #include "server/layout.h"
+#include "server/mapped_pages.h"
 #include "server/sni_table.h"
 #include "server/tls_select.h"
 
@@ -941,25 +942,29 @@ Status Server::Bind() {
   return StartServices();
 }
 
-// How often the maintenance thread drops the store pages this process mapped.
-constexpr std::chrono::seconds kReleasePagesEvery{1};
-
-// The maintenance thread: drops mapped store pages every second; the tidy
-// job runs a minute after start, then every tidy.interval_seconds.
+// The maintenance thread: drops mapped store pages every second, and
+// sooner when they exceed storage.mapped_mib (mapped_pages.h); the tidy job
+// runs a minute after start, then every tidy.interval_seconds.
 void Server::TidyLoop() {
   // Start-up read the revoked records: their pages need not stay mapped.
   store_->ReleaseMappedPages();
+  auto released = std::chrono::steady_clock::now();
+  const uint64_t budget = options_.mapped_mib << 20;
   auto next = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (true) {
     {
       std::unique_lock<std::mutex> lock(tidy_mu_);
-      const auto wake = std::min(next, std::chrono::steady_clock::now() + kReleasePagesEvery);
+      const auto wake = std::min(next, std::chrono::steady_clock::now() + kMappedPagesCheckEvery);
       if (tidy_cv_.wait_until(lock, wake, [this] { return stopped_.load(); })) {
         return;
       }
     }
     // Keeps the resident set independent of the store's size (storage.h).
-    store_->ReleaseMappedPages();
+    const auto now = std::chrono::steady_clock::now();
+    if (ShouldReleaseMappedPages(MappedFileBytes(), budget, now - released)) {
+      store_->ReleaseMappedPages();
+      released = now;
+    }
     if (std::chrono::steady_clock::now() < next) {
       continue;
     }

@@ -1,0 +1,29 @@
+// When the server drops its mappings of store pages (Storage::
+// ReleaseMappedPages): every second, and sooner when the file pages mapped
+// into the process exceed storage.mapped_mib. Under load at ten million
+// stored certificates every random B-tree page read maps 64 KB (the kernel's
+// fault-around), about 600 MiB a second, all of it page cache that VmRSS
+// counts; the budget keeps VmRSS near it. Thread safety: free functions,
+// safe from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace hostca::server {
+
+// How often the maintenance thread looks at the mapped pages.
+inline constexpr std::chrono::milliseconds kMappedPagesCheckEvery{100};
+// The longest the mappings are kept whatever their size.
+inline constexpr std::chrono::seconds kMappedPagesKeptAtMost{1};
+
+// Bytes of file-backed pages mapped into this process: the third field of
+// /proc/self/statm (RssFile + RssShmem), 0 when it cannot be read.
+uint64_t MappedFileBytes();
+
+// True when the mappings are to be dropped now: they exceed `budget_bytes`,
+// or `since_last_release` reached kMappedPagesKeptAtMost.
+bool ShouldReleaseMappedPages(uint64_t mapped_bytes, uint64_t budget_bytes,
+                              std::chrono::steady_clock::duration since_last_release);
+
+}  // namespace hostca::server
