@@ -439,18 +439,13 @@ Result<EnvPtr> OpenReadOnly(const std::string& path) {
   return env;
 }
 
-// A certificate's entry in hosts (host_id NUL serial), not a host record.
-bool IsHostCertEntry(Table t, std::string_view key) {
-  return t == kHosts && key.find('\0') != std::string_view::npos;
-}
-
 // Decodes a record table's value; index entries have none to decode. For a
 // certificate record that decodes, *body_seq is its DER's number in
 // cert_bodies (0: the DER is inline); 0 for everything else.
 Status DecodeValue(Table t, std::string_view key, std::string_view value, uint64_t* body_seq) {
   *body_seq = 0;
-  if (IsHostCertEntry(t, key)) {
-    return Status::Ok();
+  if (t == kHosts && IsHostCertEntry(key)) {
+    return Status::Ok();  // a certificate's entry: an index entry
   }
   switch (t) {
     case kCerts: {
@@ -615,12 +610,11 @@ Result<StoreCheck> CheckLmdbStore(const std::string& path) {
                  table == internal::kCertsByStatus) {
         problem(std::string(name) + ": an index key of bad shape");
       }
-      if (table == internal::kHosts && !internal::IsHostCertEntry(table, key)) {
+      if (table == internal::kHosts && !internal::IsHostCertEntry(key)) {
         ++host_records;
       }
       if (table == internal::kMeta && key == internal::kHostCountKey) {
-        stored_host_count = value.size() == 8 ? std::optional(internal::ReadBigEndian64(value))
-                                              : std::optional<uint64_t>(UINT64_MAX);
+        stored_host_count = internal::DecodeHostCount(value).value_or(UINT64_MAX);
       }
     }
     mdb_cursor_close(cursor);

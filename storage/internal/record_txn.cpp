@@ -71,13 +71,11 @@ Status CheckHost(const HostRecord& rec) {
 // Meta keys the store keeps for itself (the format marker, the host count).
 constexpr std::string_view kReservedMetaPrefix = "storage_";
 
-// A certificate's entry in the hosts table (host_id NUL serial) rather
-// than a host record (host_id: never holds a NUL).
-bool IsCertRef(std::string_view hosts_key) {
-  return hosts_key.find('\0') != std::string_view::npos;
-}
-
 }  // namespace
+
+std::optional<uint64_t> DecodeHostCount(std::string_view value) {
+  return value.size() == 8 ? std::optional(ReadBigEndian64(value)) : std::nullopt;
+}
 
 Status RecordTxn::Writable() const {
   return w_ != nullptr ? Status::Ok() : Internal("write in a read-only transaction");
@@ -98,7 +96,7 @@ template <typename R>
 Status RecordTxn::VisitAll(Table t, const std::function<bool(R&)>& visit) {
   Status decode_error;
   HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, "", [&](std::string_view k, std::string_view v) {
-    if (t == kHosts && IsCertRef(k)) {
+    if (t == kHosts && IsHostCertEntry(k)) {
       return true;  // a certificate of the host listed before it
     }
     R rec;
@@ -261,7 +259,7 @@ Status RecordTxn::ForEachCertWithStatus(CertStatus status, CertRead read,
 }
 
 Result<HostRecord> RecordTxn::GetHost(std::string_view host_id) {
-  if (IsCertRef(host_id)) {
+  if (IsHostCertEntry(host_id)) {
     return NotFound("no such host");  // a certificate's entry, not a host
   }
   return GetRecord<HostRecord>(kHosts, host_id, "host");
@@ -282,10 +280,11 @@ Result<std::optional<uint64_t>> RecordTxn::StoredHostCount() {
   if (!v) {
     return std::optional<uint64_t>();
   }
-  if (v->size() != 8) {
+  const std::optional<uint64_t> n = DecodeHostCount(*v);
+  if (!n) {
     return Internal("corrupt record: the stored host count");
   }
-  return std::optional<uint64_t>(ReadBigEndian64(*v));
+  return n;
 }
 
 Result<uint64_t> RecordTxn::CountHosts() {

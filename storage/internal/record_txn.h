@@ -17,6 +17,14 @@ namespace hostca::storage::internal {
 // The meta key of the host count (big-endian 64-bit), kept from the first
 // certificate entry in hosts on (format hostca-lmdb-3).
 inline constexpr std::string_view kHostCountKey = "storage_host_count";
+// The count a kHostCountKey value holds; nullopt when it is not 8 bytes.
+std::optional<uint64_t> DecodeHostCount(std::string_view value);
+
+// A key of the hosts table that is a certificate's entry (host_id NUL
+// serial), not a host record (a host id never holds a NUL).
+inline bool IsHostCertEntry(std::string_view hosts_key) {
+  return hosts_key.find('\0') != std::string_view::npos;
+}
 
 class RecordTxn final : public WriteTxn {
  public:
