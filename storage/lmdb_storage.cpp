@@ -133,6 +133,7 @@ class LmdbBackend final : public Backend {
     // another CA's, is not marked).
     LmdbKv kv(txn.get(), dbis_);
     HOSTCA_RETURN_IF_ERROR(kv.Put(kMeta, kFormatKey, kFormatValue));
+    HOSTCA_RETURN_IF_ERROR(RecordTxn(kv).InitHostCount());
     return std::unique_ptr<BatchTxn>(new LmdbBatch(env_, std::move(txn), dbis_, &format_upgraded_));
   }
 
@@ -388,7 +389,8 @@ Status LmdbBackend::OpenTables() {
 
 Status LmdbBackend::CheckFormat(LmdbKv& kv, bool fresh) {
   if (fresh) {
-    return kv.Put(kMeta, kFormatKey, kFormatValue);
+    HOSTCA_RETURN_IF_ERROR(kv.Put(kMeta, kFormatKey, kFormatValue));
+    return RecordTxn(kv).InitHostCount();
   }
   HOSTCA_ASSIGN_OR_RETURN(auto format, kv.Get(kMeta, kFormatKey));
   if (!format) {

@@ -130,6 +130,11 @@ class MemBatch final : public BatchTxn {
 
 class MemBackend final : public Backend {
  public:
+  MemBackend() {
+    std::vector<Undo> unused;
+    MemKv kv(tables_, &unused);
+    (void)RecordTxn(kv).InitHostCount();  // into empty maps: cannot fail
+  }
   Result<std::unique_ptr<BatchTxn>> Begin() override {
     return std::unique_ptr<BatchTxn>(new MemBatch(tables_, mu_));
   }

@@ -295,6 +295,16 @@ Result<uint64_t> RecordTxn::CountHosts() {
   return kv_.Count(kHosts);
 }
 
+Status RecordTxn::InitHostCount() {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  HOSTCA_ASSIGN_OR_RETURN(const std::optional<uint64_t> stored, StoredHostCount());
+  if (stored) {
+    return Status::Ok();
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const uint64_t hosts, kv_.Count(kHosts));
+  return PutHostCount(hosts);
+}
+
 Status RecordTxn::PutHostCount(uint64_t n) { return w_->Put(kMeta, kHostCountKey, BigEndian64(n)); }
 
 Result<TokenRecord> RecordTxn::GetToken(std::string_view hash) {
@@ -362,7 +372,7 @@ Result<AuditEntry> RecordTxn::LastAudit() {
 // record and its first certificate's entry share a B-tree leaf, where two
 // tables keyed by random host ids dirtied a random page each per
 // enrollment. The hosts table then no longer counts hosts, so the count is
-// kept in meta from the first such entry on.
+// kept in meta (InitHostCount).
 //
 // The status index holds only certificates that are not valid (revoked):
 // the CRL and the revoked listing read it, and a valid certificate's entry
@@ -370,11 +380,6 @@ Result<AuditEntry> RecordTxn::LastAudit() {
 // and synced in every commit. Stores written before keep their valid
 // entries; they are deleted with the certificate's other entries.
 Status RecordTxn::PutCertIndices(const CertRecord& rec) {
-  HOSTCA_ASSIGN_OR_RETURN(const std::optional<uint64_t> hosts, StoredHostCount());
-  if (!hosts) {
-    HOSTCA_ASSIGN_OR_RETURN(const uint64_t n, kv_.Count(kHosts));
-    HOSTCA_RETURN_IF_ERROR(PutHostCount(n));
-  }
   HOSTCA_RETURN_IF_ERROR(w_->Put(kHosts, HostKey(rec.host_id, rec.serial), ""));
   HOSTCA_RETURN_IF_ERROR(w_->Put(kCertsByExpiry, ExpiryKey(rec.not_after, rec.serial), ""));
   if (rec.status == CertStatus::kValid) {

@@ -14,8 +14,8 @@
 
 namespace hostca::storage::internal {
 
-// The meta key of the host count (big-endian 64-bit), kept from the first
-// certificate entry in hosts on (format hostca-lmdb-3).
+// The meta key of the host count (big-endian 64-bit), kept in every store
+// of format hostca-lmdb-3 (RecordTxn::InitHostCount).
 inline constexpr std::string_view kHostCountKey = "storage_host_count";
 // The count a kHostCountKey value holds; nullopt when it is not 8 bytes.
 std::optional<uint64_t> DecodeHostCount(std::string_view value);
@@ -65,6 +65,12 @@ class RecordTxn final : public WriteTxn {
   Status PutMeta(std::string_view key, std::string_view value) override;
   Result<AuditEntry> AppendAudit(int64_t time, std::string actor, std::string action,
                                  std::string detail) override;
+
+  // Writes the host count, from the hosts table's count, when the store
+  // keeps none: a new store, or one written before hostca-lmdb-3, whose
+  // hosts table holds host records only. Backends call it where they set
+  // the store's format, before any certificate entry goes into hosts.
+  Status InitHostCount();
 
  private:
   template <typename R>
