@@ -4,7 +4,6 @@
 #include <netinet/tcp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -351,31 +350,26 @@ Result<std::vector<X509Ptr>> LoadChain(const DataLayout& layout) {
 // (CertificateVerify).
 int AcceptClientCertUnchecked(X509_STORE_CTX* /*ctx*/, void* /*arg*/) { return 1; }
 
-// The listener's certificate from `path` (PEM: the leaf, then its chain)
-// and the chain it sends: every certificate but a self-signed one. A root
-// is a trust anchor the client must already hold (RFC 8446 section 4.4.2
-// lets the server omit it), and each certificate sent costs every client
-// a parse: with OpenSSL 3.0 that is about 1.6 million instructions, most
-// of them setting up the public key's decoder (measured with callgrind on
-// the load generator: d2i_X509 was a third of a new connection's client
-// CPU, two certificates per handshake). SSL_MODE_NO_AUTO_CHAIN: nothing
-// is added back from a certificate store.
-bool UseServedChain(SSL_CTX& ctx, const std::string& path) {
-  auto pem = ReadFile(path);
-  if (!pem.ok()) {
+// The listener's own identity (DATA/tls: tls.crt, the leaf then its chain,
+// and tls.key) and the chain it sends: every certificate after the leaf but
+// a self-signed one. A root is a trust anchor the client must already hold
+// (RFC 8446 section 4.4.2 lets the server omit it), and each certificate
+// sent costs every client a parse: with OpenSSL 3.0 that is about 1.6
+// million instructions, most of them setting up the public key's decoder
+// (measured with callgrind on the load generator: d2i_X509 was a third of
+// a new connection's client CPU, two certificates per handshake).
+// SSL_MODE_NO_AUTO_CHAIN: nothing is added back from a certificate store.
+bool UseInternalIdentity(SSL_CTX& ctx, const DataLayout& layout) {
+  auto id = LoadTlsIdentity(layout.tls_crt(), layout.tls_key(), "", "");
+  if (!id.ok() || SSL_CTX_use_certificate(&ctx, id->leaf.get()) != 1 ||
+      SSL_CTX_use_PrivateKey(&ctx, id->key.get()) != 1 || SSL_CTX_clear_chain_certs(&ctx) != 1) {
     return false;
   }
-  auto certs = CertsFromPemBundle(*pem);
-  if (!certs.ok() || certs->empty() || SSL_CTX_use_certificate(&ctx, certs->front().get()) != 1 ||
-      SSL_CTX_clear_chain_certs(&ctx) != 1) {
-    return false;
-  }
-  for (size_t i = 1; i < certs->size(); ++i) {
-    X509* c = (*certs)[i].get();
-    if ((X509_get_extension_flags(c) & EXFLAG_SS) != 0) {
+  for (const X509Ptr& c : id->chain) {
+    if (IsSelfSigned(c.get())) {
       continue;
     }
-    if (SSL_CTX_add1_chain_cert(&ctx, c) != 1) {
+    if (SSL_CTX_add1_chain_cert(&ctx, c.get()) != 1) {
       return false;
     }
   }
@@ -394,9 +388,7 @@ bool SetupTls(SSL_CTX& ctx, const DataLayout& layout, RequestDeadlines* deadline
   if (SSL_CTX_set_cipher_list(&ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
     return false;
   }
-  if (!UseServedChain(ctx, layout.tls_crt()) ||
-      SSL_CTX_use_PrivateKey_file(&ctx, layout.tls_key().c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(&ctx) != 1) {
+  if (!UseInternalIdentity(ctx, layout)) {
     return false;
   }
   STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(layout.ca_crt().c_str());
