@@ -17,6 +17,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/pem.h"
+
 namespace hostca::bench {
 namespace {
 
@@ -459,24 +461,14 @@ struct ServerPin {
   std::string der;  // GUARDED_BY(mu); empty until a full verification passed
 };
 
-std::string DerOf(X509* cert) {
-  unsigned char* buf = nullptr;
-  const int len = i2d_X509(cert, &buf);
-  if (len <= 0) {
-    return "";
-  }
-  std::string der(reinterpret_cast<const char*>(buf), static_cast<size_t>(len));
-  OPENSSL_free(buf);
-  return der;
-}
-
 int VerifyServerPinned(X509_STORE_CTX* store_ctx, void* arg) {
   auto* pin = static_cast<ServerPin*>(arg);
-  const std::string der = DerOf(X509_STORE_CTX_get0_cert(store_ctx));
-  if (der.empty()) {
+  const Result<std::string> encoded = CertToDer(X509_STORE_CTX_get0_cert(store_ctx));
+  if (!encoded.ok()) {
     X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_UNSPECIFIED);
     return 0;
   }
+  const std::string& der = *encoded;
   {
     std::lock_guard<std::mutex> lock(pin->mu);
     if (!pin->der.empty()) {
