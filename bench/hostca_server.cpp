@@ -56,7 +56,8 @@ Status InitHostca(const std::string& server_binary, const std::string& data_dir)
 }
 
 Result<HostcaServer> StartHostca(const std::string& server_binary, const std::string& data_dir,
-                                 const std::string& log_path, std::chrono::seconds deadline) {
+                                 const std::string& log_path, std::chrono::seconds deadline,
+                                 const std::vector<std::string>& extra_args) {
   HostcaServer s;
   s.data_dir = data_dir;
   HOSTCA_ASSIGN_OR_RETURN(std::string token, ReadFile(data_dir + "/admin.token"));
@@ -65,10 +66,10 @@ Result<HostcaServer> StartHostca(const std::string& server_binary, const std::st
   // The log may hold earlier runs: only ports logged after this start count.
   const size_t log_before = FileExists(log_path) ? std::filesystem::file_size(log_path) : 0;
   const auto start = std::chrono::steady_clock::now();
-  HOSTCA_ASSIGN_OR_RETURN(
-      s.process, ChildProcess::Start({server_binary, "serve", "--data", data_dir, "--listen",
-                                      "127.0.0.1:0", "--http-listen", "127.0.0.1:0"},
-                                     log_path));
+  std::vector<std::string> argv = {server_binary, "serve",       "--data",        data_dir,
+                                   "--listen",    "127.0.0.1:0", "--http-listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  HOSTCA_ASSIGN_OR_RETURN(s.process, ChildProcess::Start(argv, log_path));
   s.endpoint.tls = s.tls.get();
   // The port is bound (and connections queue) before the services start: a
   // /healthz sent then waits in the backlog, so give it the whole deadline.

@@ -50,12 +50,14 @@ struct HostcaServer {
 };
 
 // `hostca-server serve --data DATA_DIR --listen 127.0.0.1:0 --http-listen
-// 127.0.0.1:0`, output appended to `log_path`; polls the log for the API
-// port, then /healthz (every 5 ms) until it answers 200, for at most
-// `deadline`. Requests then time out after 30 s.
+// 127.0.0.1:0` and `extra_args` (e.g. --config FILE), output appended to
+// `log_path`; polls the log for the API port, then /healthz (every 5 ms)
+// until it answers 200, for at most `deadline`. Requests then time out
+// after 30 s.
 Result<HostcaServer> StartHostca(const std::string& server_binary, const std::string& data_dir,
                                  const std::string& log_path,
-                                 std::chrono::seconds deadline = std::chrono::seconds(30));
+                                 std::chrono::seconds deadline = std::chrono::seconds(30),
+                                 const std::vector<std::string>& extra_args = {});
 
 // POST /v1/tokens: a token for `uses` new hosts, valid for an hour.
 Result<std::string> CreateToken(const HostcaServer& s, const std::string& name, size_t uses);

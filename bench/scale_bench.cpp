@@ -5,7 +5,7 @@
 //
 //   scale_bench [--quick] [--sizes 1000000,10000000] [--requests N] [--runs N]
 //               [--queries N] [--starts N] [--out DIR] [--work DIR] [--keep]
-//               [--server PATH]
+//               [--server PATH] [--no-profile] [--mapped-mib LIST]
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -54,13 +54,16 @@ struct Options {
   std::string server = HOSTCA_BINARY_DIR "/bin/hostca-server";
   bool keep = false;
   bool profile = true;  // one more issuance run of each server under perf record
+  // storage.mapped_mib values the loaded store's issuance runs again at
+  // (MeasureBudgets); empty: no such phase.
+  std::vector<uint64_t> mapped_mib;
   std::string report_suffix;
 };
 
 constexpr char kUsage[] =
     "usage: scale_bench [--quick] [--sizes LIST] [--requests N] [--runs N] [--queries N]\n"
     "                   [--starts N] [--out DIR] [--work DIR] [--keep] [--server PATH]\n"
-    "                   [--no-profile]\n"
+    "                   [--no-profile] [--mapped-mib LIST]\n"
     "  --quick         100k certificates; 400 requests x 3 runs, 2 starts\n"
     "  --sizes LIST    comma-separated certificate counts (default: 1000000,10000000)\n"
     "  --requests N    requests per issuance run (default: 2000)\n"
@@ -71,14 +74,18 @@ constexpr char kUsage[] =
     "  --work DIR      where the data directories go (default: OUT/tmp; 10M needs ~15 GB)\n"
     "  --keep          keep the data directories (and print where they are)\n"
     "  --server PATH   the hostca-server binary (default: the one built beside this one)\n"
-    "  --no-profile    skip the perf profile of both servers (one more issuance run each)\n";
+    "  --no-profile    skip the perf profile of both servers (one more issuance run each)\n"
+    "  --mapped-mib LIST  then run the loaded store's issuance again at each of these\n"
+    "                  storage.mapped_mib values (16..1048576, e.g. 128,1024), restarting its\n"
+    "                  server before each run, alternating with the empty store\n";
 
-Result<std::vector<size_t>> ParseSizes(const std::string& list) {
+// A comma-separated list of positive counts; `what` names it in errors.
+Result<std::vector<size_t>> ParseCounts(const std::string& list, const std::string& what) {
   std::vector<size_t> out;
   size_t pos = 0;
   while (pos <= list.size()) {
     const size_t comma = std::min(list.find(',', pos), list.size());
-    HOSTCA_ASSIGN_OR_RETURN(const size_t n, ParseCount(list.substr(pos, comma - pos), "size"));
+    HOSTCA_ASSIGN_OR_RETURN(const size_t n, ParseCount(list.substr(pos, comma - pos), what));
     out.push_back(n);
     pos = comma + 1;
   }
@@ -97,7 +104,7 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.starts = 2;
       opts.report_suffix = "-quick";
     } else if (arg == "--sizes" && has_value) {
-      HOSTCA_ASSIGN_OR_RETURN(opts.sizes, ParseSizes(argv[++i]));
+      HOSTCA_ASSIGN_OR_RETURN(opts.sizes, ParseCounts(argv[++i], "--sizes"));
       opts.report_suffix = "-sizes";
     } else if (arg == "--requests" && has_value) {
       HOSTCA_ASSIGN_OR_RETURN(opts.requests, ParseCount(argv[++i], "--requests"));
@@ -121,6 +128,19 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.profile = false;
     } else if (arg == "--server" && has_value) {
       opts.server = argv[++i];
+    } else if (arg == "--mapped-mib" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(const std::vector<size_t> budgets,
+                              ParseCounts(argv[++i], "--mapped-mib"));
+      for (const size_t b : budgets) {
+        // The server's own bounds (server/options.cpp), checked here so a
+        // typo fails before the bulk load, not after it.
+        if (b < 16 || b > 1048576) {
+          return InvalidArgument("--mapped-mib values must be between 16 and 1048576, not " +
+                                 std::to_string(b));
+        }
+        opts.mapped_mib.push_back(b);
+      }
+      opts.report_suffix = "-budgets";
     } else {
       return InvalidArgument("unknown or incomplete argument '" + arg + "'");
     }
@@ -379,6 +399,48 @@ Status Finish(const Options& opts, Store& st) {
   return Status::Ok();
 }
 
+// --mapped-mib: the loaded store's issuance at each storage.mapped_mib, a
+// server started with that budget for each run (two servers cannot share
+// a store), alternating with runs of the empty store's server. Runs after
+// both servers of the main phase stopped, so its figures stay as they are.
+Status MeasureBudgets(const Options& opts, const std::string& dir, Store& empty, Store& loaded,
+                      const std::vector<std::string>& csrs, size_t* next_host, ScaleSize* size) {
+  std::vector<std::string> configs;
+  for (const uint64_t mib : opts.mapped_mib) {
+    BudgetRun b;
+    b.mapped_mib = mib;
+    size->budgets.push_back(std::move(b));
+    configs.push_back(dir + "/mapped-" + std::to_string(mib) + ".toml");
+    HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(
+        configs.back(), "[storage]\nmapped_mib = " + std::to_string(mib) + "\n", 0600));
+  }
+  std::fprintf(stderr, "== %zu: the loaded store at storage.mapped_mib", size->certificates);
+  for (const uint64_t mib : opts.mapped_mib) {
+    std::fprintf(stderr, " %llu", static_cast<unsigned long long>(mib));
+  }
+  std::fprintf(stderr, "\n");
+  HOSTCA_ASSIGN_OR_RETURN(empty.server, StartHostca(opts.server, empty.data_dir, empty.log));
+  empty.run = &size->empty_beside_budgets;
+  empty.name = "empty";
+  for (int r = 0; r < opts.runs; ++r) {
+    HOSTCA_RETURN_IF_ERROR(IssuanceRun(empty, csrs, next_host, r));
+    for (size_t i = 0; i < size->budgets.size(); ++i) {
+      BudgetRun& b = size->budgets[i];
+      loaded.name = "loaded, mapped_mib " + std::to_string(b.mapped_mib);
+      loaded.run = &b.run;
+      HOSTCA_ASSIGN_OR_RETURN(loaded.server,
+                              StartHostca(opts.server, loaded.data_dir, loaded.log,
+                                          std::chrono::seconds(600), {"--config", configs[i]}));
+      HOSTCA_RETURN_IF_ERROR(IssuanceRun(loaded, csrs, next_host, r));
+      HOSTCA_ASSIGN_OR_RETURN(const ProcessMemory mem,
+                              ReadProcessMemory(loaded.server.process->pid()));
+      b.vm_rss_bytes.push_back(mem.vm_rss);
+      HOSTCA_RETURN_IF_ERROR(StopServer(loaded.server));
+    }
+  }
+  return StopServer(empty.server);
+}
+
 // Two CAs: one stays empty, the other gets the N records. Both servers then
 // run side by side and their issuance runs alternate, so a change in the
 // machine's load touches both alike.
@@ -432,6 +494,9 @@ Status MeasureSize(const Options& opts, const std::string& dir,
   }
   HOSTCA_RETURN_IF_ERROR(Finish(opts, empty));
   HOSTCA_RETURN_IF_ERROR(Finish(opts, loaded));
+  if (!opts.mapped_mib.empty()) {
+    HOSTCA_RETURN_IF_ERROR(MeasureBudgets(opts, dir, empty, loaded, csrs, &next_host, size));
+  }
   return Status::Ok();
 }
 

@@ -135,6 +135,43 @@ StringTable OtherEndpointsTable(const ScaleResults& res) {
   return t;
 }
 
+// scale_bench --mapped-mib: the loaded store's issuance at each page
+// budget beside the empty store's runs of the same phase.
+StringTable BudgetTable(const ScaleResults& res) {
+  StringTable t = {{"store", "storage.mapped_mib", "issuance certs/s (median, min–max)",
+                    "loaded/empty", "issuance p99 ms", "server CPU ms/cert",
+                    "page cache dirtied KiB/cert", "VmRSS after a run MiB (median, max)"}};
+  for (const ScaleSize& s : res.sizes) {
+    if (s.skipped || s.budgets.empty()) {
+      continue;
+    }
+    const StoreRun& e = s.empty_beside_budgets;
+    t.push_back({"empty, for " + Count(s.certificates), "default", Spread(e.issuance_rates, Rate),
+                 "1.00", Millis(Median(e.issuance_p99)),
+                 Format("%.3f", Median(e.server_cpu_per_cert) * 1000),
+                 Format("%.0f", Median(e.dirtied_per_cert) / 1024), "-"});
+    for (const BudgetRun& b : s.budgets) {
+      const StoreRun& r = b.run;
+      std::vector<double> rss(b.vm_rss_bytes.begin(), b.vm_rss_bytes.end());
+      const double max_rss = rss.empty() ? 0 : *std::max_element(rss.begin(), rss.end());
+      t.push_back({"loaded " + Count(s.certificates), std::to_string(b.mapped_mib),
+                   Spread(r.issuance_rates, Rate),
+                   Format("%.2f", Ratio(Median(r.issuance_rates), Median(e.issuance_rates))),
+                   Millis(Median(r.issuance_p99)),
+                   Format("%.3f", Median(r.server_cpu_per_cert) * 1000),
+                   Format("%.0f", Median(r.dirtied_per_cert) / 1024),
+                   MiB(static_cast<uint64_t>(Median(rss))) + " (" +
+                       MiB(static_cast<uint64_t>(max_rss)) + ")"});
+    }
+  }
+  return t;
+}
+
+bool HasBudgets(const ScaleResults& res) {
+  return std::any_of(res.sizes.begin(), res.sizes.end(),
+                     [](const ScaleSize& s) { return !s.skipped && !s.budgets.empty(); });
+}
+
 nlohmann::json MemoryJson(const ProcessMemory& m) {
   return {{"vm_rss_bytes", m.vm_rss},
           {"vm_hwm_bytes", m.vm_hwm},
@@ -242,8 +279,12 @@ std::string ProfileSection(const ScaleResults& res) {
 }  // namespace
 
 std::string ScaleTextTable(const ScaleResults& res) {
-  return RenderText(FiguresTable(res)) + "\n" + RenderText(TargetsTable(res)) + "\n" +
-         RenderText(LoadTable(res)) + "\n" + RenderText(OtherEndpointsTable(res));
+  std::string text = RenderText(FiguresTable(res)) + "\n" + RenderText(TargetsTable(res)) + "\n" +
+                     RenderText(LoadTable(res)) + "\n" + RenderText(OtherEndpointsTable(res));
+  if (HasBudgets(res)) {
+    text += "\n" + RenderText(BudgetTable(res));
+  }
+  return text;
 }
 
 std::string ScaleMarkdownReport(const ScaleResults& res) {
@@ -269,6 +310,17 @@ std::string ScaleMarkdownReport(const ScaleResults& res) {
   md += "\n## /healthz and /metrics\n\n";
   md += "Read after the figures above, so VmHWM here includes what a /metrics scrape costs.\n\n";
   md += RenderMarkdown(OtherEndpointsTable(res), 1);
+  if (HasBudgets(res)) {
+    md += "\n## The loaded store at each page budget (`--mapped-mib`)\n\n";
+    md +=
+        "After the figures above: the empty store's server runs again, and its issuance runs "
+        "alternate with the loaded store's, whose server is started with `storage.mapped_mib` "
+        "set to each budget before each run and stopped after it (so every run starts with no "
+        "store pages mapped; the figures above come from one server that stayed up). "
+        "loaded/empty is against the empty store's runs of this phase. VmRSS is read right "
+        "after each run.\n\n";
+    md += RenderMarkdown(BudgetTable(res), 1);
+  }
   md += ProfileSection(res);
   if (!res.notes.empty()) {
     md += "\n## Notes\n\n";
@@ -313,6 +365,18 @@ std::string ScaleJsonReport(const ScaleResults& res) {
                  {"commits", s.load.commits}, {"close_fdatasync_s", s.load.sync_seconds}};
     e["empty"] = RunJson(s.empty);
     e["loaded"] = RunJson(s.loaded);
+    if (!s.budgets.empty()) {
+      e["empty_beside_budgets"] = RunJson(s.empty_beside_budgets);
+      e["budgets"] = nlohmann::json::array();
+      for (const BudgetRun& b : s.budgets) {
+        e["budgets"].push_back(
+            {{"mapped_mib", b.mapped_mib},
+             {"issuance_loaded_over_empty",
+              Ratio(Median(b.run.issuance_rates), Median(s.empty_beside_budgets.issuance_rates))},
+             {"vm_rss_bytes_after_runs", b.vm_rss_bytes},
+             {"loaded", RunJson(b.run)}});
+      }
+    }
     e["ratios"] = {{"issuance_loaded_over_empty", ratio},
                    {"query_p50_loaded_over_empty", Ratio(QueryP50(s.loaded), QueryP50(s.empty))},
                    {"start_loaded_over_empty",

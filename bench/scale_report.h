@@ -40,12 +40,26 @@ struct StoreRun {
   uint64_t data_mdb_bytes = 0;  // size of DATA/db/data.mdb
 };
 
+// The loaded store's server at one storage.mapped_mib (scale_bench
+// --mapped-mib): started with that budget before each of its issuance
+// runs and stopped after it.
+struct BudgetRun {
+  uint64_t mapped_mib = 0;
+  StoreRun run;                        // the issuance figures
+  std::vector<uint64_t> vm_rss_bytes;  // VmRSS right after each issuance run
+};
+
 // One size N: the same CA measured empty, then with N records loaded.
 struct ScaleSize {
   size_t certificates = 0;
   bool skipped = false;
   std::string skip_reason;
   StoreRun empty, loaded;
+  // --mapped-mib: after everything else, the empty store's server runs
+  // again (`empty_beside_budgets`) alternating with the loaded store's at
+  // each budget, so each budget has a same-phase ratio.
+  StoreRun empty_beside_budgets;
+  std::vector<BudgetRun> budgets;
   BulkLoadStats load;
   // One more issuance run of each server under perf record (issue 5: a
   // missed target comes with its profile); empty when not taken.
