@@ -33,7 +33,7 @@ Status Publisher::LoadEntries() {
   const int64_t now = clock_.NowSeconds();
   std::lock_guard<std::mutex> lock(publish_mu_);
   return store_.View([&](storage::ReadTxn& txn) {
-    return txn.ForEachCertWithStatus(storage::CertStatus::kRevoked, storage::CertRead::kFields,
+    return txn.ForEachCertWithStatus(storage::CertStatus::kRevoked, storage::CertRead::kRevocation,
                                      [&](const storage::CertRecord& r) {
                                        if (r.not_after >= now) {
                                          entries_.Put(EntryOf(r));

@@ -42,11 +42,16 @@ namespace {
 //   hostca-lmdb-3: a certificate's host entry (host_id NUL serial) is in
 //                  hosts, beside the host's record, and meta keeps the host
 //                  count (an older hostca would list the entries as hosts).
-// An older store is marked -3 by its first write transaction: its records
-// and entries stay readable where they are.
+//   hostca-lmdb-4: a revoked certificate's status-index entry holds its
+//                  revocation (EncodeRevocation), which the CRL's walk
+//                  reads instead of the record.
+// An older store is marked -4 by its first write transaction, which also
+// fills the revocations of its revoked entries: its records and other
+// entries stay readable where they are.
 constexpr char kFormatKey[] = "storage_format";
-constexpr char kFormatValue[] = "hostca-lmdb-3";
-constexpr std::array<std::string_view, 2> kFormatsUpgradable = {"hostca-lmdb-1", "hostca-lmdb-2"};
+constexpr char kFormatValue[] = "hostca-lmdb-4";
+constexpr std::array<std::string_view, 3> kFormatsUpgradable = {"hostca-lmdb-1", "hostca-lmdb-2",
+                                                                "hostca-lmdb-3"};
 
 class LmdbBatch final : public BatchTxn {
  public:
@@ -134,6 +139,7 @@ class LmdbBackend final : public Backend {
     LmdbKv kv(txn.get(), dbis_);
     HOSTCA_RETURN_IF_ERROR(kv.Put(kMeta, kFormatKey, kFormatValue));
     HOSTCA_RETURN_IF_ERROR(RecordTxn(kv).InitHostCount());
+    HOSTCA_RETURN_IF_ERROR(RecordTxn(kv).FillRevocations());
     return std::unique_ptr<BatchTxn>(new LmdbBatch(env_, std::move(txn), dbis_, &format_upgraded_));
   }
 
@@ -526,6 +532,19 @@ Status CopyLmdbStoreTo(const std::string& path, int fd) {
   }
 }
 
+namespace {
+
+// A status-index value (EncodeRevocation) is what its certificate record
+// would give; an entry written before such values ("") is not checked.
+bool RevocationAgrees(std::string_view value, std::string_view record) {
+  CertRecord rec;
+  uint64_t body_seq = 0;
+  return internal::Decode(record, &rec, &body_seq).ok() && rec.status == CertStatus::kRevoked &&
+         internal::EncodeRevocation(rec) == value;
+}
+
+}  // namespace
+
 Result<StoreCheck> CheckLmdbStore(const std::string& path) {
   using internal::Table;
   HOSTCA_ASSIGN_OR_RETURN(internal::EnvPtr env, internal::OpenReadOnly(path));
@@ -607,6 +626,10 @@ Result<StoreCheck> CheckLmdbStore(const std::string& path) {
         if (!present[target->first] || mdb_get(txn.get(), dbis[target->first], &tk, &tv) != 0) {
           problem(std::string(name) + ": an entry points at a missing " +
                   internal::TableName(target->first) + " record");
+        } else if (table == internal::kCertsByStatus && !value.empty() &&
+                   !RevocationAgrees(value, {static_cast<const char*>(tv.mv_data), tv.mv_size})) {
+          // The CRL is built from these values (CertRead::kRevocation).
+          problem(std::string(name) + ": a revoked entry disagrees with its certificate record");
         }
       } else if (table == internal::kCertsByHost || table == internal::kCertsByExpiry ||
                  table == internal::kCertsByStatus) {

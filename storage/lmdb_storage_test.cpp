@@ -222,6 +222,86 @@ TEST_CASE("valid certificates are not in the status index and older stores' entr
   REQUIRE(status_entries() == 1);  // the revoked one; the old valid entry is gone
 }
 
+// The CRL's walk at start-up (CertRead::kRevocation) reads the status
+// index alone: its values hold each revocation. Entries written before
+// ("") read the record, and the store check compares values with records.
+TEST_CASE("revoked entries hold what the CRL needs; older empty entries read the record") {
+  TempDir dir;
+  const std::string path = dir.Sub("db");
+  auto revoke = [](Storage& store, const std::string& serial, int reason, int64_t at) {
+    REQUIRE(store
+                .Update([&](WriteTxn& txn) -> Status {
+                  HOSTCA_ASSIGN_OR_RETURN(CertRecord c, txn.GetCert(serial));
+                  c.status = CertStatus::kRevoked;
+                  c.revocation_reason = reason;
+                  c.revoked_at = at;
+                  return txn.UpdateCert(c);
+                })
+                .ok());
+  };
+  {
+    auto store = *OpenLmdbStorage({.path = path});
+    REQUIRE(store
+                ->Update([](WriteTxn& txn) -> Status {
+                  HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("a", "ha", 500)));
+                  HOSTCA_RETURN_IF_ERROR(txn.InsertCert(Cert("b", "hb", -7)));
+                  return txn.InsertCert(Cert("c", "hc", 900));
+                })
+                .ok());
+    revoke(*store, "b", 1, 77);
+    revoke(*store, "c", 5, 88);
+  }
+  CertRecord b = Cert("b", "hb", -7);
+  b.status = CertStatus::kRevoked;
+  b.revocation_reason = 1;
+  b.revoked_at = 77;
+  REQUIRE(RawGet(path, "certs_by_status", std::string("\x01", 1) + "b") ==
+          internal::EncodeRevocation(b));
+  REQUIRE(CheckLmdbStore(path)->problems_found == 0);
+  // c's entry as a hostca-lmdb-3 store holds it.
+  RawPut(path, {{"certs_by_status", std::string("\x01", 1) + "c", ""},
+                {"meta", "storage_format", "hostca-lmdb-3"}});
+  REQUIRE(CheckLmdbStore(path)->problems_found == 0);
+  {
+    auto store = *OpenLmdbStorage({.path = path});
+    std::vector<CertRecord> seen;
+    REQUIRE(store
+                ->View([&](ReadTxn& txn) {
+                  return txn.ForEachCertWithStatus(CertStatus::kRevoked, CertRead::kRevocation,
+                                                   [&](const CertRecord& c) {
+                                                     seen.push_back(c);
+                                                     return true;
+                                                   });
+                })
+                .ok());
+    REQUIRE(seen.size() == 2);
+    REQUIRE((seen[0].serial == "b" && seen[0].not_after == -7 && seen[0].revoked_at == 77 &&
+             seen[0].revocation_reason == 1 && seen[0].status == CertStatus::kRevoked));
+    REQUIRE(seen[0].host_id.empty());  // from the index: the record was not read
+    REQUIRE((seen[1].serial == "c" && seen[1].not_after == 900 && seen[1].revoked_at == 88 &&
+             seen[1].revocation_reason == 5 && seen[1].host_id == "hc"));
+    // Read only so far; the first write marks the store -4 and fills c's.
+    REQUIRE(RawGet(path, "certs_by_status", std::string("\x01", 1) + "c") == "");
+    REQUIRE(store->Update([](WriteTxn& txn) { return txn.PutMeta("k", "v"); }).ok());
+  }
+  REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-4");
+  CertRecord c = Cert("c", "hc", 900);
+  c.status = CertStatus::kRevoked;
+  c.revocation_reason = 5;
+  c.revoked_at = 88;
+  REQUIRE(RawGet(path, "certs_by_status", std::string("\x01", 1) + "c") ==
+          internal::EncodeRevocation(c));
+  // A value that disagrees with its record, and one that does not decode.
+  CertRecord wrong = b;
+  wrong.not_after = 12345;
+  RawPut(path,
+         {{"certs_by_status", std::string("\x01", 1) + "b", internal::EncodeRevocation(wrong)},
+          {"certs_by_status", std::string("\x01", 1) + "c", "junk"}});
+  auto check = CheckLmdbStore(path);
+  REQUIRE(check->problems_found == 2);
+  REQUIRE_THAT(check->problems[0], Catch::Contains("a revoked entry disagrees"));
+}
+
 TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves DER out on update") {
   TempDir dir;
   const std::string path = dir.Sub("db");
@@ -253,13 +333,13 @@ TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves D
     REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-1");
     REQUIRE(store
                 ->Update([](WriteTxn& txn) -> Status {
-                  REQUIRE(*txn.GetMeta("storage_format") == "hostca-lmdb-3");
+                  REQUIRE(*txn.GetMeta("storage_format") == "hostca-lmdb-4");
                   REQUIRE(txn.GetCert("old")->der == std::string(650, 'o'));
                   return txn.InsertCert(Cert("new", "h", 600));
                 })
                 .ok());
     REQUIRE(TableEntries(path, "cert_bodies") == 1);  // the new one's
-    REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-3");
+    REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-4");
     Revoke(*store, "old");
     REQUIRE(TableEntries(path, "cert_bodies") == 2);  // the old DER moved out
     REQUIRE(store
@@ -330,7 +410,7 @@ TEST_CASE(
   REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-2");  // read only so far
   // A new certificate's entry goes beside its host; the count is kept.
   REQUIRE(store->Update([](WriteTxn& txn) { return txn.InsertCert(Cert("c3", "h1", 700)); }).ok());
-  REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-3");
+  REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-4");
   REQUIRE(RawGet(path, "meta", "storage_host_count") == internal::BigEndian64(2));
   REQUIRE(TableEntries(path, "hosts") == 3);
   counts(2, 2);

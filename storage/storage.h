@@ -31,8 +31,13 @@ namespace hostca::storage {
 
 // What a walk over certificate records reads. The DER sits in a table of
 // its own (one more lookup per record), so walks that need only the fields
-// (the CRL, inventory filters) ask for kFields and get `der` empty.
-enum class CertRead { kWithDer, kFields };
+// (inventory filters) ask for kFields and get `der` empty. kRevocation
+// promises only what a CRL entry needs: serial, not_after, status,
+// revocation_reason and revoked_at (the rest may be empty). The status
+// index holds those for revoked certificates, so the CRL's walk at
+// start-up reads no record: at 10M certificates with 1% revoked, 100k
+// random record lookups had faulted 5 GB of the store into the map.
+enum class CertRead { kWithDer, kFields, kRevocation };
 
 // A consistent snapshot of the store. Not thread-safe, and valid only during
 // the View or Update call that handed it out; the records it returns are

@@ -213,6 +213,20 @@ TEST_CASE("a certificate's DER is read only when asked for and never changes") {
                                                       return true;
                                                     })
                               .ok());
+                  // What the CRL reads: the revocation's fields, from the index.
+                  std::vector<CertRecord> revoked;
+                  REQUIRE(txn.ForEachCertWithStatus(CertStatus::kRevoked, CertRead::kRevocation,
+                                                    [&](const CertRecord& c) {
+                                                      revoked.push_back(c);
+                                                      return true;
+                                                    })
+                              .ok());
+                  REQUIRE(revoked.size() == 1);
+                  REQUIRE(revoked[0].serial == "b");
+                  REQUIRE(revoked[0].status == CertStatus::kRevoked);
+                  REQUIRE(revoked[0].revocation_reason == 4);
+                  REQUIRE(revoked[0].not_after == txn.GetCert("b")->not_after);
+                  REQUIRE(revoked[0].der.empty());
                   return Status::Ok();
                 })
                 .ok());

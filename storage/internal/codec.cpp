@@ -131,6 +131,37 @@ uint64_t ReadBigEndian64(std::string_view in) {
 std::string SignedKey(int64_t v) { return BigEndian64(static_cast<uint64_t>(v) ^ (1ull << 63)); }
 
 namespace {
+constexpr char kRevocationVersion = 1;
+constexpr size_t kRevocationSize = 1 + 8 + 8 + 1;
+}  // namespace
+
+// Version byte, not_after and revoked_at as signed big-endian, then the
+// reason plus one (0: none, for a record revoked without one).
+std::string EncodeRevocation(const CertRecord& r) {
+  std::string out(1, kRevocationVersion);
+  out += SignedKey(r.not_after);
+  out += SignedKey(r.revoked_at);
+  const int reason =
+      r.revocation_reason < 0 || r.revocation_reason > 254 ? -1 : r.revocation_reason;
+  out.push_back(static_cast<char>(reason + 1));
+  return out;
+}
+
+bool DecodeRevocation(std::string_view in, CertRecord* r) {
+  if (in.size() != kRevocationSize || in[0] != kRevocationVersion) {
+    return false;
+  }
+  const auto signed_at = [&](size_t pos) {
+    return static_cast<int64_t>(ReadBigEndian64(in.substr(pos, 8)) ^ (1ull << 63));
+  };
+  r->not_after = signed_at(1);
+  r->revoked_at = signed_at(9);
+  r->revocation_reason = static_cast<int>(static_cast<uint8_t>(in[17])) - 1;
+  r->status = CertStatus::kRevoked;
+  return true;
+}
+
+namespace {
 
 void WriteCertFields(Writer& w, const CertRecord& r) {
   w.Str(r.serial);

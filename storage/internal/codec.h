@@ -33,6 +33,15 @@ Status Decode(std::string_view in, TokenRecord* r);
 Status Decode(std::string_view in, MappingRecord* r);
 Status Decode(std::string_view in, AuditEntry* r);
 
+// The value of a revoked certificate's status-index entry (format
+// hostca-lmdb-4): not_after, revoked_at and the reason, so the CRL's walk
+// need not read the record. Entries written before hold "" until the store
+// is marked -4 (RecordTxn::FillRevocations).
+std::string EncodeRevocation(const CertRecord& r);
+// Sets r's not_after, revoked_at and revocation_reason (status kRevoked);
+// false when `in` is not such a value (an older entry's "" included).
+bool DecodeRevocation(std::string_view in, CertRecord* r);
+
 // Order-preserving 8-byte keys.
 std::string BigEndian64(uint64_t v);
 uint64_t ReadBigEndian64(std::string_view in);

@@ -17,7 +17,7 @@ enum Table : int {
   kCerts = 0,      // serial -> CertRecord
   kCertsByHost,    // host_id \0 serial -> "": stores before hostca-lmdb-3, read and drained
   kCertsByExpiry,  // be64(not_after ^ sign) serial -> ""
-  kCertsByStatus,  // status byte, serial -> "" (not valid ones only)
+  kCertsByStatus,  // status byte, serial -> EncodeRevocation, or "" (older; not valid ones only)
   kHosts,          // host_id -> HostRecord, and host_id \0 serial -> "" (its certificates)
   kHostNames,      // name -> host_id
   kTokens,         // hash -> TokenRecord

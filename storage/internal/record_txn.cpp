@@ -128,7 +128,7 @@ Result<CertRecord> RecordTxn::CertFromValue(std::string_view value, CertRead rea
   CertRecord rec;
   uint64_t body_seq = 0;
   HOSTCA_RETURN_IF_ERROR(Decode(value, &rec, &body_seq));
-  if (read == CertRead::kFields) {
+  if (read != CertRead::kWithDer) {
     rec.der.clear();  // also that of a record with its DER inline (older stores)
   } else if (body_seq != 0) {
     HOSTCA_ASSIGN_OR_RETURN(rec.der, CertBody(body_seq));
@@ -247,6 +247,29 @@ Status RecordTxn::ForEachCertWithStatus(CertStatus status, CertRead read,
     return inner;
   }
   const std::string prefix(1, static_cast<char>(status));
+  if (read == CertRead::kRevocation) {
+    // The entry's value holds what is asked for; an entry written before
+    // it did ("") reads the record.
+    Status inner;
+    HOSTCA_RETURN_IF_ERROR(
+        kv_.Scan(kCertsByStatus, prefix, [&](std::string_view k, std::string_view v) {
+          if (k.substr(0, 1) != prefix) {
+            return false;
+          }
+          CertRecord rec;
+          if (DecodeRevocation(v, &rec)) {
+            rec.serial = std::string(k.substr(1));
+            return visit(rec);
+          }
+          auto full = CertFromIndex(k.substr(1), read);
+          if (!full.ok()) {
+            inner = full.status();
+            return false;
+          }
+          return visit(*full);
+        }));
+    return inner;
+  }
   return VisitIndexedCerts(
       kCertsByStatus, prefix,
       [&](std::string_view k) -> std::optional<std::string_view> {
@@ -303,6 +326,34 @@ Status RecordTxn::InitHostCount() {
   }
   HOSTCA_ASSIGN_OR_RETURN(const uint64_t hosts, kv_.Count(kHosts));
   return PutHostCount(hosts);
+}
+
+Status RecordTxn::FillRevocations() {
+  HOSTCA_RETURN_IF_ERROR(Writable());
+  const std::string prefix(1, static_cast<char>(CertStatus::kRevoked));
+  std::vector<std::string> empty;  // written after the walk, not under its cursor
+  HOSTCA_RETURN_IF_ERROR(
+      kv_.Scan(kCertsByStatus, prefix, [&](std::string_view k, std::string_view v) {
+        if (k.substr(0, 1) != prefix) {
+          return false;
+        }
+        if (v.empty()) {
+          empty.emplace_back(k);
+        }
+        return true;
+      }));
+  for (const std::string& key : empty) {
+    auto stored = GetStoredCert(std::string_view(key).substr(1));
+    if (!stored.ok()) {
+      // A dangling entry stays as it is: the store check reports it.
+      if (stored.status().code() == Code::kNotFound) {
+        continue;
+      }
+      return stored.status();
+    }
+    HOSTCA_RETURN_IF_ERROR(w_->Put(kCertsByStatus, key, EncodeRevocation(stored->rec)));
+  }
+  return Status::Ok();
 }
 
 Status RecordTxn::PutHostCount(uint64_t n) { return w_->Put(kMeta, kHostCountKey, BigEndian64(n)); }
@@ -378,14 +429,15 @@ Result<AuditEntry> RecordTxn::LastAudit() {
 // the CRL and the revoked listing read it, and a valid certificate's entry
 // would be one more random-key B-tree insert per issuance, pages written
 // and synced in every commit. Stores written before keep their valid
-// entries; they are deleted with the certificate's other entries.
+// entries; they are deleted with the certificate's other entries. A
+// revoked entry's value is what a CRL entry needs (EncodeRevocation).
 Status RecordTxn::PutCertIndices(const CertRecord& rec) {
   HOSTCA_RETURN_IF_ERROR(w_->Put(kHosts, HostKey(rec.host_id, rec.serial), ""));
   HOSTCA_RETURN_IF_ERROR(w_->Put(kCertsByExpiry, ExpiryKey(rec.not_after, rec.serial), ""));
   if (rec.status == CertStatus::kValid) {
     return Status::Ok();
   }
-  return w_->Put(kCertsByStatus, StatusKey(rec.status, rec.serial), "");
+  return w_->Put(kCertsByStatus, StatusKey(rec.status, rec.serial), EncodeRevocation(rec));
 }
 
 Status RecordTxn::DelCertIndices(const CertRecord& rec) {

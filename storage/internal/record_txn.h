@@ -15,7 +15,7 @@
 namespace hostca::storage::internal {
 
 // The meta key of the host count (big-endian 64-bit), kept in every store
-// of format hostca-lmdb-3 (RecordTxn::InitHostCount).
+// of format hostca-lmdb-3 and later (RecordTxn::InitHostCount).
 inline constexpr std::string_view kHostCountKey = "storage_host_count";
 // The count a kHostCountKey value holds; nullopt when it is not 8 bytes.
 std::optional<uint64_t> DecodeHostCount(std::string_view value);
@@ -71,6 +71,10 @@ class RecordTxn final : public WriteTxn {
   // hosts table holds host records only. Backends call it where they set
   // the store's format, before any certificate entry goes into hosts.
   Status InitHostCount();
+  // Gives every revoked status-index entry that holds "" (a store written
+  // before hostca-lmdb-4) its revocation (EncodeRevocation), read from the
+  // record; one read and one write per such entry, once per store.
+  Status FillRevocations();
 
  private:
   template <typename R>
