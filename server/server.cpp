@@ -938,7 +938,8 @@ Status Server::Bind() {
 // sooner when they exceed storage.mapped_mib (mapped_pages.h); the tidy job
 // runs a minute after start, then every tidy.interval_seconds.
 void Server::TidyLoop() {
-  // Start-up read the revoked records: their pages need not stay mapped.
+  // Start-up read the CRL's entries (and the revoked records of a store
+  // written before they held their revocation): no need to keep them mapped.
   store_->ReleaseMappedPages();
   auto released = std::chrono::steady_clock::now();
   const uint64_t budget = options_.mapped_mib << 20;
