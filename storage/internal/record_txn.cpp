@@ -188,12 +188,16 @@ Status RecordTxn::VisitIndexedCerts(
     const std::function<std::optional<std::string_view>(std::string_view)>& serial_of,
     CertRead read, const std::function<bool(const CertRecord&)>& visit) {
   Status inner;
-  HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, start, [&](std::string_view k, std::string_view) {
+  HOSTCA_RETURN_IF_ERROR(kv_.Scan(t, start, [&](std::string_view k, std::string_view v) {
     const std::optional<std::string_view> serial = serial_of(k);
     if (!serial) {
       return false;
     }
-    auto rec = CertFromIndex(*serial, read);
+    if (CertRecord from_index; read == CertRead::kRevocation && DecodeRevocation(v, &from_index)) {
+      from_index.serial = std::string(*serial);
+      return visit(from_index);
+    }
+    auto rec = CertFromIndex(*serial, read);  // an entry written before ("") reads the record
     if (!rec.ok()) {
       inner = rec.status();
       return false;
@@ -247,29 +251,6 @@ Status RecordTxn::ForEachCertWithStatus(CertStatus status, CertRead read,
     return inner;
   }
   const std::string prefix(1, static_cast<char>(status));
-  if (read == CertRead::kRevocation) {
-    // The entry's value holds what is asked for; an entry written before
-    // it did ("") reads the record.
-    Status inner;
-    HOSTCA_RETURN_IF_ERROR(
-        kv_.Scan(kCertsByStatus, prefix, [&](std::string_view k, std::string_view v) {
-          if (k.substr(0, 1) != prefix) {
-            return false;
-          }
-          CertRecord rec;
-          if (DecodeRevocation(v, &rec)) {
-            rec.serial = std::string(k.substr(1));
-            return visit(rec);
-          }
-          auto full = CertFromIndex(k.substr(1), read);
-          if (!full.ok()) {
-            inner = full.status();
-            return false;
-          }
-          return visit(*full);
-        }));
-    return inner;
-  }
   return VisitIndexedCerts(
       kCertsByStatus, prefix,
       [&](std::string_view k) -> std::optional<std::string_view> {

@@ -108,7 +108,8 @@ class RecordTxn final : public WriteTxn {
   Result<CertRecord> CertFromIndex(std::string_view serial, CertRead read);
   // Walks index `t` from key `start` and visits the certificate each entry
   // names while `serial_of(key)` gives its serial (nullopt: past the range)
-  // and `visit` returns true.
+  // and `visit` returns true. A kRevocation read takes an entry's value
+  // when it holds the revocation (EncodeRevocation) and reads no record.
   Status VisitIndexedCerts(
       Table t, std::string_view start,
       const std::function<std::optional<std::string_view>(std::string_view)>& serial_of,
