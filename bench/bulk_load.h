@@ -6,7 +6,8 @@
 // uniformly over the next 365 days (issued 365 days before), and about 1%
 // revoked. Writes go through Storage::Update, many records per call from a
 // few threads at once, without fsync (MDB_NOSYNC); the file is synced once
-// at the end. Thread safety: BulkLoad starts and joins its own threads.
+// at the end, then compacted (BulkLoadOptions::compact). Thread safety: BulkLoad starts and joins
+// its own threads.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +27,10 @@ struct BulkLoadOptions {
   size_t per_update = 2000;  // records (certificate + host) per Update call
   int writers = 4;           // threads generating records and calling Update
   bool progress = true;      // a line on stderr every 2 s
+  // Then replace data.mdb with a compacted copy, cached 4 KB per page
+  // (bulk_load.cpp, CompactStore): what a store grown by issuance, or
+  // restored from a backup, looks like to the server.
+  bool compact = true;
 };
 
 struct BulkLoadStats {
@@ -35,6 +40,8 @@ struct BulkLoadStats {
   double seconds = 0;       // Updates, from the first to the last commit
   double sync_seconds = 0;  // closing the store and fdatasync of data.mdb
   uint64_t map_resizes = 0;
+  uint64_t loaded_bytes = 0, compacted_bytes = 0;  // data.mdb before and after (compact)
+  double compact_seconds = 0;                      // the copy and reading it back
   double CertsPerSecond() const { return seconds > 0 ? certificates / seconds : 0; }
 };
 

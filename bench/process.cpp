@@ -164,7 +164,7 @@ Result<uint64_t> ProcessWriteBytes(pid_t pid) {
   return NotFound("no write_bytes in " + path);
 }
 
-Result<double> ProcessCpuSeconds(pid_t pid) {
+Result<ProcessStat> ReadProcessStat(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
   if (!std::getline(in, stat)) {
@@ -177,15 +177,25 @@ Result<double> ProcessCpuSeconds(pid_t pid) {
   }
   std::istringstream fields(stat.substr(paren + 1));
   std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15: utime, stime
-    if (i == 14) {
+  unsigned long long minflt = 0, utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 10, 14, 15: minflt, utime, stime
+    if (i == 10) {
+      minflt = std::stoull(field);
+    } else if (i == 14) {
       utime = std::stoull(field);
     } else if (i == 15) {
       stime = std::stoull(field);
     }
   }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  ProcessStat out;
+  out.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  out.minor_faults = minflt;
+  return out;
+}
+
+Result<double> ProcessCpuSeconds(pid_t pid) {
+  HOSTCA_ASSIGN_OR_RETURN(const ProcessStat st, ReadProcessStat(pid));
+  return st.cpu_seconds;
 }
 
 Result<ProcessMemory> ReadProcessMemory(pid_t pid) {

@@ -54,6 +54,13 @@ struct CommandRun {
 // exit_code.
 Result<CommandRun> RunCommand(const std::vector<std::string>& argv);
 
+// Counters of a running process (all its threads), from /proc/PID/stat.
+struct ProcessStat {
+  double cpu_seconds = 0;     // utime + stime
+  uint64_t minor_faults = 0;  // page faults served without I/O (minflt)
+};
+Result<ProcessStat> ReadProcessStat(pid_t pid);
+
 // utime + stime of a running process (all its threads), from /proc/PID/stat.
 Result<double> ProcessCpuSeconds(pid_t pid);
 

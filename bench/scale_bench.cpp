@@ -5,7 +5,7 @@
 //
 //   scale_bench [--quick] [--sizes 1000000,10000000] [--requests N] [--runs N]
 //               [--queries N] [--starts N] [--out DIR] [--work DIR] [--keep]
-//               [--server PATH] [--no-profile] [--mapped-mib LIST]
+//               [--server PATH] [--no-profile] [--no-compact] [--mapped-mib LIST]
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -54,6 +54,7 @@ struct Options {
   std::string server = HOSTCA_BINARY_DIR "/bin/hostca-server";
   bool keep = false;
   bool profile = true;  // one more issuance run of each server under perf record
+  bool compact = true;  // the bulk loader compacts the loaded store (BulkLoadOptions)
   // storage.mapped_mib values the loaded store's issuance runs again at
   // (MeasureBudgets); empty: no such phase.
   std::vector<uint64_t> mapped_mib;
@@ -63,7 +64,7 @@ struct Options {
 constexpr char kUsage[] =
     "usage: scale_bench [--quick] [--sizes LIST] [--requests N] [--runs N] [--queries N]\n"
     "                   [--starts N] [--out DIR] [--work DIR] [--keep] [--server PATH]\n"
-    "                   [--no-profile] [--mapped-mib LIST]\n"
+    "                   [--no-profile] [--no-compact] [--mapped-mib LIST]\n"
     "  --quick         100k certificates; 400 requests x 3 runs, 2 starts\n"
     "  --sizes LIST    comma-separated certificate counts (default: 1000000,10000000)\n"
     "  --requests N    requests per issuance run (default: 2000)\n"
@@ -72,9 +73,11 @@ constexpr char kUsage[] =
     "  --starts N      server starts timed per loaded store (default: 3)\n"
     "  --out DIR       where the Markdown and JSON reports go (default: bench/results)\n"
     "  --work DIR      where the data directories go (default: OUT/tmp; 10M needs ~15 GB)\n"
-    "  --keep          keep the data directories (and print where they are)\n"
+    "  --keep          keep the data directories and perf data (and print where they are)\n"
     "  --server PATH   the hostca-server binary (default: the one built beside this one)\n"
     "  --no-profile    skip the perf profile of both servers (one more issuance run each)\n"
+    "  --no-compact    keep the loaded store as the bulk load left it, with the free pages\n"
+    "                  of its large commits (bench/README.md)\n"
     "  --mapped-mib LIST  then run the loaded store's issuance again at each of these\n"
     "                  storage.mapped_mib values (16..1048576, e.g. 128,1024), restarting its\n"
     "                  server before each run, alternating with the empty store\n";
@@ -126,6 +129,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.keep = true;
     } else if (arg == "--no-profile") {
       opts.profile = false;
+    } else if (arg == "--no-compact") {
+      opts.compact = false;
     } else if (arg == "--server" && has_value) {
       opts.server = argv[++i];
     } else if (arg == "--mapped-mib" && has_value) {
@@ -147,6 +152,9 @@ Result<Options> ParseArgs(int argc, char** argv) {
   }
   if (opts.requests > 100000) {
     return InvalidArgument("--requests must be at most 100000 (the server's uses per token)");
+  }
+  if (!opts.compact) {
+    opts.report_suffix += "-uncompacted";
   }
   return opts;
 }
@@ -311,16 +319,18 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
   StoreRun* run = st.run;
   const LoadOptions load = EnrollLoad();
   const pid_t pid = st.server.process->pid();
-  HOSTCA_ASSIGN_OR_RETURN(const double cpu_before, ProcessCpuSeconds(pid));
+  HOSTCA_ASSIGN_OR_RETURN(const ProcessStat before, ReadProcessStat(pid));
   HOSTCA_ASSIGN_OR_RETURN(const uint64_t dirtied_before, ProcessWriteBytes(pid));
   HOSTCA_ASSIGN_OR_RETURN(LoadResult res, Issue(st, csrs, next_host, load, nullptr));
-  HOSTCA_ASSIGN_OR_RETURN(const double cpu_after, ProcessCpuSeconds(pid));
+  HOSTCA_ASSIGN_OR_RETURN(const ProcessStat after, ReadProcessStat(pid));
   HOSTCA_ASSIGN_OR_RETURN(const uint64_t dirtied_after, ProcessWriteBytes(pid));
   const double ok = static_cast<double>(res.ok);
   run->issuance_rates.push_back(res.seconds > 0 ? ok / res.seconds : 0);
   run->issuance_p50.push_back(Quantile(res.latencies, 0.5));
   run->issuance_p99.push_back(Quantile(res.latencies, 0.99));
-  run->server_cpu_per_cert.push_back((cpu_after - cpu_before) / ok);
+  run->server_cpu_per_cert.push_back((after.cpu_seconds - before.cpu_seconds) / ok);
+  run->faults_per_cert.push_back(static_cast<double>(after.minor_faults - before.minor_faults) /
+                                 ok);
   run->dirtied_per_cert.push_back(static_cast<double>(dirtied_after - dirtied_before) / ok);
   run->issued += res.ok;
   run->issue_failures += res.failed;
@@ -328,11 +338,11 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
       stderr,
       "   %s: issuance run %d, %.0f certs/s, p50 %.1f ms, p99 %.1f ms, max %.0f ms, server CPU "
       "%.2f "
-      "ms/cert, %.0f KiB of page cache dirtied/cert, %zu failed%s%s\n",
+      "ms/cert, %.1f page faults/cert, %.0f KiB of page cache dirtied/cert, %zu failed%s%s\n",
       st.name.c_str(), r + 1, run->issuance_rates.back(), run->issuance_p50.back() * 1000,
       run->issuance_p99.back() * 1000, res.latencies.empty() ? 0.0 : res.latencies.back() * 1000,
-      run->server_cpu_per_cert.back() * 1000, run->dirtied_per_cert.back() / 1024, res.failed,
-      res.failed > 0 ? "; first: " : "",
+      run->server_cpu_per_cert.back() * 1000, run->faults_per_cert.back(),
+      run->dirtied_per_cert.back() / 1024, res.failed, res.failed > 0 ? "; first: " : "",
       res.failed > 0 ? res.first_failure.substr(0, 200).c_str() : "");
   return Status::Ok();
 }
@@ -342,7 +352,7 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
 // whatever --requests is.
 constexpr size_t kProfileRequests = 4000;
 Status ProfileRun(Store& st, const std::vector<std::string>& csrs, size_t* next_host,
-                  const std::string& dir, Profile* out) {
+                  const std::string& dir, bool keep_data, Profile* out) {
   auto perf = PerfRecording::Start(st.server.process->pid(), dir + "/perf-" + st.name + ".data");
   if (!perf.ok()) {
     out->not_taken = "perf could not be started (scripts/bench installs linux-perf): " +
@@ -354,8 +364,10 @@ Status ProfileRun(Store& st, const std::vector<std::string>& csrs, size_t* next_
   }
   HOSTCA_ASSIGN_OR_RETURN(
       *out, (*perf)->Finish(st.name + " keep-alive C=" + std::to_string(kConnections)));
-  std::error_code ec;
-  std::filesystem::remove(dir + "/perf-" + st.name + ".data", ec);
+  if (!keep_data) {
+    std::error_code ec;
+    std::filesystem::remove(dir + "/perf-" + st.name + ".data", ec);
+  }
   std::fprintf(stderr, "   %s: profile %s\n", st.name.c_str(),
                out->not_taken.empty() ? out->samples.c_str() : out->not_taken.c_str());
   return Status::Ok();
@@ -472,6 +484,7 @@ Status MeasureSize(const Options& opts, const std::string& dir,
   load.certificates = size->certificates;
   load.der = der;
   load.now = SystemClock::Instance().NowSeconds();
+  load.compact = opts.compact;
   HOSTCA_ASSIGN_OR_RETURN(size->load, BulkLoad(load));
   HOSTCA_RETURN_IF_ERROR(StartTimed(opts, empty, opts.starts));
   HOSTCA_RETURN_IF_ERROR(StartTimed(opts, loaded, opts.starts));
@@ -489,8 +502,10 @@ Status MeasureSize(const Options& opts, const std::string& dir,
   HOSTCA_ASSIGN_OR_RETURN(size->loaded.memory_idle,
                           ReadProcessMemory(loaded.server.process->pid()));
   if (opts.profile) {
-    HOSTCA_RETURN_IF_ERROR(ProfileRun(empty, csrs, &next_host, dir, &size->empty_profile));
-    HOSTCA_RETURN_IF_ERROR(ProfileRun(loaded, csrs, &next_host, dir, &size->loaded_profile));
+    HOSTCA_RETURN_IF_ERROR(
+        ProfileRun(empty, csrs, &next_host, dir, opts.keep, &size->empty_profile));
+    HOSTCA_RETURN_IF_ERROR(
+        ProfileRun(loaded, csrs, &next_host, dir, opts.keep, &size->loaded_profile));
   }
   HOSTCA_RETURN_IF_ERROR(Finish(opts, empty));
   HOSTCA_RETURN_IF_ERROR(Finish(opts, loaded));
@@ -560,10 +575,19 @@ Status Run(const Options& opts, ScaleResults* results) {
       "Each size's records: a certificate and a host per record (UUID v4 host ID, one hostname), "
       "a random 16-byte serial, one real certificate's DER (issued by the same CA "
       "before loading), notAfter uniform over the next 365 days, about 1% revoked (keyCompromise, "
-      "superseded, cessationOfOperation), written with the bulk loader (bench/bulk_load.cpp).");
+      "superseded, cessationOfOperation), written with the bulk loader (bench/bulk_load.cpp)" +
+      std::string(opts.compact
+                      ? ", which then replaces the store with a compacted copy, as `restore` "
+                        "writes one: its large commits left tens of thousands of free pages, "
+                        "which a store filled by issuance does not have (bench/README.md)."
+                      : "; not compacted (--no-compact): the free pages its large commits left "
+                        "stay (bench/README.md)."));
   results->notes.push_back(
-      "Warm page cache: the loader syncs the store to disk but its pages stay in the page cache "
-      "(the machine has the memory), so start-up and queries read memory, not the disk. A start "
+      std::string(opts.compact ? "Warm page cache: the loader reads the compacted copy back 4 KB "
+                                 "at a time, as the server's reads would cache it"
+                               : "Warm page cache: the loader syncs the store to disk but its "
+                                 "pages stay in the page cache") +
+      " (the machine has the memory), so start-up and queries read memory, not the disk. A start "
       "after a reboot reads what it touches from disk.");
   results->notes.push_back(
       "RssFile counts the pages of the LMDB map (and of the binary) the server has touched: they "

@@ -49,8 +49,9 @@ std::string Verdict(bool ok) { return ok ? "pass" : "FAIL"; }
 StringTable FiguresTable(const ScaleResults& res) {
   StringTable t = {{"store", "certificates", "start s (median, min–max)", "query p50 ms",
                     "query p99 ms", "first query ms", "issuance certs/s (median, min–max)",
-                    "issuance p99 ms", "server CPU ms/cert", "page cache dirtied KiB/cert",
-                    "VmRSS MiB", "VmHWM MiB", "RssAnon MiB", "RssFile MiB"}};
+                    "issuance p99 ms", "server CPU ms/cert", "page faults/cert",
+                    "page cache dirtied KiB/cert", "VmRSS MiB", "VmHWM MiB", "RssAnon MiB",
+                    "RssFile MiB"}};
   for (const ScaleSize& s : res.sizes) {
     if (s.skipped) {
       continue;
@@ -62,6 +63,7 @@ StringTable FiguresTable(const ScaleResults& res) {
                    Millis(QueryP99(r)), Millis(r.first_query_seconds),
                    Spread(r.issuance_rates, Rate), Millis(Median(r.issuance_p99)),
                    Format("%.3f", Median(r.server_cpu_per_cert) * 1000),
+                   Format("%.1f", Median(r.faults_per_cert)),
                    Format("%.0f", Median(r.dirtied_per_cert) / 1024), MiB(r.memory.vm_rss),
                    MiB(r.memory.vm_hwm), MiB(r.memory.rss_anon), MiB(r.memory.rss_file)});
     }
@@ -95,8 +97,8 @@ StringTable TargetsTable(const ScaleResults& res) {
 
 StringTable LoadTable(const ScaleResults& res) {
   StringTable t = {{"certificates", "load s", "certs/s", "revoked", "Updates", "commits",
-                    "close+fdatasync s", "db du MiB", "data.mdb MiB", "bytes/cert on disk",
-                    "empty db du MiB"}};
+                    "close+fdatasync s", "compact s", "data.mdb before compact MiB", "db du MiB",
+                    "data.mdb MiB", "bytes/cert on disk", "empty db du MiB"}};
   for (const ScaleSize& s : res.sizes) {
     if (s.skipped) {
       continue;
@@ -108,8 +110,10 @@ StringTable LoadTable(const ScaleResults& res) {
             : static_cast<double>(s.loaded.db_disk_bytes - s.empty.db_disk_bytes) / s.certificates;
     t.push_back({Count(s.certificates), Secs(l.seconds), Rate(l.CertsPerSecond()),
                  std::to_string(l.revoked), std::to_string(l.updates), std::to_string(l.commits),
-                 Secs(l.sync_seconds), MiB(s.loaded.db_disk_bytes), MiB(s.loaded.data_mdb_bytes),
-                 Format("%.0f", per_cert), MiB(s.empty.db_disk_bytes)});
+                 Secs(l.sync_seconds), l.compacted_bytes == 0 ? "-" : Secs(l.compact_seconds),
+                 l.compacted_bytes == 0 ? "-" : MiB(l.loaded_bytes), MiB(s.loaded.db_disk_bytes),
+                 MiB(s.loaded.data_mdb_bytes), Format("%.0f", per_cert),
+                 MiB(s.empty.db_disk_bytes)});
   }
   return t;
 }
@@ -194,6 +198,8 @@ nlohmann::json RunJson(const StoreRun& r) {
             {"p50_s", Median(r.issuance_p50)},
             {"p99_s", Median(r.issuance_p99)},
             {"server_cpu_s_per_cert", Median(r.server_cpu_per_cert)},
+            {"minor_faults_per_cert",
+             {{"median", Median(r.faults_per_cert)}, {"runs", r.faults_per_cert}}},
             {"page_cache_dirtied_bytes_per_cert",
              {{"median", Median(r.dirtied_per_cert)}, {"runs", r.dirtied_per_cert}}},
             {"issued", r.issued},
@@ -360,9 +366,15 @@ std::string ScaleJsonReport(const ScaleResults& res) {
       continue;
     }
     const double ratio = IssuanceRatio(s);
-    e["load"] = {{"seconds", s.load.seconds}, {"certs_per_s", s.load.CertsPerSecond()},
-                 {"revoked", s.load.revoked}, {"updates", s.load.updates},
-                 {"commits", s.load.commits}, {"close_fdatasync_s", s.load.sync_seconds}};
+    e["load"] = {{"seconds", s.load.seconds},
+                 {"certs_per_s", s.load.CertsPerSecond()},
+                 {"revoked", s.load.revoked},
+                 {"updates", s.load.updates},
+                 {"commits", s.load.commits},
+                 {"close_fdatasync_s", s.load.sync_seconds},
+                 {"compacted", s.load.compacted_bytes != 0},
+                 {"compact_s", s.load.compact_seconds},
+                 {"data_mdb_bytes_before_compact", s.load.loaded_bytes}};
     e["empty"] = RunJson(s.empty);
     e["loaded"] = RunJson(s.loaded);
     if (!s.budgets.empty()) {

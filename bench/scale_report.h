@@ -28,6 +28,7 @@ struct StoreRun {
   std::vector<double> issuance_p50, issuance_p99;  // seconds, every run
   std::vector<double> server_cpu_per_cert;         // seconds, every run
   std::vector<double> dirtied_per_cert;            // bytes (ProcessWriteBytes), every run
+  std::vector<double> faults_per_cert;             // the server's minor page faults, every run
   size_t issued = 0, issue_failures = 0;
   ProcessMemory memory;  // after start, queries and issuance
   // 2.5 s later, idle: the server drops its mappings of store pages every
