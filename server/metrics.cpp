@@ -62,6 +62,8 @@ std::string Metrics::Render(const Gauges& g) const {
   gauge("hostca_store_certificates", "Certificate records in the store.", g.store.cert_count);
   gauge("hostca_store_map_bytes", "Size of the LMDB map.", g.store.map_size_bytes);
   gauge("hostca_store_used_bytes", "Bytes of the LMDB map in use.", g.store.used_bytes);
+  gauge("hostca_store_free_bytes",
+        "Bytes of the used map on LMDB's freelist, free for commits to reuse.", g.store.free_bytes);
   counter("hostca_store_commits_total", "Group commits (durable transactions).", g.store.commits);
   counter("hostca_store_writes_total", "Writes committed through group commit.", g.store.writes);
   counter("hostca_store_failed_commits_total", "Group commits that failed.",

@@ -65,6 +65,9 @@ struct StorageStats {
   // Batch sizes: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+.
   std::array<uint64_t, 8> batch_histogram{};
   uint64_t map_size_bytes = 0, used_bytes = 0, cert_count = 0;  // sizes: 0 in memory
+  // Pages of used_bytes on LMDB's freelist, in bytes: free for commits to
+  // reuse (storage/README.md, "Free pages"). 0 in memory.
+  uint64_t free_bytes = 0;
   uint64_t map_resizes = 0;  // times the LMDB map grew since open
 };
 
