@@ -6,8 +6,10 @@
 //   scale_bench [--quick] [--sizes 1000000,10000000] [--requests N] [--runs N]
 //               [--queries N] [--starts N] [--out DIR] [--work DIR] [--keep]
 //               [--server PATH] [--no-profile] [--no-compact] [--mapped-mib LIST]
+//               [--server-b PATH]
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -58,6 +60,9 @@ struct Options {
   // storage.mapped_mib values the loaded store's issuance runs again at
   // (MeasureBudgets); empty: no such phase.
   std::vector<uint64_t> mapped_mib;
+  // A second hostca-server build: the same phase then alternates the two
+  // builds on the loaded store (MeasureBudgets); "": no such comparison.
+  std::string server_b;
   std::string report_suffix;
 };
 
@@ -80,7 +85,10 @@ constexpr char kUsage[] =
     "                  of its large commits (bench/README.md)\n"
     "  --mapped-mib LIST  then run the loaded store's issuance again at each of these\n"
     "                  storage.mapped_mib values (16..1048576, e.g. 128,1024), restarting its\n"
-    "                  server before each run, alternating with the empty store\n";
+    "                  server before each run, alternating with the empty store\n"
+    "  --server-b PATH  in that phase (at the default budget unless --mapped-mib), run the\n"
+    "                  loaded store's issuance with this hostca-server build too, alternating\n"
+    "                  with --server's run by run: a same-run A/B of two builds\n";
 
 // A comma-separated list of positive counts; `what` names it in errors.
 Result<std::vector<size_t>> ParseCounts(const std::string& list, const std::string& what) {
@@ -131,6 +139,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.profile = false;
     } else if (arg == "--no-compact") {
       opts.compact = false;
+    } else if (arg == "--server-b" && has_value) {
+      opts.server_b = argv[++i];
     } else if (arg == "--server" && has_value) {
       opts.server = argv[++i];
     } else if (arg == "--mapped-mib" && has_value) {
@@ -155,6 +165,12 @@ Result<Options> ParseArgs(int argc, char** argv) {
   }
   if (!opts.compact) {
     opts.report_suffix += "-uncompacted";
+  }
+  if (!opts.server_b.empty()) {
+    if (access(opts.server_b.c_str(), X_OK) != 0) {
+      return InvalidArgument("--server-b " + opts.server_b + " is not an executable file");
+    }
+    opts.report_suffix += "-ab";
   }
   return opts;
 }
@@ -417,18 +433,41 @@ Status Finish(const Options& opts, Store& st) {
 // both servers of the main phase stopped, so its figures stay as they are.
 Status MeasureBudgets(const Options& opts, const std::string& dir, Store& empty, Store& loaded,
                       const std::vector<std::string>& csrs, size_t* next_host, ScaleSize* size) {
-  std::vector<std::string> configs;
-  for (const uint64_t mib : opts.mapped_mib) {
-    BudgetRun b;
-    b.mapped_mib = mib;
-    size->budgets.push_back(std::move(b));
-    configs.push_back(dir + "/mapped-" + std::to_string(mib) + ".toml");
-    HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(
-        configs.back(), "[storage]\nmapped_mib = " + std::to_string(mib) + "\n", 0600));
+  // Each budget (0: the default, no config file), with each build.
+  std::vector<uint64_t> mibs = opts.mapped_mib;
+  if (mibs.empty()) {
+    mibs.push_back(0);
+  }
+  std::vector<std::pair<std::string, std::string>> servers = {
+      {opts.server_b.empty() ? "" : "A", opts.server}};
+  if (!opts.server_b.empty()) {
+    servers.emplace_back("B", opts.server_b);
+  }
+  std::vector<std::vector<std::string>> args;
+  std::vector<std::string> paths;
+  for (const uint64_t mib : mibs) {
+    std::vector<std::string> config;
+    if (mib != 0) {
+      const std::string file = dir + "/mapped-" + std::to_string(mib) + ".toml";
+      HOSTCA_RETURN_IF_ERROR(
+          WriteFileAtomic(file, "[storage]\nmapped_mib = " + std::to_string(mib) + "\n", 0600));
+      config = {"--config", file};
+    }
+    for (const auto& [label, path] : servers) {
+      BudgetRun b;
+      b.mapped_mib = mib;
+      b.server = label;
+      size->budgets.push_back(std::move(b));
+      args.push_back(config);
+      paths.push_back(path);
+    }
   }
   std::fprintf(stderr, "== %zu: the loaded store at storage.mapped_mib", size->certificates);
-  for (const uint64_t mib : opts.mapped_mib) {
-    std::fprintf(stderr, " %llu", static_cast<unsigned long long>(mib));
+  for (const uint64_t mib : mibs) {
+    std::fprintf(stderr, " %s", mib == 0 ? "default" : std::to_string(mib).c_str());
+  }
+  if (!opts.server_b.empty()) {
+    std::fprintf(stderr, ", server A %s and B %s", opts.server.c_str(), opts.server_b.c_str());
   }
   std::fprintf(stderr, "\n");
   HOSTCA_ASSIGN_OR_RETURN(empty.server, StartHostca(opts.server, empty.data_dir, empty.log));
@@ -438,11 +477,12 @@ Status MeasureBudgets(const Options& opts, const std::string& dir, Store& empty,
     HOSTCA_RETURN_IF_ERROR(IssuanceRun(empty, csrs, next_host, r));
     for (size_t i = 0; i < size->budgets.size(); ++i) {
       BudgetRun& b = size->budgets[i];
-      loaded.name = "loaded, mapped_mib " + std::to_string(b.mapped_mib);
+      loaded.name = "loaded, mapped_mib " +
+                    (b.mapped_mib == 0 ? std::string("default") : std::to_string(b.mapped_mib)) +
+                    (b.server.empty() ? "" : ", server " + b.server);
       loaded.run = &b.run;
-      HOSTCA_ASSIGN_OR_RETURN(loaded.server,
-                              StartHostca(opts.server, loaded.data_dir, loaded.log,
-                                          std::chrono::seconds(600), {"--config", configs[i]}));
+      HOSTCA_ASSIGN_OR_RETURN(loaded.server, StartHostca(paths[i], loaded.data_dir, loaded.log,
+                                                         std::chrono::seconds(600), args[i]));
       HOSTCA_RETURN_IF_ERROR(IssuanceRun(loaded, csrs, next_host, r));
       HOSTCA_ASSIGN_OR_RETURN(const ProcessMemory mem,
                               ReadProcessMemory(loaded.server.process->pid()));
@@ -509,7 +549,7 @@ Status MeasureSize(const Options& opts, const std::string& dir,
   }
   HOSTCA_RETURN_IF_ERROR(Finish(opts, empty));
   HOSTCA_RETURN_IF_ERROR(Finish(opts, loaded));
-  if (!opts.mapped_mib.empty()) {
+  if (!opts.mapped_mib.empty() || !opts.server_b.empty()) {
     HOSTCA_RETURN_IF_ERROR(MeasureBudgets(opts, dir, empty, loaded, csrs, &next_host, size));
   }
   return Status::Ok();

@@ -142,7 +142,7 @@ StringTable OtherEndpointsTable(const ScaleResults& res) {
 // scale_bench --mapped-mib: the loaded store's issuance at each page
 // budget beside the empty store's runs of the same phase.
 StringTable BudgetTable(const ScaleResults& res) {
-  StringTable t = {{"store", "storage.mapped_mib", "issuance certs/s (median, min–max)",
+  StringTable t = {{"store", "storage.mapped_mib", "server", "issuance certs/s (median, min–max)",
                     "loaded/empty", "issuance p99 ms", "server CPU ms/cert",
                     "page cache dirtied KiB/cert", "VmRSS after a run MiB (median, max)"}};
   for (const ScaleSize& s : res.sizes) {
@@ -150,7 +150,8 @@ StringTable BudgetTable(const ScaleResults& res) {
       continue;
     }
     const StoreRun& e = s.empty_beside_budgets;
-    t.push_back({"empty, for " + Count(s.certificates), "default", Spread(e.issuance_rates, Rate),
+    t.push_back({"empty, for " + Count(s.certificates), "default",
+                 s.budgets.front().server.empty() ? "" : "A", Spread(e.issuance_rates, Rate),
                  "1.00", Millis(Median(e.issuance_p99)),
                  Format("%.3f", Median(e.server_cpu_per_cert) * 1000),
                  Format("%.0f", Median(e.dirtied_per_cert) / 1024), "-"});
@@ -158,7 +159,8 @@ StringTable BudgetTable(const ScaleResults& res) {
       const StoreRun& r = b.run;
       std::vector<double> rss(b.vm_rss_bytes.begin(), b.vm_rss_bytes.end());
       const double max_rss = rss.empty() ? 0 : *std::max_element(rss.begin(), rss.end());
-      t.push_back({"loaded " + Count(s.certificates), std::to_string(b.mapped_mib),
+      t.push_back({"loaded " + Count(s.certificates),
+                   b.mapped_mib == 0 ? "default" : std::to_string(b.mapped_mib), b.server,
                    Spread(r.issuance_rates, Rate),
                    Format("%.2f", Ratio(Median(r.issuance_rates), Median(e.issuance_rates))),
                    Millis(Median(r.issuance_p99)),
@@ -317,13 +319,14 @@ std::string ScaleMarkdownReport(const ScaleResults& res) {
   md += "Read after the figures above, so VmHWM here includes what a /metrics scrape costs.\n\n";
   md += RenderMarkdown(OtherEndpointsTable(res), 1);
   if (HasBudgets(res)) {
-    md += "\n## The loaded store at each page budget (`--mapped-mib`)\n\n";
+    md += "\n## The loaded store at each page budget (`--mapped-mib`) and build (`--server-b`)\n\n";
     md +=
         "After the figures above: the empty store's server runs again, and its issuance runs "
         "alternate with the loaded store's, whose server is started with `storage.mapped_mib` "
-        "set to each budget before each run and stopped after it (so every run starts with no "
-        "store pages mapped; the figures above come from one server that stayed up). "
-        "loaded/empty is against the empty store's runs of this phase. VmRSS is read right "
+        "set to each budget (default: no config file) and, with `--server-b`, from each build "
+        "(A: `--server`, B: `--server-b`) before each run and stopped after it (so every run "
+        "starts with no store pages mapped; the figures above come from one server that stayed "
+        "up). loaded/empty is against the empty store's runs of this phase. VmRSS is read right "
         "after each run.\n\n";
     md += RenderMarkdown(BudgetTable(res), 1);
   }
@@ -383,6 +386,7 @@ std::string ScaleJsonReport(const ScaleResults& res) {
       for (const BudgetRun& b : s.budgets) {
         e["budgets"].push_back(
             {{"mapped_mib", b.mapped_mib},
+             {"server", b.server},
              {"issuance_loaded_over_empty",
               Ratio(Median(b.run.issuance_rates), Median(s.empty_beside_budgets.issuance_rates))},
              {"vm_rss_bytes_after_runs", b.vm_rss_bytes},

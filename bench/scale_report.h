@@ -45,7 +45,8 @@ struct StoreRun {
 // --mapped-mib): started with that budget before each of its issuance
 // runs and stopped after it.
 struct BudgetRun {
-  uint64_t mapped_mib = 0;
+  uint64_t mapped_mib = 0;             // 0: the server's default (no config file)
+  std::string server;                  // --server-b: "A" (--server) or "B" (--server-b); else ""
   StoreRun run;                        // the issuance figures
   std::vector<uint64_t> vm_rss_bytes;  // VmRSS right after each issuance run
 };
