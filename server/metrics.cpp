@@ -78,6 +78,26 @@ std::string Metrics::Render(const Gauges& g) const {
   }
   out << "hostca_store_batch_size_count " << g.store.commits << "\n"
       << "hostca_store_batch_size_sum " << g.store.writes << "\n";
+  out << "# HELP hostca_store_commit_duration_seconds Time of each group commit's page writes "
+         "and fsyncs.\n"
+      << "# TYPE hostca_store_commit_duration_seconds histogram\n";
+  cumulative = 0;
+  for (size_t i = 0; i < g.store.commit_seconds_histogram.size(); ++i) {
+    cumulative += g.store.commit_seconds_histogram[i];
+    out << "hostca_store_commit_duration_seconds_bucket{le=\"";
+    if (i < storage::StorageStats::kCommitSecondsLe.size()) {
+      out << storage::StorageStats::kCommitSecondsLe[i];
+    } else {
+      out << "+Inf";
+    }
+    out << "\"} " << cumulative << "\n";
+  }
+  out << "hostca_store_commit_duration_seconds_count " << g.store.commits << "\n"
+      << "hostca_store_commit_duration_seconds_sum " << g.store.commit_seconds << "\n"
+      << "# HELP hostca_store_apply_seconds_total Time the store writer spent running the writes "
+         "of committed batches, before their commits.\n"
+      << "# TYPE hostca_store_apply_seconds_total counter\n"
+      << "hostca_store_apply_seconds_total " << g.store.apply_seconds << "\n";
 
   std::lock_guard<std::mutex> lock(mu_);
   out << "# HELP hostca_refused_total Requests refused, by error code.\n"

@@ -64,6 +64,17 @@ struct StorageStats {
   uint64_t commits = 0, writes = 0, failed_commits = 0, max_batch = 0;
   // Batch sizes: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+.
   std::array<uint64_t, 8> batch_histogram{};
+  // Wall time of each successful group commit's Commit call: its page
+  // writes and fsyncs, what a caller waits for once its write ran. Counts
+  // per bucket (not cumulative) of the upper bounds kCommitSecondsLe, the
+  // last one unbounded; their sum is `commits`.
+  static constexpr std::array<double, 9> kCommitSecondsLe{0.0005, 0.001, 0.002, 0.004, 0.008,
+                                                          0.016,  0.032, 0.1,   1.0};
+  std::array<uint64_t, 10> commit_seconds_histogram{};
+  double commit_seconds = 0;  // sum over the successful commits
+  // Time the writer spent running the writes of the batches it committed,
+  // before each Commit (B-tree lookups and updates in memory).
+  double apply_seconds = 0;
   uint64_t map_size_bytes = 0, used_bytes = 0, cert_count = 0;  // sizes: 0 in memory
   // Pages of used_bytes on LMDB's freelist, in bytes: free for commits to
   // reuse (storage/README.md, "Free pages"). 0 in memory.

@@ -157,6 +157,8 @@ TEST_CASE("admin and host workflow through the hostca client") {
                    Catch::Contains("hostca_refused_total{code=\"token_required\"} 1") &&
                    Catch::Contains("hostca_request_duration_seconds_bucket") &&
                    Catch::Contains("hostca_store_batch_size_bucket") &&
+                   Catch::Contains("hostca_store_commit_duration_seconds_bucket{le=\"+Inf\"} ") &&
+                   Catch::Contains("hostca_store_apply_seconds_total ") &&
                    Catch::Contains("hostca_store_free_bytes "));
 
   // The server cannot dump core (keys and tokens are in its memory).

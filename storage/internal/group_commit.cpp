@@ -1,6 +1,7 @@
 #include "storage/internal/group_commit.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 
 #include "storage/internal/kv.h"
@@ -26,6 +27,10 @@ size_t HistogramBucket(size_t batch_size, size_t buckets) {
     ++bucket;
   }
   return bucket;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -114,6 +119,7 @@ void GroupCommitStorage::WriterLoop() {
 std::vector<Status> GroupCommitStorage::RunBatch(std::vector<Pending>& batch) {
   bool nested = false;  // first try the batch without nested transactions
   while (true) {
+    const auto started = std::chrono::steady_clock::now();
     auto txn = backend_->Begin();
     if (!txn.ok()) {
       Record(batch.size(), false);
@@ -133,10 +139,14 @@ std::vector<Status> GroupCommitStorage::RunBatch(std::vector<Pending>& batch) {
       }
     }
     Status commit;
+    double apply_seconds = 0, commit_seconds = 0;
     if (full || failed) {
       (*txn)->Abort();
     } else {
+      apply_seconds = SecondsSince(started);
+      const auto committing = std::chrono::steady_clock::now();
       commit = (*txn)->Commit();
+      commit_seconds = SecondsSince(committing);
     }
     if (full || commit.reason() == kMapFullReason) {
       if (Status grown = backend_->Grow(); !grown.ok()) {
@@ -156,12 +166,12 @@ std::vector<Status> GroupCommitStorage::RunBatch(std::vector<Pending>& batch) {
       Record(batch.size(), false);
       return std::vector<Status>(batch.size(), commit);
     }
-    Record(batch.size(), true);
+    Record(batch.size(), true, apply_seconds, commit_seconds);
     return results;
   }
 }
 
-void GroupCommitStorage::Record(size_t n, bool ok) {
+void GroupCommitStorage::Record(size_t n, bool ok, double apply_seconds, double commit_seconds) {
   std::lock_guard<std::mutex> lock(stats_mu_);
   if (!ok) {
     ++stats_.failed_commits;
@@ -171,6 +181,12 @@ void GroupCommitStorage::Record(size_t n, bool ok) {
   stats_.writes += n;
   stats_.max_batch = std::max<uint64_t>(stats_.max_batch, n);
   ++stats_.batch_histogram[HistogramBucket(n, stats_.batch_histogram.size())];
+  const auto& le = StorageStats::kCommitSecondsLe;
+  const size_t bucket =
+      static_cast<size_t>(std::lower_bound(le.begin(), le.end(), commit_seconds) - le.begin());
+  ++stats_.commit_seconds_histogram[bucket];
+  stats_.commit_seconds += commit_seconds;
+  stats_.apply_seconds += apply_seconds;
 }
 
 StorageStats GroupCommitStorage::Stats() {

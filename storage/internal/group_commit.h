@@ -80,7 +80,7 @@ class GroupCommitStorage final : public Storage {
   };
   void WriterLoop();
   std::vector<Status> RunBatch(std::vector<Pending>& batch);
-  void Record(size_t batch_size, bool ok);
+  void Record(size_t batch_size, bool ok, double apply_seconds = 0, double commit_seconds = 0);
   bool OnWriterThread() const { return std::this_thread::get_id() == writer_id_; }
 
   std::unique_ptr<Backend> backend_;
