@@ -1,6 +1,8 @@
 #include "bench/hostca_server.h"
 
 #include <cctype>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -123,6 +125,31 @@ Result<std::string> CreateToken(const HostcaServer& s, const std::string& name, 
     return Internal("POST /v1/tokens answered " + std::to_string(res.status) + ": " + res.body);
   }
   return body["token"].get<std::string>();
+}
+
+Result<StoreCounters> ReadStoreCounters(const HostcaServer& s) {
+  HttpRequest req;
+  req.method = "GET";
+  req.path = "/metrics";
+  HOSTCA_ASSIGN_OR_RETURN(HttpResponse res, Fetch(s.endpoint, req));
+  if (res.status != 200) {
+    return Internal("GET /metrics answered " + std::to_string(res.status));
+  }
+  StoreCounters c;
+  const std::pair<const char*, double*> wanted[] = {
+      {"hostca_store_commits_total ", &c.commits},
+      {"hostca_store_writes_total ", &c.writes},
+      {"hostca_store_apply_seconds_total ", &c.apply_seconds},
+      {"hostca_store_commit_duration_seconds_sum ", &c.commit_seconds}};
+  for (const auto& [name, value] : wanted) {
+    const size_t at = res.body.find(std::string("\n") + name);
+    if (at == std::string::npos) {
+      return Internal(std::string("GET /metrics has no ") + Trimmed(name) +
+                      " (a hostca-server older than this benchmark?)");
+    }
+    *value = std::strtod(res.body.c_str() + at + 1 + std::strlen(name), nullptr);
+  }
+  return c;
 }
 
 std::vector<std::string> EnrollBodies(const std::vector<std::string>& csrs,

@@ -68,6 +68,15 @@ std::vector<std::string> EnrollBodies(const std::vector<std::string>& csrs,
                                       const std::string& token, const std::string& prefix,
                                       size_t* next_host);
 
+// The store writer's counters in GET /metrics (storage/README.md,
+// "Group commit"): group commits, the writes they carried, and the seconds
+// the writer spent running those writes and committing them. A difference
+// of two readings describes the requests in between.
+struct StoreCounters {
+  double commits = 0, writes = 0, apply_seconds = 0, commit_seconds = 0;
+};
+Result<StoreCounters> ReadStoreCounters(const HostcaServer& s);
+
 // The string at `path` in a JSON answer.
 Result<std::string> JsonString(const std::string& body, const std::vector<std::string>& path);
 

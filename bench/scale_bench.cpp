@@ -11,6 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -338,7 +339,9 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
   const pid_t pid = st.server.process->pid();
   HOSTCA_ASSIGN_OR_RETURN(const ProcessStat before, ReadProcessStat(pid));
   HOSTCA_ASSIGN_OR_RETURN(const uint64_t dirtied_before, ProcessWriteBytes(pid));
+  HOSTCA_ASSIGN_OR_RETURN(const StoreCounters writer_before, ReadStoreCounters(st.server));
   HOSTCA_ASSIGN_OR_RETURN(LoadResult res, Issue(st, csrs, next_host, load, nullptr));
+  HOSTCA_ASSIGN_OR_RETURN(const StoreCounters writer_after, ReadStoreCounters(st.server));
   HOSTCA_ASSIGN_OR_RETURN(const ProcessStat after, ReadProcessStat(pid));
   HOSTCA_ASSIGN_OR_RETURN(const uint64_t dirtied_after, ProcessWriteBytes(pid));
   const double ok = static_cast<double>(res.ok);
@@ -349,17 +352,28 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
   run->faults_per_cert.push_back(static_cast<double>(after.minor_faults - before.minor_faults) /
                                  ok);
   run->dirtied_per_cert.push_back(static_cast<double>(dirtied_after - dirtied_before) / ok);
+  // The run's token is one more commit of one write among about --requests.
+  const double commits = std::max(1.0, writer_after.commits - writer_before.commits);
+  const double writes = std::max(1.0, writer_after.writes - writer_before.writes);
+  run->writes_per_commit.push_back(writes / commits);
+  run->commit_seconds.push_back((writer_after.commit_seconds - writer_before.commit_seconds) /
+                                commits);
+  run->apply_seconds_per_write.push_back(
+      (writer_after.apply_seconds - writer_before.apply_seconds) / writes);
   run->issued += res.ok;
   run->issue_failures += res.failed;
   std::fprintf(
       stderr,
       "   %s: issuance run %d, %.0f certs/s, p50 %.1f ms, p99 %.1f ms, max %.0f ms, server CPU "
       "%.2f "
-      "ms/cert, %.1f page faults/cert, %.0f KiB of page cache dirtied/cert, %zu failed%s%s\n",
+      "ms/cert, %.1f page faults/cert, %.0f KiB of page cache dirtied/cert, %.1f writes/commit, "
+      "commit %.2f ms, writes run %.0f us/write, %zu failed%s%s\n",
       st.name.c_str(), r + 1, run->issuance_rates.back(), run->issuance_p50.back() * 1000,
       run->issuance_p99.back() * 1000, res.latencies.empty() ? 0.0 : res.latencies.back() * 1000,
       run->server_cpu_per_cert.back() * 1000, run->faults_per_cert.back(),
-      run->dirtied_per_cert.back() / 1024, res.failed, res.failed > 0 ? "; first: " : "",
+      run->dirtied_per_cert.back() / 1024, run->writes_per_commit.back(),
+      run->commit_seconds.back() * 1000, run->apply_seconds_per_write.back() * 1e6, res.failed,
+      res.failed > 0 ? "; first: " : "",
       res.failed > 0 ? res.first_failure.substr(0, 200).c_str() : "");
   return Status::Ok();
 }

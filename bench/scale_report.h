@@ -29,6 +29,11 @@ struct StoreRun {
   std::vector<double> server_cpu_per_cert;         // seconds, every run
   std::vector<double> dirtied_per_cert;            // bytes (ProcessWriteBytes), every run
   std::vector<double> faults_per_cert;             // the server's minor page faults, every run
+  // The store writer during each run (/metrics, bench/hostca_server.h
+  // StoreCounters): writes per group commit, the mean commit's page writes
+  // and fsyncs in seconds, and the writer's time running the writes per
+  // write in seconds.
+  std::vector<double> writes_per_commit, commit_seconds, apply_seconds_per_write;
   size_t issued = 0, issue_failures = 0;
   ProcessMemory memory;  // after start, queries and issuance
   // 2.5 s later, idle: the server drops its mappings of store pages every
