@@ -23,6 +23,7 @@
 
 #include "bench/baselines.h"
 #include "bench/bulk_load.h"
+#include "bench/disk_sync.h"
 #include "bench/hostca_server.h"
 #include "bench/loadgen.h"
 #include "bench/process.h"
@@ -404,6 +405,31 @@ Status ProfileRun(Store& st, const std::vector<std::string>& csrs, size_t* next_
   return Status::Ok();
 }
 
+// The disk under the commits: fdatasync of as many pages as the loaded
+// store's commits wrote (writes per commit x page cache dirtied per write),
+// scattered over each store's file and in one run, on the stopped servers'
+// files. A failure is a note in the report, not the end of the run.
+constexpr size_t kSyncSamples = 50;
+void TimeDisk(const Store& empty, const Store& loaded, ScaleSize* size) {
+  const double bytes =
+      Median(size->loaded.writes_per_commit) * Median(size->loaded.dirtied_per_cert);
+  const size_t pages = std::max<size_t>(1, static_cast<size_t>(bytes / 4096 + 0.5));
+  auto e = TimePageSyncs(empty.data_dir + "/db/data.mdb", pages, kSyncSamples);
+  auto l = TimePageSyncs(loaded.data_dir + "/db/data.mdb", pages, kSyncSamples);
+  if (!e.ok() || !l.ok()) {
+    size->sync_error = (!e.ok() ? e.status() : l.status()).ToString();
+    std::fprintf(stderr, "   disk: not timed: %s\n", size->sync_error.c_str());
+    return;
+  }
+  size->empty_sync = *e;
+  size->loaded_sync = *l;
+  std::fprintf(stderr,
+               "   disk: fdatasync of %zu pages: %.2f ms scattered over the empty store's %.0f "
+               "MiB, %.2f ms over the loaded store's %.0f MiB, %.2f ms in one run\n",
+               pages, e->scattered_seconds * 1000, e->span_bytes / 1048576,
+               l->scattered_seconds * 1000, l->span_bytes / 1048576, l->contiguous_seconds * 1000);
+}
+
 // /healthz and /metrics (memory before and after), then stops the server
 // and measures the store.
 Status Finish(const Options& opts, Store& st) {
@@ -564,6 +590,7 @@ Status MeasureSize(const Options& opts, const std::string& dir,
   }
   HOSTCA_RETURN_IF_ERROR(Finish(opts, empty));
   HOSTCA_RETURN_IF_ERROR(Finish(opts, loaded));
+  TimeDisk(empty, loaded, size);
   if (!opts.mapped_mib.empty() || !opts.server_b.empty()) {
     HOSTCA_RETURN_IF_ERROR(MeasureBudgets(opts, dir, empty, loaded, csrs, &next_host, size));
   }

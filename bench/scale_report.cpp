@@ -95,6 +95,30 @@ StringTable WriterTable(const ScaleResults& res) {
   return t;
 }
 
+StringTable DiskTable(const ScaleResults& res) {
+  StringTable t = {{"store file", "MiB", "pages per fdatasync", "scattered ms", "in one run ms",
+                    "scattered / in one run"}};
+  for (const ScaleSize& s : res.sizes) {
+    if (s.skipped || !s.sync_error.empty() || s.loaded_sync.pages == 0) {
+      continue;
+    }
+    for (const auto* sync : {&s.empty_sync, &s.loaded_sync}) {
+      t.push_back({(sync == &s.empty_sync ? "empty, for " : "loaded ") + Count(s.certificates),
+                   Format("%.0f", sync->span_bytes / 1048576), std::to_string(sync->pages),
+                   Format("%.2f", sync->scattered_seconds * 1000),
+                   Format("%.2f", sync->contiguous_seconds * 1000),
+                   Format("%.1f", Ratio(sync->scattered_seconds, sync->contiguous_seconds))});
+    }
+  }
+  return t;
+}
+
+bool HasDisk(const ScaleResults& res) {
+  return std::any_of(res.sizes.begin(), res.sizes.end(), [](const ScaleSize& s) {
+    return !s.skipped && s.sync_error.empty() && s.loaded_sync.pages > 0;
+  });
+}
+
 StringTable TargetsTable(const ScaleResults& res) {
   const ScaleTargets target;
   StringTable t = {{"certificates", "issuance loaded/empty", "≥ 0.90", "query p50 ms", "< 50 ms",
@@ -321,6 +345,9 @@ std::string ScaleTextTable(const ScaleResults& res) {
   std::string text = RenderText(FiguresTable(res)) + "\n" + RenderText(WriterTable(res)) + "\n" +
                      RenderText(TargetsTable(res)) + "\n" + RenderText(LoadTable(res)) + "\n" +
                      RenderText(OtherEndpointsTable(res));
+  if (HasDisk(res)) {
+    text += "\n" + RenderText(DiskTable(res));
+  }
   if (HasBudgets(res)) {
     text += "\n" + RenderText(BudgetTable(res));
   }
@@ -354,6 +381,16 @@ std::string ScaleMarkdownReport(const ScaleResults& res) {
       "most 8 writes, and the requests of a commit wait for it: where the loaded store's "
       "commits take longer, its rate is lower even with the CPU to spare.\n\n";
   md += RenderMarkdown(WriterTable(res), 1);
+  if (HasDisk(res)) {
+    md += "\n## The disk under the commits\n\n";
+    md +=
+        "After the servers stopped: as many 4 KB pages as the loaded store's commits wrote "
+        "(writes per commit times page cache dirtied per certificate) rewritten in place in "
+        "each store's `data.mdb`, then one `fdatasync` timed (median of 50): at random offsets "
+        "over the file, as LMDB's copy-on-write scatters a commit's pages over the store, and "
+        "as one run, as a sequential log would write them (bench/disk_sync.h).\n\n";
+    md += RenderMarkdown(DiskTable(res), 1);
+  }
   md += "\n## Loading and store size\n\n";
   md += RenderMarkdown(LoadTable(res), 1);
   md += "\n## /healthz and /metrics\n\n";
@@ -421,6 +458,15 @@ std::string ScaleJsonReport(const ScaleResults& res) {
                  {"data_mdb_bytes_before_compact", s.load.loaded_bytes}};
     e["empty"] = RunJson(s.empty);
     e["loaded"] = RunJson(s.loaded);
+    auto sync_json = [](const SyncTiming& t) {
+      return nlohmann::json{{"file_bytes_spanned", t.span_bytes},
+                            {"pages", t.pages},
+                            {"scattered_fdatasync_s", t.scattered_seconds},
+                            {"contiguous_fdatasync_s", t.contiguous_seconds}};
+    };
+    e["disk_sync"] = s.sync_error.empty() ? nlohmann::json{{"empty", sync_json(s.empty_sync)},
+                                                           {"loaded", sync_json(s.loaded_sync)}}
+                                          : nlohmann::json{{"error", s.sync_error}};
     if (!s.budgets.empty()) {
       e["empty_beside_budgets"] = RunJson(s.empty_beside_budgets);
       e["budgets"] = nlohmann::json::array();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench/bulk_load.h"
+#include "bench/disk_sync.h"
 #include "bench/process.h"
 #include "bench/profile.h"
 #include "bench/report.h"
@@ -68,6 +69,11 @@ struct ScaleSize {
   StoreRun empty_beside_budgets;
   std::vector<BudgetRun> budgets;
   BulkLoadStats load;
+  // The disk under the commits (bench/disk_sync.h), timed on each store's
+  // data.mdb after its server stopped, with as many pages per fdatasync as
+  // the loaded store's commits wrote; sync_error says why when not taken.
+  SyncTiming empty_sync, loaded_sync;
+  std::string sync_error;
   // One more issuance run of each server under perf record (issue 5: a
   // missed target comes with its profile); empty when not taken.
   Profile empty_profile, loaded_profile;

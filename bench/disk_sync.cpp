@@ -1,0 +1,108 @@
+#include "bench/disk_sync.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace hostca::bench {
+namespace {
+
+constexpr size_t kPage = 4096;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+Status Errno(const std::string& what) { return Internal(what + ": " + std::strerror(errno)); }
+
+// Rewrites each page with its own bytes, then times one fdatasync.
+Result<double> RewriteAndSync(int fd, const std::vector<uint64_t>& pages) {
+  std::vector<char> buf(kPage);
+  for (const uint64_t page : pages) {
+    const off_t at = static_cast<off_t>(page * kPage);
+    if (::pread(fd, buf.data(), kPage, at) != static_cast<ssize_t>(kPage) ||
+        ::pwrite(fd, buf.data(), kPage, at) != static_cast<ssize_t>(kPage)) {
+      return Errno("cannot rewrite a page");
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  if (::fdatasync(fd) != 0) {
+    return Errno("fdatasync");
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double MedianOf(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+Result<SyncTiming> TimePageSyncs(const std::string& path, size_t pages, size_t samples) {
+  Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return Errno("cannot open " + path);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return Errno("cannot stat " + path);
+  }
+  // Allocated bytes, not the size: LMDB's shaped tail is a hole, and
+  // rewriting a hole would allocate it.
+  const uint64_t span = std::min<uint64_t>(static_cast<uint64_t>(st.st_size),
+                                           static_cast<uint64_t>(st.st_blocks) * 512);
+  const uint64_t span_pages = span / kPage;
+  pages = std::max<size_t>(1, pages);
+  if (span_pages < 2 * pages) {
+    return InvalidArgument(path + " is too small to time " + std::to_string(pages) + " pages");
+  }
+  std::mt19937_64 rng(0x5eed);  // the same offsets in every run
+  std::uniform_int_distribution<uint64_t> any_page(0, span_pages - 1);
+  std::uniform_int_distribution<uint64_t> run_start(0, span_pages - pages);
+  SyncTiming out;
+  out.pages = pages;
+  out.span_bytes = static_cast<double>(span);
+  std::vector<double> scattered, contiguous;
+  for (size_t s = 0; s <= samples; ++s) {  // the first of each is a warm-up
+    std::vector<uint64_t> offsets(pages);
+    for (uint64_t& p : offsets) {
+      p = any_page(rng);
+    }
+    std::sort(offsets.begin(), offsets.end());  // as LMDB writes a commit's pages
+    HOSTCA_ASSIGN_OR_RETURN(const double t1, RewriteAndSync(fd.get(), offsets));
+    const uint64_t first = run_start(rng);
+    for (size_t i = 0; i < pages; ++i) {
+      offsets[i] = first + i;
+    }
+    HOSTCA_ASSIGN_OR_RETURN(const double t2, RewriteAndSync(fd.get(), offsets));
+    if (s > 0) {
+      scattered.push_back(t1);
+      contiguous.push_back(t2);
+    }
+  }
+  out.scattered_seconds = MedianOf(scattered);
+  out.contiguous_seconds = MedianOf(contiguous);
+  return out;
+}
+
+}  // namespace hostca::bench
