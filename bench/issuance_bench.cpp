@@ -118,6 +118,7 @@ struct Target {
   std::string system;
   Endpoint endpoint;
   pid_t server_pid = 0;
+  const HostcaServer* hostca = nullptr;  // set for hostca: its store writer's counters
   LoadOptions load;  // path and expectations; connections and mode are set per row
   X509* ca = nullptr;
   // The request bodies of the next run (untimed); `run` counts all runs.
@@ -139,9 +140,16 @@ Result<LoadRow> MeasureRow(const Target& target, ConnectionMode mode, int connec
   for (int run = 1; run <= opts.runs; ++run) {
     HOSTCA_ASSIGN_OR_RETURN(const std::vector<std::string> bodies,
                             target.make_bodies((*run_counter)++));
+    StoreCounters writer_before, writer_after;
+    if (target.hostca != nullptr) {
+      HOSTCA_ASSIGN_OR_RETURN(writer_before, ReadStoreCounters(*target.hostca));
+    }
     HOSTCA_ASSIGN_OR_RETURN(const double cpu_before, ProcessCpuSeconds(target.server_pid));
     HOSTCA_ASSIGN_OR_RETURN(LoadResult res, RunLoad(target.endpoint, bodies, load));
     HOSTCA_ASSIGN_OR_RETURN(const double cpu_after, ProcessCpuSeconds(target.server_pid));
+    if (target.hostca != nullptr) {
+      HOSTCA_ASSIGN_OR_RETURN(writer_after, ReadStoreCounters(*target.hostca));
+    }
     const std::string what = target.system + " " + row.mode + " C=" + std::to_string(connections);
     if (res.ok == 0) {
       return Internal(what + ": every request failed; first: " + res.first_failure);
@@ -159,15 +167,22 @@ Result<LoadRow> MeasureRow(const Target& target, ConnectionMode mode, int connec
     r.failed = res.failed;
     r.connections = res.connections_opened;
     r.server_closes = res.server_closes;
+    if (const double commits = writer_after.commits - writer_before.commits; commits > 0) {
+      const double writes = writer_after.writes - writer_before.writes;
+      r.writes_per_commit = writes / commits;
+      r.commit_seconds = (writer_after.commit_seconds - writer_before.commit_seconds) / commits;
+      r.apply_seconds_per_write =
+          writes > 0 ? (writer_after.apply_seconds - writer_before.apply_seconds) / writes : 0;
+    }
     for (const auto& [kind, n] : res.failures) {
       row.failures[kind] += n;
     }
     std::fprintf(stderr,
                  "   %s run %d: %.0f certs/s, p50 %.1f ms, p99 %.1f ms, server CPU %.2f ms/cert, "
-                 "%zu connections, %zu failed%s%s\n",
+                 "%zu connections, %.1f writes/commit, commit %.2f ms, %zu failed%s%s\n",
                  what.c_str(), run, r.certs_per_second, r.p50_seconds * 1000, r.p99_seconds * 1000,
-                 r.server_cpu_per_cert * 1000, r.connections, r.failed,
-                 res.failed > 0 ? "; first: " : "",
+                 r.server_cpu_per_cert * 1000, r.connections, r.writes_per_commit,
+                 r.commit_seconds * 1000, r.failed, res.failed > 0 ? "; first: " : "",
                  res.failed > 0 ? res.first_failure.substr(0, 200).c_str() : "");
     row.runs.push_back(r);
   }
@@ -236,6 +251,7 @@ Status MeasureRenewal(const Options& opts, const std::vector<std::string>& csrs,
   t.endpoint = server.endpoint;
   t.endpoint.tls = ctx.get();
   t.server_pid = server.process->pid();
+  t.hostca = &server;
   t.load.path = "/v1/renew";
   t.load.expect_status = 201;
   t.load.body_must_contain = "\"certificate\"";
@@ -310,6 +326,7 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
   t.system = "hostca";
   t.endpoint = server.endpoint;
   t.server_pid = server.process->pid();
+  t.hostca = &server;
   t.load.path = "/v1/enroll";
   t.load.expect_status = 201;
   t.load.body_must_contain = "\"certificate\"";

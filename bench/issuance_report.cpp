@@ -66,15 +66,19 @@ size_t Failed(const LoadRow& row) {
 
 Table LoadTable(const IssuanceResults& res) {
   Table t = {{"system", "mode", "C", "certs/s (median, min–max)", "p50 ms", "p99 ms",
-              "server CPU ms/cert", "client CPU ms/cert", "connections/run", "failed"}};
+              "server CPU ms/cert", "client CPU ms/cert", "connections/run", "writes/commit",
+              "commit ms", "failed"}};
   for (const LoadRow& r : res.rows) {
-    t.push_back({r.system, r.mode, std::to_string(r.connections),
-                 RateSpread(Figures(r, &LoadRun::certs_per_second)),
-                 Millis(MedianOf(r, &LoadRun::p50_seconds)),
-                 Millis(MedianOf(r, &LoadRun::p99_seconds)),
-                 Format("%.3f", MedianOf(r, &LoadRun::server_cpu_per_cert) * 1000),
-                 Format("%.3f", MedianOf(r, &LoadRun::client_cpu_per_cert) * 1000),
-                 Format("%.0f", Median(Connections(r))), std::to_string(Failed(r))});
+    const double per_commit = MedianOf(r, &LoadRun::writes_per_commit);
+    t.push_back(
+        {r.system, r.mode, std::to_string(r.connections),
+         RateSpread(Figures(r, &LoadRun::certs_per_second)),
+         Millis(MedianOf(r, &LoadRun::p50_seconds)), Millis(MedianOf(r, &LoadRun::p99_seconds)),
+         Format("%.3f", MedianOf(r, &LoadRun::server_cpu_per_cert) * 1000),
+         Format("%.3f", MedianOf(r, &LoadRun::client_cpu_per_cert) * 1000),
+         Format("%.0f", Median(Connections(r))), per_commit > 0 ? Format("%.1f", per_commit) : "-",
+         per_commit > 0 ? Format("%.2f", MedianOf(r, &LoadRun::commit_seconds) * 1000) : "-",
+         std::to_string(Failed(r))});
   }
   return t;
 }
@@ -270,7 +274,10 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
                       {"ok", run.ok},
                       {"failed", run.failed},
                       {"connections", run.connections},
-                      {"server_closes", run.server_closes}});
+                      {"server_closes", run.server_closes},
+                      {"store_writes_per_commit", run.writes_per_commit},
+                      {"store_commit_s", run.commit_seconds},
+                      {"store_apply_s_per_write", run.apply_seconds_per_write}});
     }
     const std::vector<double> rates = Figures(r, &LoadRun::certs_per_second);
     const auto [lo, hi] = std::minmax_element(rates.begin(), rates.end());

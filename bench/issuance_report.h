@@ -22,6 +22,10 @@ struct LoadRun {
   size_t ok = 0, failed = 0;
   size_t connections = 0;    // TCP connections opened (TLS handshakes for hostca)
   size_t server_closes = 0;  // keep-alive connections the server ended
+  // hostca's store writer over the run (/metrics; 0 for the others):
+  // writes per group commit, the mean commit's page writes and fsyncs, and
+  // the writer's time running the writes per write, in seconds.
+  double writes_per_commit = 0, commit_seconds = 0, apply_seconds_per_write = 0;
 };
 
 // One system under one load shape, every run.
