@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/args.h"
 #include "bench/openssl_ca.h"
 #include "bench/report.h"
 #include "ca/authority.h"
@@ -52,28 +53,6 @@ constexpr char kUsage[] =
     "  --sizes LIST  comma-separated entry counts\n"
     "  --out DIR     where the Markdown and JSON reports go (default: bench/results)\n";
 
-Result<std::vector<size_t>> ParseSizes(const std::string& list) {
-  std::vector<size_t> sizes;
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    const size_t comma = std::min(list.find(',', pos), list.size());
-    const std::string item = list.substr(pos, comma - pos);
-    size_t used = 0;
-    unsigned long long n = 0;
-    try {
-      n = std::stoull(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || n == 0) {
-      return InvalidArgument("bad size '" + item + "' in --sizes");
-    }
-    sizes.push_back(static_cast<size_t>(n));
-    pos = comma + 1;
-  }
-  return sizes;
-}
-
 Result<Options> ParseArgs(int argc, char** argv) {
   Options opts;
   for (int i = 1; i < argc; ++i) {
@@ -83,7 +62,7 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.sizes = {10000, 100000};
       opts.report_suffix = "-quick";
     } else if (arg == "--sizes" && has_value) {
-      HOSTCA_ASSIGN_OR_RETURN(opts.sizes, ParseSizes(argv[++i]));
+      HOSTCA_ASSIGN_OR_RETURN(opts.sizes, ParseCounts(argv[++i], "--sizes"));
       opts.report_suffix = "-sizes";
     } else if (arg == "--out" && has_value) {
       opts.out_dir = argv[++i];

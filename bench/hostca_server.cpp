@@ -33,20 +33,6 @@ ScratchDir::~ScratchDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-Result<size_t> ParseCount(const std::string& text, const std::string& what) {
-  size_t used = 0;
-  unsigned long long n = 0;
-  try {
-    n = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || n == 0) {
-    return InvalidArgument("bad " + what + " '" + text + "'");
-  }
-  return static_cast<size_t>(n);
-}
-
 Status InitHostca(const std::string& server_binary, const std::string& data_dir) {
   HOSTCA_ASSIGN_OR_RETURN(CommandRun init, RunCommand({server_binary, "init", "--data", data_dir,
                                                        "--key-type", "p256"}));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/args.h"
 #include "bench/loadgen.h"
 #include "bench/process.h"
 #include "common/ossl.h"
@@ -31,9 +32,6 @@ class ScratchDir {
  private:
   std::string path_;
 };
-
-// A positive integer command-line value; `what` names it in the error.
-Result<size_t> ParseCount(const std::string& text, const std::string& what);
 
 // `hostca-server init --data DATA_DIR --key-type p256` (a new CA).
 Status InitHostca(const std::string& server_binary, const std::string& data_dir);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/args.h"
 #include "bench/baselines.h"
 #include "bench/hostca_server.h"
 #include "bench/issuance_report.h"
@@ -60,19 +61,9 @@ constexpr char kUsage[] =
     "                      8 connections, under `perf record`)\n";
 
 Result<std::vector<int>> ParseConnections(const std::string& list) {
-  std::vector<int> out;
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    const size_t comma = std::min(list.find(',', pos), list.size());
-    HOSTCA_ASSIGN_OR_RETURN(const size_t n,
-                            ParseCount(list.substr(pos, comma - pos), "--connections item"));
-    if (n > 1000) {
-      return InvalidArgument("--connections items must be at most 1000");
-    }
-    out.push_back(static_cast<int>(n));
-    pos = comma + 1;
-  }
-  return out;
+  HOSTCA_ASSIGN_OR_RETURN(const std::vector<size_t> counts,
+                          ParseCounts(list, "--connections", 1000));
+  return std::vector<int>(counts.begin(), counts.end());
 }
 
 Result<Options> ParseArgs(int argc, char** argv) {

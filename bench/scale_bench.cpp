@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/args.h"
 #include "bench/baselines.h"
 #include "bench/bulk_load.h"
 #include "bench/disk_sync.h"
@@ -92,19 +93,6 @@ constexpr char kUsage[] =
     "  --server-b PATH  in that phase (at the default budget unless --mapped-mib), run the\n"
     "                  loaded store's issuance with this hostca-server build too, alternating\n"
     "                  with --server's run by run: a same-run A/B of two builds\n";
-
-// A comma-separated list of positive counts; `what` names it in errors.
-Result<std::vector<size_t>> ParseCounts(const std::string& list, const std::string& what) {
-  std::vector<size_t> out;
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    const size_t comma = std::min(list.find(',', pos), list.size());
-    HOSTCA_ASSIGN_OR_RETURN(const size_t n, ParseCount(list.substr(pos, comma - pos), what));
-    out.push_back(n);
-    pos = comma + 1;
-  }
-  return out;
-}
 
 Result<Options> ParseArgs(int argc, char** argv) {
   Options opts;
