@@ -352,12 +352,13 @@ int AcceptClientCertUnchecked(X509_STORE_CTX* /*ctx*/, void* /*arg*/) { return 1
 
 // The listener's own identity (DATA/tls: tls.crt, the leaf then its chain,
 // and tls.key) and the chain it sends: every certificate after the leaf but
-// a self-signed one. A root is a trust anchor the client must already hold
-// (RFC 8446 section 4.4.2 lets the server omit it), and each certificate
-// sent costs every client a parse: with OpenSSL 3.0 that is about 1.6
-// million instructions, most of them setting up the public key's decoder
-// (measured with callgrind on the load generator: d2i_X509 was a third of
-// a new connection's client CPU, two certificates per handshake).
+// a self-signed one (LoadTlsIdentity leaves roots out). A root is a trust
+// anchor the client must already hold (RFC 8446 section 4.4.2 lets the
+// server omit it), and each certificate sent costs every client a parse:
+// with OpenSSL 3.0 that is about 1.6 million instructions, most of them
+// setting up the public key's decoder (measured with callgrind on the load
+// generator: d2i_X509 was a third of a new connection's client CPU, two
+// certificates per handshake).
 // SSL_MODE_NO_AUTO_CHAIN: nothing is added back from a certificate store.
 bool UseInternalIdentity(SSL_CTX& ctx, const DataLayout& layout) {
   auto id = LoadTlsIdentity(layout.tls_crt(), layout.tls_key(), "", "");
@@ -366,9 +367,6 @@ bool UseInternalIdentity(SSL_CTX& ctx, const DataLayout& layout) {
     return false;
   }
   for (const X509Ptr& c : id->chain) {
-    if (IsSelfSigned(c.get())) {
-      continue;
-    }
     if (SSL_CTX_add1_chain_cert(&ctx, c.get()) != 1) {
       return false;
     }

@@ -99,6 +99,28 @@ TEST_CASE("a self-signed default certificate is refused, an issued one loads") {
   REQUIRE(loaded.ok());
 }
 
+TEST_CASE("a root in a certificate file or chain file is not part of the served chain") {
+  testing::TempDir dir;
+  auto root = MakeIdentity("root", {});
+  auto inter = MakeIdentity("intermediate", {}, root.get());
+  auto leaf = MakeIdentity("leaf", {"r.example.com"}, inter.get());
+  const std::string leaf_pem = *CertToPem(leaf->leaf.get());
+  const std::string inter_pem = *CertToPem(inter->leaf.get());
+  const std::string root_pem = *CertToPem(root->leaf.get());
+  std::ofstream(dir.Sub("bundle.pem")) << leaf_pem << inter_pem << root_pem;
+  std::ofstream(dir.Sub("leaf.pem")) << leaf_pem;
+  std::ofstream(dir.Sub("chain.pem")) << inter_pem << root_pem;
+  std::ofstream(dir.Sub("leaf.key")) << *PrivateKeyToPem(leaf->key.get());
+  for (const auto& [crt, chain] : {std::pair{dir.Sub("bundle.pem"), std::string()},
+                                   std::pair{dir.Sub("leaf.pem"), dir.Sub("chain.pem")}}) {
+    INFO(crt << " " << chain);
+    auto id = LoadTlsIdentity(crt, dir.Sub("leaf.key"), chain, "");
+    REQUIRE(id.ok());
+    REQUIRE(id->chain.size() == 1);
+    REQUIRE(X509_cmp(id->chain.front().get(), inter->leaf.get()) == 0);
+  }
+}
+
 TEST_CASE("[tls] keys load with paths from the file's directory") {
   testing::TempDir dir;
   const std::string path = dir.Sub("c.toml");

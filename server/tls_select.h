@@ -27,13 +27,14 @@ namespace hostca::server {
 struct TlsIdentity {
   X509Ptr leaf;
   EvpPkeyPtr key;
-  std::vector<X509Ptr> chain;  // intermediates after the leaf
+  std::vector<X509Ptr> chain;  // intermediates after the leaf; never a self-signed root
   std::string description;     // for logs: the subject and where it came from
 };
 
 // Loads a certificate (PEM; further certificates in the file are its chain),
 // an optional separate chain file and the key (PEM; encrypted keys need
-// `passphrase`). invalid_argument "bad_tls_identity" when anything is
+// `passphrase`). Self-signed certificates of the chain are left out: the
+// listener does not send a root. invalid_argument "bad_tls_identity" when anything is
 // missing, unreadable, or the key does not match the certificate.
 Result<TlsIdentity> LoadTlsIdentity(const std::string& cert_path, const std::string& key_path,
                                     const std::string& chain_path, const std::string& passphrase);
