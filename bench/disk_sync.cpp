@@ -11,26 +11,12 @@
 #include <random>
 #include <vector>
 
+#include "common/file.h"
+
 namespace hostca::bench {
 namespace {
 
 constexpr size_t kPage = 4096;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Status Errno(const std::string& what) { return Internal(what + ": " + std::strerror(errno)); }
 

@@ -169,4 +169,10 @@ Result<mode_t> FileMode(const std::string& path) {
   return static_cast<mode_t>(st.st_mode & 07777);
 }
 
+Fd::~Fd() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
 }  // namespace hostca

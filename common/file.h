@@ -27,4 +27,17 @@ Status MakeDirs(const std::string& path, mode_t mode);
 // Permission bits of a file (e.g. 0600).
 Result<mode_t> FileMode(const std::string& path);
 
+// An open file descriptor, closed when the object goes away (-1: none).
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd();
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 }  // namespace hostca

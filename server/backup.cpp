@@ -125,22 +125,6 @@ Status WriteAllFd(int fd, std::string_view data, const std::string& path) {
   return Status::Ok();
 }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // The header as written: everything up to and including its SHA-256.
 struct EncodedHeader {
   BackupHeader fields;
