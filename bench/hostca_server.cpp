@@ -113,6 +113,16 @@ Result<std::string> CreateToken(const HostcaServer& s, const std::string& name, 
   return body["token"].get<std::string>();
 }
 
+Result<double> MetricValue(const std::string& metrics, const std::string& name) {
+  const std::string line = "\n" + name + " ";
+  const size_t at = metrics.find(line);
+  if (at == std::string::npos) {
+    return NotFound("GET /metrics has no " + name +
+                    " (a hostca-server older than this benchmark?)");
+  }
+  return std::strtod(metrics.c_str() + at + line.size(), nullptr);
+}
+
 Result<StoreCounters> ReadStoreCounters(const HostcaServer& s) {
   HttpRequest req;
   req.method = "GET";
@@ -123,19 +133,28 @@ Result<StoreCounters> ReadStoreCounters(const HostcaServer& s) {
   }
   StoreCounters c;
   const std::pair<const char*, double*> wanted[] = {
-      {"hostca_store_commits_total ", &c.commits},
-      {"hostca_store_writes_total ", &c.writes},
-      {"hostca_store_apply_seconds_total ", &c.apply_seconds},
-      {"hostca_store_commit_duration_seconds_sum ", &c.commit_seconds}};
+      {"hostca_store_commits_total", &c.commits},
+      {"hostca_store_writes_total", &c.writes},
+      {"hostca_store_apply_seconds_total", &c.apply_seconds},
+      {"hostca_store_commit_duration_seconds_sum", &c.commit_seconds}};
   for (const auto& [name, value] : wanted) {
-    const size_t at = res.body.find(std::string("\n") + name);
-    if (at == std::string::npos) {
-      return Internal(std::string("GET /metrics has no ") + Trimmed(name) +
-                      " (a hostca-server older than this benchmark?)");
-    }
-    *value = std::strtod(res.body.c_str() + at + 1 + std::strlen(name), nullptr);
+    HOSTCA_ASSIGN_OR_RETURN(*value, MetricValue(res.body, name));
   }
   return c;
+}
+
+WriterFigures WriterBetween(const StoreCounters& before, const StoreCounters& after) {
+  WriterFigures f;
+  const double commits = after.commits - before.commits;
+  const double writes = after.writes - before.writes;
+  if (commits > 0) {
+    f.writes_per_commit = writes / commits;
+    f.commit_seconds = (after.commit_seconds - before.commit_seconds) / commits;
+  }
+  if (writes > 0) {
+    f.apply_seconds_per_write = (after.apply_seconds - before.apply_seconds) / writes;
+  }
+  return f;
 }
 
 std::vector<std::string> EnrollBodies(const std::vector<std::string>& csrs,

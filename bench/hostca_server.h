@@ -75,6 +75,17 @@ struct StoreCounters {
 };
 Result<StoreCounters> ReadStoreCounters(const HostcaServer& s);
 
+// What the writer did between two readings: writes per group commit, the
+// mean commit's seconds, and its seconds running the writes per write; all
+// 0 when it committed nothing.
+struct WriterFigures {
+  double writes_per_commit = 0, commit_seconds = 0, apply_seconds_per_write = 0;
+};
+WriterFigures WriterBetween(const StoreCounters& before, const StoreCounters& after);
+
+// The value of the unlabelled sample `name` in a /metrics answer.
+Result<double> MetricValue(const std::string& metrics, const std::string& name);
+
 // The string at `path` in a JSON answer.
 Result<std::string> JsonString(const std::string& body, const std::vector<std::string>& path);
 

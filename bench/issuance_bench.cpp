@@ -158,13 +158,10 @@ Result<LoadRow> MeasureRow(const Target& target, ConnectionMode mode, int connec
     r.failed = res.failed;
     r.connections = res.connections_opened;
     r.server_closes = res.server_closes;
-    if (const double commits = writer_after.commits - writer_before.commits; commits > 0) {
-      const double writes = writer_after.writes - writer_before.writes;
-      r.writes_per_commit = writes / commits;
-      r.commit_seconds = (writer_after.commit_seconds - writer_before.commit_seconds) / commits;
-      r.apply_seconds_per_write =
-          writes > 0 ? (writer_after.apply_seconds - writer_before.apply_seconds) / writes : 0;
-    }
+    const WriterFigures writer = WriterBetween(writer_before, writer_after);
+    r.writes_per_commit = writer.writes_per_commit;
+    r.commit_seconds = writer.commit_seconds;
+    r.apply_seconds_per_write = writer.apply_seconds_per_write;
     for (const auto& [kind, n] : res.failures) {
       row.failures[kind] += n;
     }

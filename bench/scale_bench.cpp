@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -342,13 +341,10 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
                                  ok);
   run->dirtied_per_cert.push_back(static_cast<double>(dirtied_after - dirtied_before) / ok);
   // The run's token is one more commit of one write among about --requests.
-  const double commits = std::max(1.0, writer_after.commits - writer_before.commits);
-  const double writes = std::max(1.0, writer_after.writes - writer_before.writes);
-  run->writes_per_commit.push_back(writes / commits);
-  run->commit_seconds.push_back((writer_after.commit_seconds - writer_before.commit_seconds) /
-                                commits);
-  run->apply_seconds_per_write.push_back(
-      (writer_after.apply_seconds - writer_before.apply_seconds) / writes);
+  const WriterFigures writer = WriterBetween(writer_before, writer_after);
+  run->writes_per_commit.push_back(writer.writes_per_commit);
+  run->commit_seconds.push_back(writer.commit_seconds);
+  run->apply_seconds_per_write.push_back(writer.apply_seconds_per_write);
   run->issued += res.ok;
   run->issue_failures += res.failed;
   std::fprintf(
@@ -433,10 +429,8 @@ Status Finish(const Options& opts, Store& st) {
                           Get(st.server, slow, "/metrics", opts.metrics_samples));
   run->metrics_seconds = metrics.latencies;
   HOSTCA_ASSIGN_OR_RETURN(run->memory_after_metrics, ReadProcessMemory(pid));
-  static const std::regex kStored("\nhostca_store_certificates ([0-9]+)");
-  std::smatch m;
-  if (std::regex_search(metrics.sample_body, m, kStored)) {
-    const size_t now_stored = std::stoull(m[1]);  // before this store's issuance runs:
+  if (auto stored = MetricValue(metrics.sample_body, "hostca_store_certificates"); stored.ok()) {
+    const auto now_stored = static_cast<size_t>(*stored);  // before this store's issuance runs:
     run->stored = now_stored >= run->issued ? now_stored - run->issued : now_stored;
   }
   std::fprintf(stderr,

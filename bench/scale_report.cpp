@@ -95,11 +95,15 @@ StringTable WriterTable(const ScaleResults& res) {
   return t;
 }
 
+bool DiskTimed(const ScaleSize& s) {
+  return !s.skipped && s.sync_error.empty() && s.loaded_sync.pages > 0;
+}
+
 StringTable DiskTable(const ScaleResults& res) {
   StringTable t = {{"store file", "MiB", "pages per fdatasync", "scattered ms", "in one run ms",
                     "scattered / in one run"}};
   for (const ScaleSize& s : res.sizes) {
-    if (s.skipped || !s.sync_error.empty() || s.loaded_sync.pages == 0) {
+    if (!DiskTimed(s)) {
       continue;
     }
     for (const auto* sync : {&s.empty_sync, &s.loaded_sync}) {
@@ -114,9 +118,7 @@ StringTable DiskTable(const ScaleResults& res) {
 }
 
 bool HasDisk(const ScaleResults& res) {
-  return std::any_of(res.sizes.begin(), res.sizes.end(), [](const ScaleSize& s) {
-    return !s.skipped && s.sync_error.empty() && s.loaded_sync.pages > 0;
-  });
+  return std::any_of(res.sizes.begin(), res.sizes.end(), DiskTimed);
 }
 
 StringTable TargetsTable(const ScaleResults& res) {

@@ -68,33 +68,32 @@ std::string Metrics::Render(const Gauges& g) const {
   counter("hostca_store_writes_total", "Writes committed through group commit.", g.store.writes);
   counter("hostca_store_failed_commits_total", "Group commits that failed.",
           g.store.failed_commits);
-  out << "# HELP hostca_store_batch_size Writes per group commit.\n"
-      << "# TYPE hostca_store_batch_size histogram\n";
-  static constexpr const char* kBatchLe[] = {"1", "3", "7", "15", "31", "63", "127", "+Inf"};
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < g.store.batch_histogram.size(); ++i) {
-    cumulative += g.store.batch_histogram[i];
-    out << "hostca_store_batch_size_bucket{le=\"" << kBatchLe[i] << "\"} " << cumulative << "\n";
-  }
-  out << "hostca_store_batch_size_count " << g.store.commits << "\n"
-      << "hostca_store_batch_size_sum " << g.store.writes << "\n";
-  out << "# HELP hostca_store_commit_duration_seconds Time of each group commit's page writes "
-         "and fsyncs.\n"
-      << "# TYPE hostca_store_commit_duration_seconds histogram\n";
-  cumulative = 0;
-  for (size_t i = 0; i < g.store.commit_seconds_histogram.size(); ++i) {
-    cumulative += g.store.commit_seconds_histogram[i];
-    out << "hostca_store_commit_duration_seconds_bucket{le=\"";
-    if (i < storage::StorageStats::kCommitSecondsLe.size()) {
-      out << storage::StorageStats::kCommitSecondsLe[i];
-    } else {
-      out << "+Inf";
+  // A histogram from per-bucket counts (not cumulative) under the upper
+  // bounds `le`; a bucket past the last bound is +Inf.
+  const auto histogram = [&out](const char* name, const char* help, const auto& le,
+                                const auto& counts, uint64_t count, auto sum) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < counts.size(); ++i) {
+      cumulative += counts[i];
+      out << name << "_bucket{le=\"";
+      if (i < le.size()) {
+        out << le[i];
+      } else {
+        out << "+Inf";
+      }
+      out << "\"} " << cumulative << "\n";
     }
-    out << "\"} " << cumulative << "\n";
-  }
-  out << "hostca_store_commit_duration_seconds_count " << g.store.commits << "\n"
-      << "hostca_store_commit_duration_seconds_sum " << g.store.commit_seconds << "\n"
-      << "# HELP hostca_store_apply_seconds_total Time the store writer spent running the writes "
+    out << name << "_count " << count << "\n" << name << "_sum " << sum << "\n";
+  };
+  static constexpr std::array<const char*, 7> kBatchLe = {"1", "3", "7", "15", "31", "63", "127"};
+  histogram("hostca_store_batch_size", "Writes per group commit.", kBatchLe,
+            g.store.batch_histogram, g.store.commits, g.store.writes);
+  histogram("hostca_store_commit_duration_seconds",
+            "Time of each group commit's page writes and fsyncs.",
+            storage::StorageStats::kCommitSecondsLe, g.store.commit_seconds_histogram,
+            g.store.commits, g.store.commit_seconds);
+  out << "# HELP hostca_store_apply_seconds_total Time the store writer spent running the writes "
          "of committed batches, before their commits.\n"
       << "# TYPE hostca_store_apply_seconds_total counter\n"
       << "hostca_store_apply_seconds_total " << g.store.apply_seconds << "\n";
