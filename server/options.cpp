@@ -24,6 +24,8 @@ const std::set<std::string>& KnownKeys() {
       "storage.max_map_gib",
       "storage.max_batch",
       "storage.durable",
+      "storage.redo_log",
+      "storage.checkpoint_ms",
       "storage.mapped_mib",
       "crl.validity_days",
       "crl.republish_seconds",
@@ -167,6 +169,8 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "max_map_gib", path, &o->max_map_gib));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "max_batch", path, &o->max_batch));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "durable", path, &o->durable));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "redo_log", path, &o->redo_log));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "checkpoint_ms", path, &o->checkpoint_ms));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "mapped_mib", path, &o->mapped_mib));
   HOSTCA_RETURN_IF_ERROR(Get(root, "crl", "validity_days", path, &o->crl_validity_days));
   HOSTCA_RETURN_IF_ERROR(Get(root, "crl", "republish_seconds", path, &o->crl_republish_seconds));
@@ -239,6 +243,9 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   }
   if (o->mapped_mib < 16 || o->mapped_mib > 1048576) {
     return InvalidArgument(path + ": storage.mapped_mib must be between 16 and 1048576");
+  }
+  if (o->checkpoint_ms < 10 || o->checkpoint_ms > 600000) {
+    return InvalidArgument(path + ": storage.checkpoint_ms must be between 10 and 600000");
   }
   if (o->max_batch < 1 || o->threads < 0) {
     return InvalidArgument(path + ": storage.max_batch must be >= 1 and server.threads >= 0");

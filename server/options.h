@@ -47,6 +47,8 @@ struct ServerOptions {
   uint64_t max_map_gib = 1024;    // growth stops here (then: 507 resource_exhausted)
   int max_batch = 512;            // most writes per group commit
   bool durable = true;            // fsync every group commit (never turn off in production)
+  bool redo_log = false;          // durable through the redo log (storage/README.md)
+  int checkpoint_ms = 1000;       // LMDB's pages reach the disk at least this often
   // Store pages this process maps (VmRSS's RssFile) are dropped every second,
   // and as soon as they exceed this many MiB (checked ten times a second).
   uint64_t mapped_mib = 128;

@@ -487,6 +487,8 @@ Status Server::Load() {
   lmdb.max_map_size = options_.max_map_gib << 30;
   lmdb.max_batch = static_cast<size_t>(options_.max_batch);
   lmdb.durable = options_.durable;
+  lmdb.redo_log = options_.redo_log;
+  lmdb.checkpoint_ms = static_cast<uint32_t>(options_.checkpoint_ms);
   if (!FileExists(layout.db() + "/data.mdb")) {
     return InvalidArgument(layout.db() + " holds no store: the data directory is incomplete");
   }

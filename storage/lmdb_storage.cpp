@@ -26,8 +26,10 @@
 #include "storage/internal/codec.h"
 #include "storage/internal/group_commit.h"
 #include "storage/internal/kv.h"
+#include "storage/internal/kv_ops.h"
 #include "storage/internal/lmdb_kv.h"
 #include "storage/internal/record_txn.h"
+#include "storage/internal/redo.h"
 #include "storage/internal/resize_gate.h"
 #include "storage/storage.h"
 
@@ -46,32 +48,66 @@ namespace {
 //   hostca-lmdb-4: a revoked certificate's status-index entry holds its
 //                  revocation (EncodeRevocation), which the CRL's walk
 //                  reads instead of the record.
+//   hostca-lmdb-5: as -4, but the store is written through a redo log
+//                  (redo.h): after a crash only a hostca that replays it
+//                  may read data.mdb.
 // An older store is marked -4 by its first write transaction, which also
 // fills the revocations of its revoked entries: its records and other
-// entries stay readable where they are.
+// entries stay readable where they are. A store opened with the redo log
+// is marked -5 by its first write transaction, and keeps that mark.
 constexpr char kFormatKey[] = "storage_format";
 constexpr char kFormatValue[] = "hostca-lmdb-4";
+constexpr char kFormatLogged[] = "hostca-lmdb-5";
 constexpr std::array<std::string_view, 3> kFormatsUpgradable = {"hostca-lmdb-1", "hostca-lmdb-2",
                                                                 "hostca-lmdb-3"};
 
 class LmdbBatch final : public BatchTxn {
  public:
-  // `committed` (may be null) is set once Commit succeeds.
-  LmdbBatch(MDB_env* env, TxnHandle txn, const Dbis& dbis, bool* committed)
-      : env_(env), txn_(std::move(txn)), dbis_(dbis), committed_(committed) {}
+  // `committed` (may be null) is set once Commit succeeds. With `redo`, the
+  // batch's writes are logged before LMDB commits them.
+  LmdbBatch(MDB_env* env, TxnHandle txn, const Dbis& dbis, bool* committed, Redo* redo)
+      : env_(env), txn_(std::move(txn)), dbis_(dbis), committed_(committed), redo_(redo) {}
 
   Status RunNested(const WriteFn& fn) override {
     HOSTCA_ASSIGN_OR_RETURN(TxnHandle child,
                             BeginTxn(env_, txn_.get(), 0, "cannot begin a nested transaction"));
-    HOSTCA_RETURN_IF_ERROR(Run(child.get(), fn));  // on error the child aborts: only fn is undone
-    return child.Commit("cannot commit a nested transaction");
+    std::string child_ops;
+    // On error the child aborts: only fn is undone, and so are its logged writes.
+    HOSTCA_RETURN_IF_ERROR(Run(child.get(), RecordsFn(fn), &child_ops));
+    HOSTCA_RETURN_IF_ERROR(child.Commit("cannot commit a nested transaction"));
+    ops_ += child_ops;
+    return Status::Ok();
   }
 
-  Status RunDirect(const WriteFn& fn) override { return Run(txn_.get(), fn); }
+  Status RunDirect(const WriteFn& fn) override { return Run(txn_.get(), RecordsFn(fn), &ops_); }
+  // Writes of the store itself (format marks) in the outer transaction.
+  Status RunKv(const std::function<Status(KvWrite&)>& fn) { return Run(txn_.get(), fn, &ops_); }
 
-  // With durable, LMDB writes and fsyncs before mdb_txn_commit returns.
+  // With durable and no redo log, LMDB writes and fsyncs before
+  // mdb_txn_commit returns. With the redo log the writes are durable in
+  // the log first, and LMDB commits with MDB_NOSYNC.
   Status Commit() override {
-    HOSTCA_RETURN_IF_ERROR(txn_.Commit("cannot commit the store"));
+    const uint64_t txnid = mdb_txn_id(txn_.get());
+    const bool logged = redo_ != nullptr && !ops_.empty();
+    if (logged) {
+      if (Status st = redo_->Log(txnid, ops_); !st.ok()) {
+        txn_.Abort();
+        return st;
+      }
+    }
+    Status st = txn_.Commit("cannot commit the store");
+    if (logged) {
+      MDB_envinfo info;
+      mdb_env_info(env_, &info);
+      // A transaction whose writes changed nothing (deletes of absent keys)
+      // commits without taking its id: its record must go too.
+      if (!st.ok() || info.me_last_txnid != txnid) {
+        if (Status dropped = redo_->DropLast(); !dropped.ok() && st.ok()) {
+          st = dropped;
+        }
+      }
+    }
+    HOSTCA_RETURN_IF_ERROR(st);
     if (committed_ != nullptr) {
       *committed_ = true;
     }
@@ -80,12 +116,21 @@ class LmdbBatch final : public BatchTxn {
   void Abort() override { txn_.Abort(); }
 
  private:
-  MDB_env* env_;
-  TxnHandle txn_;
-  Status Run(MDB_txn* txn, const WriteFn& fn) {
+  static std::function<Status(KvWrite&)> RecordsFn(const WriteFn& fn) {
+    return [&fn](KvWrite& kv) {
+      RecordTxn records(kv);
+      return fn(records);
+    };
+  }
+  Status Run(MDB_txn* txn, const std::function<Status(KvWrite&)>& fn, std::string* ops) {
     LmdbKv kv(txn, dbis_);
-    RecordTxn records(kv);
-    Status st = fn(records);
+    Status st;
+    if (redo_ != nullptr) {
+      RecordingKv recording(kv, ops);
+      st = fn(recording);
+    } else {
+      st = fn(kv);
+    }
     if (kv.map_full()) {
       return ResourceExhausted("the store's map is full", kMapFullReason);
     }
@@ -95,8 +140,12 @@ class LmdbBatch final : public BatchTxn {
     return st;
   }
 
+  MDB_env* env_;
+  TxnHandle txn_;
   const Dbis& dbis_;
   bool* committed_;
+  Redo* redo_;
+  std::string ops_;  // the writes kept so far, encoded for the log (kv_ops.h)
 };
 
 // The address ranges at which this process maps `file` (/proc/self/maps).
@@ -128,20 +177,30 @@ class LmdbBackend final : public Backend {
 
   Result<std::unique_ptr<BatchTxn>> Begin() override {
     ShapeTail();  // before the first write: a store only read is left as it is
+    Redo* redo = logging_ ? redo_.get() : nullptr;
+    if (redo != nullptr) {
+      redo->MaybeCheckpoint(env_);  // between transactions
+      HOSTCA_RETURN_IF_ERROR(redo->failed());
+    }
     HOSTCA_ASSIGN_OR_RETURN(TxnHandle txn,
                             BeginTxn(env_, nullptr, 0, "cannot begin a write transaction"));
     if (format_upgraded_) {
-      return std::unique_ptr<BatchTxn>(new LmdbBatch(env_, std::move(txn), dbis_, nullptr));
+      return std::unique_ptr<BatchTxn>(new LmdbBatch(env_, std::move(txn), dbis_, nullptr, redo));
     }
     // An older store is marked with the current format by its first write
     // transaction, which may write the newer records; until then it stays
     // readable by an older hostca (a store refused after opening, such as
     // another CA's, is not marked).
-    LmdbKv kv(txn.get(), dbis_);
-    HOSTCA_RETURN_IF_ERROR(kv.Put(kMeta, kFormatKey, kFormatValue));
-    HOSTCA_RETURN_IF_ERROR(RecordTxn(kv).InitHostCount());
-    HOSTCA_RETURN_IF_ERROR(RecordTxn(kv).FillRevocations());
-    return std::unique_ptr<BatchTxn>(new LmdbBatch(env_, std::move(txn), dbis_, &format_upgraded_));
+    auto batch = std::make_unique<LmdbBatch>(env_, std::move(txn), dbis_, &format_upgraded_, redo);
+    HOSTCA_RETURN_IF_ERROR(batch->RunKv([this](KvWrite& kv) -> Status {
+      HOSTCA_RETURN_IF_ERROR(kv.Put(kMeta, kFormatKey, logging_ ? kFormatLogged : kFormatValue));
+      if (fill_records_) {
+        HOSTCA_RETURN_IF_ERROR(RecordTxn(kv).InitHostCount());
+        HOSTCA_RETURN_IF_ERROR(RecordTxn(kv).FillRevocations());
+      }
+      return Status::Ok();
+    }));
+    return std::unique_ptr<BatchTxn>(std::move(batch));
   }
 
   Status View(const std::function<Status(ReadTxn&)>& fn) override {
@@ -199,12 +258,18 @@ class LmdbBackend final : public Backend {
     return Status::Ok();
   }
 
+  // With the redo log a clean close checkpoints (the next open replays
+  // nothing); if that fails, the next open recovers.
   void Close() override {
     std::unique_lock<ResizeGate> lock(gate_);
+    if (redo_ != nullptr && env_ != nullptr) {
+      (void)redo_->Finish();
+    }
     if (env_ != nullptr) {
       mdb_env_close(env_);
       env_ = nullptr;
     }
+    redo_.reset();  // releases the owner lock
     if (tail_fd_ >= 0) {
       ::close(tail_fd_);
       tail_fd_ = -1;
@@ -230,9 +295,12 @@ class LmdbBackend final : public Backend {
   // makes it.
   void ShapeTail();
 
-  bool format_upgraded_ = true;  // false while an older store awaits its first commit
-  int tail_fd_ = -1;             // data.mdb, read-only, POSIX_FADV_RANDOM
-  uint64_t shaped_end_ = 0;      // offsets in [LMDB's end, shaped_end_) are cached in 4 KB folios
+  bool format_upgraded_ = true;  // false while the store awaits its format mark (Begin)
+  bool fill_records_ = false;    // that mark upgrades records of a store before -4
+  std::unique_ptr<Redo> redo_;   // the owner lock, and the redo log when logging_
+  bool logging_ = false;
+  int tail_fd_ = -1;         // data.mdb, read-only, POSIX_FADV_RANDOM
+  uint64_t shaped_end_ = 0;  // offsets in [LMDB's end, shaped_end_) are cached in 4 KB folios
   uint64_t last_used_end_ = 0;
   Status OpenTables();
   Status CheckFormat(LmdbKv& kv, bool fresh);
@@ -357,6 +425,12 @@ uint64_t LmdbBackend::FreePages(MDB_txn* txn) {
 
 Status LmdbBackend::Open() {
   HOSTCA_RETURN_IF_ERROR(MakeDirs(options_.path, 0700));
+  logging_ = options_.durable && options_.redo_log;
+  RedoOptions redo_options;
+  redo_options.checkpoint_bytes = options_.checkpoint_bytes;
+  redo_options.checkpoint_interval = std::chrono::milliseconds(options_.checkpoint_ms);
+  HOSTCA_ASSIGN_OR_RETURN(redo_, Redo::Acquire(options_.path, redo_options, logging_));
+  HOSTCA_RETURN_IF_ERROR(redo_->RestoreMetaPages());  // after a crash of a logging process
   if (const int rc = mdb_env_create(&env_); rc != 0) {
     env_ = nullptr;
     return LmdbError("cannot create the LMDB environment", rc);
@@ -368,7 +442,9 @@ Status LmdbBackend::Open() {
   mdb_env_set_mapsize(env_, std::min(options_.initial_map_size, options_.max_map_size));
   // MDB_NORDAHEAD: lookups are random (serials, UUIDs); read-ahead would map
   // most of a large store into memory for a few thousand reads at start-up.
-  const unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (options_.durable ? 0 : MDB_NOSYNC);
+  // With the redo log LMDB's pages become durable at checkpoints (redo.h).
+  const unsigned flags =
+      MDB_NOTLS | MDB_NORDAHEAD | (options_.durable && !logging_ ? 0 : MDB_NOSYNC);
   if (const int rc = mdb_env_open(env_, options_.path.c_str(), flags, 0600); rc != 0) {
     if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
       return InvalidArgument(
@@ -384,6 +460,8 @@ Status LmdbBackend::Open() {
   int stale = 0;
   mdb_reader_check(env_, &stale);  // frees reader slots of crashed processes
   HOSTCA_RETURN_IF_ERROR(OpenTables());
+  HOSTCA_RETURN_IF_ERROR(redo_->Replay(env_, dbis_));
+  HOSTCA_RETURN_IF_ERROR(logging_ ? redo_->Start(env_) : redo_->MarkClean());
   tail_fd_ = ::open((options_.path + "/data.mdb").c_str(), O_RDONLY | O_CLOEXEC);
   if (tail_fd_ >= 0) {
     ::posix_fadvise(tail_fd_, 0, 0, POSIX_FADV_RANDOM);
@@ -424,7 +502,7 @@ Status LmdbBackend::OpenTables() {
 
 Status LmdbBackend::CheckFormat(LmdbKv& kv, bool fresh) {
   if (fresh) {
-    HOSTCA_RETURN_IF_ERROR(kv.Put(kMeta, kFormatKey, kFormatValue));
+    HOSTCA_RETURN_IF_ERROR(kv.Put(kMeta, kFormatKey, logging_ ? kFormatLogged : kFormatValue));
     return RecordTxn(kv).InitHostCount();
   }
   HOSTCA_ASSIGN_OR_RETURN(auto format, kv.Get(kMeta, kFormatKey));
@@ -435,9 +513,14 @@ Status LmdbBackend::CheckFormat(LmdbKv& kv, bool fresh) {
   if (std::find(kFormatsUpgradable.begin(), kFormatsUpgradable.end(), *format) !=
       kFormatsUpgradable.end()) {
     format_upgraded_ = false;  // marked by the first write (Begin)
+    fill_records_ = true;
     return Status::Ok();
   }
-  if (*format != kFormatValue) {
+  if (*format == kFormatValue && logging_) {
+    format_upgraded_ = false;  // marked -5 by the first write
+    return Status::Ok();
+  }
+  if (*format != kFormatValue && *format != kFormatLogged) {
     return InvalidArgument(options_.path + " holds a store of format '" + *format +
                                "' but this hostca reads '" + kFormatValue + "'",
                            "foreign_store");
@@ -457,6 +540,14 @@ using EnvPtr = std::unique_ptr<MDB_env, EnvCloser>;
 Result<EnvPtr> OpenReadOnly(const std::string& path) {
   if (!FileExists(path + "/data.mdb")) {
     return NotFound(path + " holds no store (no data.mdb)");
+  }
+  // A store its logging owner left in a crash is read only once a writable
+  // open replayed its log (Redo); with its owner alive the page cache
+  // holds every commit.
+  HOSTCA_ASSIGN_OR_RETURN(const bool pending, RedoRecoveryPending(path));
+  if (pending) {
+    HOSTCA_ASSIGN_OR_RETURN(auto recovered, OpenLmdbStorage(LmdbOptions{.path = path}));
+    recovered->Close();
   }
   MDB_env* raw = nullptr;
   if (const int rc = mdb_env_create(&raw); rc != 0) {

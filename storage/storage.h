@@ -180,14 +180,24 @@ struct LmdbOptions {
   uint64_t max_map_size = 1ull << 40;       // growth stops here: resource_exhausted
   size_t max_batch = 512;                   // most writes in one group commit
   bool durable = true;                      // false: MDB_NOSYNC (benchmarks and tests only)
+  // With durable: each group commit's writes go to a redo log (one
+  // sequential write and fdatasync), and LMDB's pages reach the disk at
+  // checkpoints (storage/README.md "The redo log"). False: LMDB fsyncs its
+  // pages at every commit.
+  bool redo_log = false;
+  uint64_t checkpoint_bytes = 16ull << 20;  // a checkpoint once the log holds this much
+  uint32_t checkpoint_ms = 1000;            // or this long after the previous one
 };
 
 // Opens the store in options.path, creating it (with a format marker in
 // meta) when the directory holds none. Errors: invalid_argument
 // "foreign_store" when the directory holds something else (garbage, another
 // program's LMDB, a newer format), internal "corrupt_store" when LMDB finds
-// the file damaged, unavailable when it cannot be opened (permissions, ...).
-// One process may open a directory once at a time.
+// the file damaged, unavailable when it cannot be opened (permissions, ...),
+// unavailable "store_in_use" when another open holds it (one open of a
+// directory at a time, in any process: DIR/redo.ckpt is flocked). A store
+// left by a crash of a process that used the redo log is recovered here.
+// Internal "corrupt_store" also when that log cannot be replayed.
 Result<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbOptions& options);
 
 // CopyCompactTo for a store another process has open (hostca-server

@@ -39,6 +39,12 @@ class TxnHandle {
   // Commits and releases the transaction; it is gone even when this fails.
   Status Commit(const std::string& what);
   void Abort();
+  // Gives the transaction up to the caller, who must end it.
+  MDB_txn* Release() {
+    MDB_txn* txn = txn_;
+    txn_ = nullptr;
+    return txn;
+  }
 
  private:
   MDB_txn* txn_ = nullptr;

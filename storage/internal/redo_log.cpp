@@ -131,6 +131,9 @@ Result<std::unique_ptr<RedoLog>> RedoLog::Open(const std::string& path) {
     return Errno("cannot open " + path);
   }
   std::unique_ptr<RedoLog> log(new RedoLog(path, fd));
+  // No read-ahead when the records are read at open: it would cache the
+  // file in large folios too (see EnsureRoom).
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     return Errno("cannot stat " + path);
@@ -167,7 +170,12 @@ Status RedoLog::EnsureRoom(uint64_t bytes) {
     return Status::Ok();
   }
   const uint64_t target = ((end_ + bytes + kChunk - 1) / kChunk) * kChunk;
-  const std::string zeros(1u << 20, '\0');
+  // 4 KB at a time: Linux caches a file in folios as large as the writes
+  // that created them (up to megabytes), and every later append into a
+  // large folio would dirty, and its fdatasync write, all of it (measured:
+  // 270 KiB of page cache dirtied per certificate, against 12 KiB of
+  // records, with 1 MiB writes here).
+  const std::string zeros(4096, '\0');
   for (uint64_t at = allocated_; at < target;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), target - at));
     HOSTCA_RETURN_IF_ERROR(PwriteAll(fd_, zeros.data(), n, at, "cannot extend " + path_));
@@ -194,15 +202,35 @@ Status RedoLog::Append(uint64_t txnid, std::string_view payload) {
   const std::string check = Check(chain_, frame, payload);
   frame.append(check).append(payload);
   HOSTCA_RETURN_IF_ERROR(EnsureRoom(frame.size()));
+  before_last_.reset();
   HOSTCA_RETURN_IF_ERROR(
       PwriteAll(fd_, frame.data(), frame.size(), end_, "cannot write to " + path_));
   if (::fdatasync(fd_) != 0) {
     return Errno("cannot sync " + path_);
   }
+  before_last_ = Before{end_, chain_, records_ > 0 ? last_txnid_ : 0};
   end_ += frame.size();
   chain_ = check;
   last_txnid_ = txnid;
   ++records_;
+  return Status::Ok();
+}
+
+Status RedoLog::DropLast() {
+  if (!before_last_) {
+    return Internal("no redo log record to take back");
+  }
+  const std::string zeros(kHeader, '\0');
+  HOSTCA_RETURN_IF_ERROR(
+      PwriteAll(fd_, zeros.data(), zeros.size(), before_last_->end, "cannot write to " + path_));
+  if (::fdatasync(fd_) != 0) {
+    return Errno("cannot sync " + path_);
+  }
+  end_ = before_last_->end;
+  chain_ = before_last_->chain;
+  last_txnid_ = before_last_->last_txnid;
+  --records_;
+  before_last_.reset();
   return Status::Ok();
 }
 
@@ -217,6 +245,7 @@ Status RedoLog::Reset() {
   if (::fdatasync(fd_) != 0) {
     return Errno("cannot sync " + path_);
   }
+  before_last_.reset();
   end_ = 0;
   chain_.assign(8, '\0');
   last_txnid_ = 0;

@@ -1,6 +1,5 @@
-// RedoLog: the append-only file of the redo log that storage/README.md
-// designs ("Next: a redo log in front of LMDB"). NOT YET USED by the store:
-// this is its first piece, the file format, with tests.
+// RedoLog: one append-only file of the store's redo log (redo.h,
+// storage/README.md "The redo log").
 //
 // A record is a frame: magic "HRL1", payload length (u32), LMDB transaction
 // id (u64), a check value, then the payload; integers big-endian. The check
@@ -22,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,6 +46,9 @@ class RedoLog {
   // The valid records in order; stops early when `visit` returns an error,
   // which it returns.
   Status Scan(const std::function<Status(uint64_t txnid, std::string_view payload)>& visit) const;
+  // Takes back the last Append (its transaction did not commit): zeros its
+  // header and fdatasyncs. Once only, right after the Append.
+  Status DropLast();
   // Forgets every record (after a checkpoint made them redundant): zeros
   // the first frame's header, fsyncs, and appends from the start again.
   Status Reset();
@@ -63,6 +66,12 @@ class RedoLog {
   std::string chain_;  // check value of the last frame (8 bytes)
   uint64_t last_txnid_ = 0;
   uint64_t allocated_ = 0;  // file size: zeros from end_ to here
+  struct Before {           // the state before the last Append, for DropLast
+    uint64_t end;
+    std::string chain;
+    uint64_t last_txnid;
+  };
+  std::optional<Before> before_last_;
   size_t records_ = 0;
 };
 

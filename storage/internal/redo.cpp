@@ -1,0 +1,510 @@
+#include "storage/internal/redo.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/encoding.h"
+#include "storage/internal/codec.h"
+#include "storage/internal/kv_ops.h"
+
+namespace hostca::storage::internal {
+namespace {
+
+constexpr char kCkptMagic[4] = {'H', 'C', 'K', '1'};
+constexpr size_t kSlotBytes = 4 + 5 * 8 + kMetaBytes + 8;
+constexpr off_t kSlotOffset[2] = {0, 4096};
+
+Status Errno(const std::string& what) {
+  return Unavailable(what + ": " + std::strerror(errno), "storage_io");
+}
+
+Status CorruptStore(const std::string& what) { return Internal(what, "corrupt_store"); }
+
+uint64_t MetaTxnid(std::string_view meta) {
+  uint64_t id = 0;
+  std::memcpy(&id, meta.data() + kMetaTxnidOffset, sizeof(id));  // host order, as LMDB
+  return id;
+}
+
+bool FullPwrite(int fd, const char* p, size_t n, off_t at) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, n, at);
+    if (w < 0 && errno == EINTR) {
+      continue;
+    }
+    if (w <= 0) {
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+    at += w;
+  }
+  return true;
+}
+
+bool FullPread(int fd, char* p, size_t n, off_t at) {
+  while (n > 0) {
+    const ssize_t r = ::pread(fd, p, n, at);
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r <= 0) {
+      return false;
+    }
+    p += r;
+    n -= static_cast<size_t>(r);
+    at += r;
+  }
+  return true;
+}
+
+std::string LogPath(const std::string& dir, int which) {
+  return dir + "/redo-" + std::to_string(which) + ".log";
+}
+
+}  // namespace
+
+Result<std::optional<Redo::Ckpt>> Redo::ReadCkpt(int fd, const std::string& path) {
+  std::optional<Ckpt> best;
+  for (const off_t at : kSlotOffset) {
+    std::string slot(kSlotBytes, '\0');
+    if (!FullPread(fd, slot.data(), slot.size(), at) ||
+        std::memcmp(slot.data(), kCkptMagic, 4) != 0 ||
+        Sha256(std::string_view(slot).substr(0, kSlotBytes - 8)).substr(0, 8) !=
+            std::string_view(slot).substr(kSlotBytes - 8)) {
+      continue;  // never written, or torn
+    }
+    Ckpt c;
+    const std::string_view s(slot);
+    c.active = ReadBigEndian64(s.substr(4)) != 0;
+    c.seq = ReadBigEndian64(s.substr(12));
+    c.gen = ReadBigEndian64(s.substr(20));
+    c.txnid = ReadBigEndian64(s.substr(28));
+    c.page_size = static_cast<uint32_t>(ReadBigEndian64(s.substr(36)));
+    c.meta = std::string(s.substr(44, kMetaBytes));
+    if (c.active && (c.page_size < 4096 || c.page_size > 65536 || MetaTxnid(c.meta) != c.txnid)) {
+      return CorruptStore(path + " holds a checkpoint that does not describe an LMDB meta page");
+    }
+    if (!best || c.seq > best->seq) {
+      best = c;
+    }
+  }
+  return best;
+}
+
+Result<std::unique_ptr<Redo>> Redo::Acquire(const std::string& dir, RedoOptions options,
+                                            bool logging) {
+  const std::string path = dir + "/redo.ckpt";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Errno("cannot open " + path);
+  }
+  std::unique_ptr<Redo> redo(new Redo(dir, options, fd, logging));
+  const auto lock = [&](int how) -> Status {
+    if (::flock(fd, how | LOCK_NB) == 0) {
+      return Status::Ok();
+    }
+    if (errno == EWOULDBLOCK) {
+      return Unavailable("the store in " + dir + " is open in another process" +
+                             (how == LOCK_EX ? "" : " that writes it through its redo log") +
+                             " (stop the server first)",
+                         "store_in_use");
+    }
+    return Errno("cannot lock " + path);
+  };
+  HOSTCA_RETURN_IF_ERROR(lock(logging ? LOCK_EX : LOCK_SH));
+  HOSTCA_ASSIGN_OR_RETURN(const std::optional<Ckpt> ckpt, ReadCkpt(fd, path));
+  if (ckpt) {
+    redo->ckpt_ = *ckpt;
+  }
+  if (redo->ckpt_.active && !logging) {
+    HOSTCA_RETURN_IF_ERROR(lock(LOCK_EX));  // recovery; MarkClean shares it again
+  }
+  return redo;
+}
+
+Redo::~Redo() {
+  StopThread();
+  Abandon();
+  if (data_fd_ >= 0) {
+    ::close(data_fd_);
+  }
+  if (ckpt_fd_ >= 0) {
+    ::close(ckpt_fd_);  // releases the flock
+  }
+}
+
+Status Redo::OpenDataFd() {
+  if (data_fd_ >= 0) {
+    return Status::Ok();
+  }
+  const std::string path = dir_ + "/data.mdb";
+  data_fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  return data_fd_ >= 0 ? Status::Ok() : Errno("cannot open " + path);
+}
+
+Status Redo::OpenLogs() {
+  for (int i = 0; i < 2; ++i) {
+    if (!logs_[i]) {
+      HOSTCA_ASSIGN_OR_RETURN(logs_[i], RedoLog::Open(LogPath(dir_, i)));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Redo::SyncData() {
+  HOSTCA_RETURN_IF_ERROR(OpenDataFd());
+  return ::fdatasync(data_fd_) == 0 ? Status::Ok() : Errno("cannot sync " + dir_ + "/data.mdb");
+}
+
+Status Redo::WriteCkpt(const Ckpt& c) {
+  std::string slot(kCkptMagic, 4);
+  slot += BigEndian64(c.active ? 1 : 0);
+  slot += BigEndian64(c.seq);
+  slot += BigEndian64(c.gen);
+  slot += BigEndian64(c.txnid);
+  slot += BigEndian64(c.page_size);
+  std::string meta = c.meta;
+  meta.resize(kMetaBytes, '\0');
+  slot += meta;
+  slot += Sha256(slot).substr(0, 8);
+  if (!FullPwrite(ckpt_fd_, slot.data(), slot.size(), kSlotOffset[c.seq & 1]) ||
+      ::fdatasync(ckpt_fd_) != 0) {
+    return Errno("cannot write " + dir_ + "/redo.ckpt");
+  }
+  return Status::Ok();
+}
+
+Status Redo::RestoreMetaPages() {
+  if (!ckpt_.active) {
+    return Status::Ok();
+  }
+  HOSTCA_RETURN_IF_ERROR(OpenDataFd());
+  for (uint64_t slot = 0; slot < 2; ++slot) {
+    std::string page = ckpt_.meta;
+    std::memcpy(page.data(), &slot, sizeof(slot));  // the page header's page number (mp_pgno)
+    if (!FullPwrite(data_fd_, page.data(), page.size(),
+                    static_cast<off_t>(slot * ckpt_.page_size))) {
+      return Errno("cannot restore the meta pages of " + dir_ + "/data.mdb");
+    }
+  }
+  return SyncData();
+}
+
+Status Redo::Replay(MDB_env* env, const Dbis& dbis) {
+  if (!ckpt_.active) {
+    return Status::Ok();
+  }
+  HOSTCA_RETURN_IF_ERROR(OpenLogs());
+  uint64_t last = ckpt_.txnid;
+  for (uint64_t gen = ckpt_.gen; gen <= ckpt_.gen + 1; ++gen) {
+    HOSTCA_RETURN_IF_ERROR(logs_[gen & 1]->Scan([&](uint64_t txnid, std::string_view payload) {
+      if (payload.size() < 8 || ReadBigEndian64(payload) != gen || txnid <= last) {
+        return Status::Ok();  // another generation's, or already in the checkpoint
+      }
+      if (txnid != last + 1) {
+        return CorruptStore("the redo log in " + dir_ + " skips from transaction " +
+                            std::to_string(last) + " to " + std::to_string(txnid));
+      }
+      while (true) {
+        HOSTCA_ASSIGN_OR_RETURN(TxnHandle txn, BeginTxn(env, nullptr, 0, "cannot replay the log"));
+        if (mdb_txn_id(txn.get()) != txnid) {
+          return CorruptStore("the store in " + dir_ + " is at transaction " +
+                              std::to_string(mdb_txn_id(txn.get()) - 1) +
+                              " where its redo log continues from " + std::to_string(last));
+        }
+        LmdbKv kv(txn.get(), dbis);
+        Status st = ReplayOps(payload.substr(8), kv);
+        if (st.ok()) {
+          st = txn.Commit("cannot commit a replayed transaction");
+        }
+        if (kv.map_full() || st.reason() == kMapFullReason) {
+          txn.Abort();
+          MDB_envinfo info;
+          mdb_env_info(env, &info);
+          if (const int rc = mdb_env_set_mapsize(env, info.me_mapsize * 2); rc != 0) {
+            return LmdbError("cannot grow the store to replay its log", rc);
+          }
+          continue;
+        }
+        HOSTCA_RETURN_IF_ERROR(st);
+        break;
+      }
+      last = txnid;
+      ++stats_.replayed;
+      return Status::Ok();
+    }));
+  }
+  return SyncData();
+}
+
+Status Redo::MarkClean() {
+  if (!ckpt_.active) {
+    return Status::Ok();
+  }
+  HOSTCA_RETURN_IF_ERROR(SyncData());
+  Ckpt c = ckpt_;
+  c.active = false;
+  ++c.seq;
+  HOSTCA_RETURN_IF_ERROR(WriteCkpt(c));
+  ckpt_ = c;
+  if (!logging_) {
+    ::flock(ckpt_fd_, LOCK_SH | LOCK_NB);  // a conversion: cannot be refused
+  }
+  return Status::Ok();
+}
+
+Status Redo::PinLatest(MDB_env* env, MDB_txn** pin, Ckpt* c) {
+  HOSTCA_ASSIGN_OR_RETURN(TxnHandle txn, BeginTxn(env, nullptr, MDB_RDONLY, "cannot pin"));
+  MDB_stat st;
+  if (const int rc = mdb_env_stat(env, &st); rc != 0) {
+    return LmdbError("cannot read the store's page size", rc);
+  }
+  HOSTCA_RETURN_IF_ERROR(OpenDataFd());
+  c->txnid = mdb_txn_id(txn.get());
+  c->page_size = st.ms_psize;
+  c->meta.assign(kMetaBytes, '\0');
+  // LMDB writes transaction T's meta page to slot T & 1.
+  if (!FullPread(data_fd_, c->meta.data(), kMetaBytes,
+                 static_cast<off_t>((c->txnid & 1) * st.ms_psize))) {
+    return Errno("cannot read the meta page of " + dir_ + "/data.mdb");
+  }
+  if (MetaTxnid(c->meta) != c->txnid) {
+    return Internal("the meta page of transaction " + std::to_string(c->txnid) +
+                    " was overwritten before the checkpoint read it");
+  }
+  *pin = txn.Release();
+  return Status::Ok();
+}
+
+Status Redo::Start(MDB_env* env) {
+  HOSTCA_RETURN_IF_ERROR(OpenLogs());
+  HOSTCA_RETURN_IF_ERROR(SyncData());
+  Ckpt c;
+  MDB_txn* pin = nullptr;
+  HOSTCA_RETURN_IF_ERROR(PinLatest(env, &pin, &c));
+  c.active = true;
+  c.seq = ckpt_.seq + 1;
+  c.gen = ckpt_.gen + 2;  // past both generations the files may hold
+  Status st = WriteCkpt(c);
+  if (st.ok()) {
+    // Only now: until the checkpoint above was durable, an earlier one
+    // could have named this file's records.
+    st = logs_[c.gen & 1]->Reset();
+  }
+  if (!st.ok()) {
+    mdb_txn_abort(pin);
+    return st;
+  }
+  ckpt_ = c;
+  gen_ = c.gen;
+  pin_ = pin;
+  last_start_ = std::chrono::steady_clock::now();
+  thread_ = std::thread([this] { CheckpointLoop(); });
+  return Status::Ok();
+}
+
+Status Redo::Log(uint64_t txnid, std::string_view ops) {
+  if (!failed_.ok()) {
+    return failed_;
+  }
+  std::string payload = BigEndian64(gen_);
+  payload.append(ops);
+  return logs_[gen_ & 1]->Append(txnid, payload);
+}
+
+Status Redo::DropLast() {
+  Status st = logs_[gen_ & 1]->DropLast();
+  if (!st.ok() && failed_.ok()) {
+    failed_ = Unavailable(
+        "the store stopped writing: a failed commit could not be taken out of "
+        "its redo log (" +
+            st.message() + "); restart the server",
+        "storage_io");
+  }
+  return st;
+}
+
+void Redo::CollectDone() {
+  std::optional<Status> done;
+  std::optional<Job> finished;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!done_) {
+      return;
+    }
+    done = std::move(done_);
+    done_.reset();
+  }
+  if (!done->ok()) {
+    if (failed_.ok()) {
+      failed_ = Unavailable("the store stopped writing: a checkpoint failed (" + done->message() +
+                                "); restart the server, which recovers from the redo log",
+                            "storage_io");
+    }
+    return;  // both pins stay: the last durable checkpoint is still ckpt_
+  }
+  mdb_txn_abort(pin_);
+  pin_ = next_pin_;
+  next_pin_ = nullptr;
+}
+
+void Redo::MaybeCheckpoint(MDB_env* env) {
+  if (!thread_.joinable()) {
+    return;
+  }
+  CollectDone();
+  if (!failed_.ok()) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (in_flight_) {
+      return;
+    }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (logs_[gen_ & 1]->end() < options_.checkpoint_bytes &&
+      now - last_start_ < options_.checkpoint_interval) {
+    return;
+  }
+  Ckpt c;
+  MDB_txn* pin = nullptr;
+  if (!PinLatest(env, &pin, &c).ok()) {
+    return;  // tried again after the next batch
+  }
+  if (c.txnid == ckpt_.txnid) {
+    mdb_txn_abort(pin);  // nothing committed since
+    last_start_ = now;
+    return;
+  }
+  c.active = true;
+  c.seq = ckpt_.seq + 1;
+  c.gen = gen_ + 1;
+  // The new generation's file holds records no later than ckpt_.txnid
+  // (the generation before gen_), which the durable checkpoint covers.
+  if (Status st = logs_[c.gen & 1]->Reset(); !st.ok()) {
+    mdb_txn_abort(pin);
+    failed_ = Unavailable("the store stopped writing: " + st.message(), "storage_io");
+    return;
+  }
+  gen_ = c.gen;
+  next_pin_ = pin;
+  last_start_ = now;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = Job{c, now};
+    in_flight_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Redo::CheckpointLoop() {
+  while (true) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return job_.has_value() || stop_; });
+      if (!job_) {
+        return;
+      }
+      job = std::move(*job_);
+      job_.reset();
+    }
+    Status st = SyncData();
+    if (st.ok()) {
+      st = WriteCkpt(job.ckpt);
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - job.started).count();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (st.ok()) {
+        ckpt_ = job.ckpt;  // read by the writer only after done_ is collected
+        ++stats_.checkpoints;
+        stats_.checkpoint_seconds += seconds;
+      }
+      done_ = st;
+      in_flight_ = false;
+    }
+    cv_.notify_all();
+  }
+}
+
+void Redo::StopThread() {
+  if (!thread_.joinable()) {
+    return;
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !in_flight_; });
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Status Redo::Finish() {
+  if (!thread_.joinable()) {
+    return Status::Ok();  // not started
+  }
+  StopThread();
+  CollectDone();
+  if (!failed_.ok()) {
+    Abandon();
+    return failed_;
+  }
+  Status st = SyncData();
+  if (st.ok()) {
+    Ckpt c = ckpt_;
+    c.active = false;
+    ++c.seq;
+    c.gen = gen_;
+    st = WriteCkpt(c);
+    if (st.ok()) {
+      ckpt_ = c;
+    }
+  }
+  Abandon();
+  return st;
+}
+
+void Redo::Abandon() {
+  if (next_pin_ != nullptr) {
+    mdb_txn_abort(next_pin_);
+    next_pin_ = nullptr;
+  }
+  if (pin_ != nullptr) {
+    mdb_txn_abort(pin_);
+    pin_ = nullptr;
+  }
+}
+
+RedoStats Redo::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+Result<bool> RedoRecoveryPending(const std::string& dir) {
+  const std::string path = dir + "/redo.ckpt";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return false;  // never opened with the log
+  }
+  // A logging owner holds it exclusively: alive, its page cache holds
+  // every commit. Writers without the log (shared) recovered at their open.
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  auto ckpt = Redo::ReadCkpt(fd, path);
+  ::close(fd);
+  HOSTCA_RETURN_IF_ERROR(ckpt.status());
+  return ckpt->has_value() && (*ckpt)->active;
+}
+
+}  // namespace hostca::storage::internal

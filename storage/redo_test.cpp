@@ -1,0 +1,304 @@
+// The redo log (storage/internal/redo.h): what a power loss may leave of
+// data.mdb is any subset of the pages written since the last checkpoint;
+// the store must open from every such subset with every logged write in
+// it. And a process that ends without closing (crash, kill) leaves a store
+// the next open recovers, through any number of checkpoints.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "common/file.h"
+#include "storage/internal/redo.h"
+#include "storage/internal/test_util.h"
+#include "storage/storage.h"
+
+namespace hostca::storage {
+namespace {
+
+using test::Cert;
+
+// What the store must hold: serial -> revoked?, and the deleted serials.
+struct Model {
+  std::map<std::string, bool> certs;
+  std::vector<std::string> deleted;
+};
+
+std::string Serial(std::mt19937_64& rng) {
+  std::string s(16, '\0');
+  for (auto& c : s) {
+    c = static_cast<char>(rng() & 0xff);
+  }
+  return s;
+}
+
+// `n` acknowledged writes of each kind the store has: inserts, status
+// changes and deletes of earlier certificates (the pages they free are
+// what LMDB would reuse), and a meta value.
+void Churn(Storage& store, std::mt19937_64& rng, int n, Model* model) {
+  for (int i = 0; i < n; ++i) {
+    const int kind = static_cast<int>(rng() % 4);
+    std::vector<std::string> existing;
+    if (kind >= 2 && !model->certs.empty()) {
+      auto it = model->certs.begin();
+      std::advance(it, static_cast<long>(rng() % model->certs.size()));
+      existing.push_back(it->first);
+    }
+    if (existing.empty()) {
+      const std::string serial = Serial(rng);
+      const CertRecord rec = Cert(serial, "host" + std::to_string(rng() % 50), 5000 + i, 700);
+      REQUIRE(store.Update([&](WriteTxn& txn) { return txn.InsertCert(rec); }).ok());
+      model->certs[serial] = false;
+    } else if (kind == 2) {
+      const std::string serial = existing[0];
+      REQUIRE(store
+                  .Update([&](WriteTxn& txn) -> Status {
+                    HOSTCA_ASSIGN_OR_RETURN(CertRecord rec, txn.GetCert(serial));
+                    rec.status = CertStatus::kRevoked;
+                    rec.revoked_at = 2000;
+                    return txn.UpdateCert(rec);
+                  })
+                  .ok());
+      model->certs[serial] = true;
+    } else {
+      const std::string serial = existing[0];
+      REQUIRE(store.Update([&](WriteTxn& txn) { return txn.DeleteCert(serial); }).ok());
+      model->certs.erase(serial);
+      model->deleted.push_back(serial);
+    }
+    REQUIRE(
+        store.Update([&](WriteTxn& txn) { return txn.PutMeta("churn", std::to_string(i)); }).ok());
+  }
+}
+
+void RequireHolds(Storage& store, const Model& model) {
+  REQUIRE(store
+              .View([&](ReadTxn& txn) -> Status {
+                HOSTCA_ASSIGN_OR_RETURN(const uint64_t count, txn.CountCerts());
+                REQUIRE(count == model.certs.size());
+                for (const auto& [serial, revoked] : model.certs) {
+                  auto rec = txn.GetCert(serial);
+                  REQUIRE(rec.ok());
+                  REQUIRE((rec->status == CertStatus::kRevoked) == revoked);
+                }
+                for (const auto& serial : model.deleted) {
+                  REQUIRE(txn.GetCert(serial).status().code() == Code::kNotFound);
+                }
+                return Status::Ok();
+              })
+              .ok());
+}
+
+LmdbOptions Logged(const std::string& path) {
+  LmdbOptions o;
+  o.path = path;
+  o.redo_log = true;
+  return o;
+}
+
+void Copy(const std::string& from, const std::string& to) {
+  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+}
+
+TEST_CASE("redo log: a power loss keeps every logged write, whatever pages reached the disk") {
+  hostca::testing::TempDir dir;
+  const std::string db = dir.Sub("db");
+  LmdbOptions options = Logged(db);
+  options.checkpoint_bytes = 1ull << 40;  // no checkpoint but the one at open
+  options.checkpoint_ms = 1u << 30;
+  std::mt19937_64 rng(7);
+  Model model;
+  {
+    auto store = OpenLmdbStorage(options);
+    REQUIRE(store.ok());
+    Churn(**store, rng, 150, &model);
+    (*store)->Close();
+  }
+  auto store = OpenLmdbStorage(options);
+  REQUIRE(store.ok());
+  // The open checkpointed: data.mdb on disk is this file now.
+  const std::string durable = dir.Sub("durable.mdb");
+  Copy(db + "/data.mdb", durable);
+  Churn(**store, rng, 150, &model);
+  // Everything written since, as the page cache holds it, and the log and
+  // checkpoint files as they were before a clean close would mark them.
+  const std::string written = dir.Sub("written.mdb");
+  Copy(db + "/data.mdb", written);
+  for (const char* f : {"redo.ckpt", "redo-0.log", "redo-1.log"}) {
+    Copy(db + "/" + f, dir.Sub(std::string("saved-") + f));
+  }
+  (*store)->Close();
+
+  const auto durable_bytes = ReadFile(durable);
+  const auto written_bytes = ReadFile(written);
+  REQUIRE(durable_bytes.ok());
+  REQUIRE(written_bytes.ok());
+  const size_t page = 4096;
+  size_t changed = 0;
+  for (size_t at = 0; at < written_bytes->size(); at += page) {
+    changed += written_bytes->compare(at, page, *durable_bytes, std::min(at, durable_bytes->size()),
+                                      page) != 0;
+  }
+  INFO("pages written after the checkpoint: " << changed);
+  REQUIRE(changed > 300);
+
+  for (int trial = 0; trial < 12; ++trial) {
+    INFO("trial " << trial);
+    const std::string crashed = dir.Sub("crashed" + std::to_string(trial));
+    std::filesystem::create_directories(crashed);
+    for (const char* f : {"redo.ckpt", "redo-0.log", "redo-1.log"}) {
+      Copy(dir.Sub(std::string("saved-") + f), crashed + "/" + f);
+    }
+    // Trial 0: none of the later pages reached the disk; 1: all of them;
+    // then random halves, always with and without the meta pages.
+    std::string image = *durable_bytes;
+    image.resize(std::max(image.size(), written_bytes->size()), '\0');
+    std::mt19937_64 pick(static_cast<uint64_t>(trial));
+    for (size_t at = 0; at < written_bytes->size(); at += page) {
+      const bool take = trial == 1 || (trial > 1 && pick() % 2 == 0);
+      if (take) {
+        image.replace(at, page, written_bytes->substr(at, page));
+      }
+    }
+    REQUIRE(WriteFileAtomic(crashed + "/data.mdb", image, 0600).ok());
+    auto pending = internal::RedoRecoveryPending(crashed);
+    REQUIRE(pending.ok());
+    REQUIRE(*pending);
+    LmdbOptions reopen = trial % 2 == 0 ? Logged(crashed) : LmdbOptions{.path = crashed};
+    auto recovered = OpenLmdbStorage(reopen);
+    REQUIRE(recovered.ok());
+    RequireHolds(**recovered, model);
+    (*recovered)->Close();
+    auto check = CheckLmdbStore(crashed);
+    REQUIRE(check.ok());
+    REQUIRE(check->problems_found == 0);
+    REQUIRE_FALSE(*internal::RedoRecoveryPending(crashed));
+  }
+}
+
+// A child process writes through the log with a checkpoint after every
+// batch and ends without closing the store; the parent opens what it left.
+void WriteAndVanish(const std::string& db, int threads, int count, bool close) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    LmdbOptions o = Logged(db);
+    o.checkpoint_bytes = 1;
+    auto store = OpenLmdbStorage(o);
+    if (!store.ok()) {
+      ::_exit(2);
+    }
+    std::atomic<int> errors{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        for (int i = t; i < count; i += threads) {
+          const CertRecord rec = Cert("serial-" + std::to_string(i), "h", 1000 + i);
+          if (!(*store)->Update([&](WriteTxn& txn) { return txn.InsertCert(rec); }).ok()) {
+            ++errors;
+          }
+        }
+      });
+    }
+    for (auto& w : workers) {
+      w.join();
+    }
+    if (close) {
+      (*store)->Close();
+    }
+    ::_exit(errors == 0 ? 0 : 1);  // no destructors: the store stays open
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+void RequireSerials(Storage& store, int count) {
+  REQUIRE(store
+              .View([&](ReadTxn& txn) -> Status {
+                HOSTCA_ASSIGN_OR_RETURN(const uint64_t n, txn.CountCerts());
+                REQUIRE(n == static_cast<uint64_t>(count));
+                for (int i = 0; i < count; ++i) {
+                  REQUIRE(txn.GetCert("serial-" + std::to_string(i)).ok());
+                }
+                return Status::Ok();
+              })
+              .ok());
+}
+
+TEST_CASE("redo log: a process that ends without closing leaves a store the next open recovers") {
+  hostca::testing::TempDir dir;
+  const std::string db = dir.Sub("db");
+  WriteAndVanish(db, 8, 3000, false);
+  REQUIRE(*internal::RedoRecoveryPending(db));
+  SECTION("opened with the log") {
+    auto store = OpenLmdbStorage(Logged(db));
+    REQUIRE(store.ok());
+    RequireSerials(**store, 3000);
+    auto format = std::string();
+    REQUIRE((*store)
+                ->View([&](ReadTxn& txn) -> Status {
+                  HOSTCA_ASSIGN_OR_RETURN(format, txn.GetMeta("storage_format"));
+                  return Status::Ok();
+                })
+                .ok());
+    REQUIRE(format == "hostca-lmdb-5");
+  }
+  SECTION("opened without it") {
+    auto store = OpenLmdbStorage({.path = db});
+    REQUIRE(store.ok());
+    RequireSerials(**store, 3000);
+  }
+  SECTION("read by a check, which recovers it first") {
+    auto check = CheckLmdbStore(db);
+    REQUIRE(check.ok());
+    REQUIRE(check->problems_found == 0);
+    REQUIRE_FALSE(*internal::RedoRecoveryPending(db));
+  }
+}
+
+TEST_CASE("redo log: a clean close needs no recovery, and the store reopens either way") {
+  hostca::testing::TempDir dir;
+  const std::string db = dir.Sub("db");
+  WriteAndVanish(db, 4, 500, true);
+  REQUIRE_FALSE(*internal::RedoRecoveryPending(db));
+  {
+    auto store = OpenLmdbStorage({.path = db});
+    REQUIRE(store.ok());
+    RequireSerials(**store, 500);
+  }
+  auto store = OpenLmdbStorage(Logged(db));
+  REQUIRE(store.ok());
+  RequireSerials(**store, 500);
+}
+
+TEST_CASE("a store written through the redo log has no other writer") {
+  hostca::testing::TempDir dir;
+  const std::string db = dir.Sub("db");
+  {
+    auto first = OpenLmdbStorage(Logged(db));
+    REQUIRE(first.ok());
+    for (const LmdbOptions& other : {LmdbOptions{.path = db}, Logged(db)}) {
+      auto second = OpenLmdbStorage(other);
+      REQUIRE_FALSE(second.ok());
+      REQUIRE(second.status().reason() == "store_in_use");
+    }
+    // A reader of a store whose owner is alive reads it as it is.
+    auto check = CheckLmdbStore(db);
+    REQUIRE(check.ok());
+    (*first)->Close();
+  }
+  // Without the log, other processes may write too (in LMDB's own lock,
+  // as before), but none with it.
+  auto a = OpenLmdbStorage({.path = db});
+  REQUIRE(a.ok());
+  auto logged = OpenLmdbStorage(Logged(db));
+  REQUIRE(logged.status().reason() == "store_in_use");
+}
+
+}  // namespace
+}  // namespace hostca::storage
