@@ -38,6 +38,7 @@ struct Options {
   std::vector<int> connections = {1, 8, 64};
   int runs = 3;
   size_t openssl_ca_certs = 200;
+  std::string server_config;  // --config FILE for hostca-server serve
   int speed_seconds = 3;
   bool cfssl = true;
   bool profile = true;  // a perf profile of one more keep-alive run
@@ -48,7 +49,8 @@ struct Options {
 
 constexpr char kUsage[] =
     "usage: issuance_bench [--quick] [--requests N] [--connections LIST] [--runs N]\n"
-    "                      [--out DIR] [--server PATH] [--no-cfssl] [--no-profile]\n"
+    "                      [--out DIR] [--server PATH] [--server-config F] [--no-cfssl]\n"
+    "                      [--no-profile]\n"
     "  --quick             100 requests per run, 30 `openssl ca` certificates, 1 s\n"
     "                      `openssl speed` (default: 1000, 200, 3 s)\n"
     "  --requests N        requests per run and load shape\n"
@@ -56,6 +58,7 @@ constexpr char kUsage[] =
     "  --runs N            runs per load shape (default: 3)\n"
     "  --out DIR           where the Markdown and JSON reports go (default: bench/results)\n"
     "  --server PATH       the hostca-server binary (default: the one built beside this one)\n"
+    "  --server-config F   start hostca-server with --config F (e.g. [storage] redo_log = true)\n"
     "  --no-cfssl          skip the cfssl baselines\n"
     "  --no-profile        skip the perf profile of the server (one more keep-alive run,\n"
     "                      8 connections, under `perf record`)\n";
@@ -90,6 +93,12 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.out_dir = argv[++i];
     } else if (arg == "--server" && has_value) {
       opts.server = argv[++i];
+    } else if (arg == "--server-config" && has_value) {
+      opts.server_config = argv[++i];
+      if (!FileExists(opts.server_config)) {
+        return InvalidArgument("--server-config " + opts.server_config + " does not exist");
+      }
+      opts.report_suffix = "-custom";
     } else if (arg == "--no-cfssl") {
       opts.cfssl = false;
     } else if (arg == "--no-profile") {
@@ -305,8 +314,13 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
   std::fprintf(stderr, "== hostca-server (%s)\n", opts.server.c_str());
   HOSTCA_RETURN_IF_ERROR(MakeDirs(dir, 0700));
   HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, dir + "/data"));
+  std::vector<std::string> extra;
+  if (!opts.server_config.empty()) {
+    extra = {"--config", opts.server_config};
+  }
   HOSTCA_ASSIGN_OR_RETURN(HostcaServer server,
-                          StartHostca(opts.server, dir + "/data", dir + "/server.log"));
+                          StartHostca(opts.server, dir + "/data", dir + "/server.log",
+                                      std::chrono::seconds(30), extra));
   HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(server.data_dir + "/ca.crt"));
   HOSTCA_ASSIGN_OR_RETURN(X509Ptr ca, CertFromPem(ca_pem));
   size_t next_host = 0;

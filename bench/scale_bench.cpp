@@ -6,7 +6,7 @@
 //   scale_bench [--quick] [--sizes 1000000,10000000] [--requests N] [--runs N]
 //               [--queries N] [--starts N] [--out DIR] [--work DIR] [--keep]
 //               [--server PATH] [--no-profile] [--no-compact] [--mapped-mib LIST]
-//               [--server-b PATH]
+//               [--server-b PATH] [--config-b FILE]
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -65,13 +65,15 @@ struct Options {
   // A second hostca-server build: the same phase then alternates the two
   // builds on the loaded store (MeasureBudgets); "": no such comparison.
   std::string server_b;
+  std::string config_b;  // --config FILE for B's runs
   std::string report_suffix;
 };
 
 constexpr char kUsage[] =
     "usage: scale_bench [--quick] [--sizes LIST] [--requests N] [--runs N] [--queries N]\n"
     "                   [--starts N] [--out DIR] [--work DIR] [--keep] [--server PATH]\n"
-    "                   [--no-profile] [--no-compact] [--mapped-mib LIST]\n"
+    "                   [--no-profile] [--no-compact] [--mapped-mib LIST] [--server-b PATH]\n"
+    "                   [--config-b FILE]\n"
     "  --quick         100k certificates; 400 requests x 3 runs, 2 starts\n"
     "  --sizes LIST    comma-separated certificate counts (default: 1000000,10000000)\n"
     "  --requests N    requests per issuance run (default: 2000)\n"
@@ -91,7 +93,9 @@ constexpr char kUsage[] =
     "                  server before each run, alternating with the empty store\n"
     "  --server-b PATH  in that phase (at the default budget unless --mapped-mib), run the\n"
     "                  loaded store's issuance with this hostca-server build too, alternating\n"
-    "                  with --server's run by run: a same-run A/B of two builds\n";
+    "                  with --server's run by run: a same-run A/B of two builds\n"
+    "  --config-b FILE  the same, B being --server-b (default --server) started with\n"
+    "                  --config FILE (e.g. [storage] redo_log = true): an A/B of settings\n";
 
 Result<Options> ParseArgs(int argc, char** argv) {
   Options opts;
@@ -131,6 +135,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.compact = false;
     } else if (arg == "--server-b" && has_value) {
       opts.server_b = argv[++i];
+    } else if (arg == "--config-b" && has_value) {
+      opts.config_b = argv[++i];
     } else if (arg == "--server" && has_value) {
       opts.server = argv[++i];
     } else if (arg == "--mapped-mib" && has_value) {
@@ -155,6 +161,17 @@ Result<Options> ParseArgs(int argc, char** argv) {
   }
   if (!opts.compact) {
     opts.report_suffix += "-uncompacted";
+  }
+  if (!opts.config_b.empty()) {
+    if (!FileExists(opts.config_b)) {
+      return InvalidArgument("--config-b " + opts.config_b + " does not exist");
+    }
+    if (!opts.mapped_mib.empty()) {
+      return InvalidArgument("--config-b and --mapped-mib both set B's configuration: use one");
+    }
+    if (opts.server_b.empty()) {
+      opts.server_b = opts.server;
+    }
   }
   if (!opts.server_b.empty()) {
     if (access(opts.server_b.c_str(), X_OK) != 0) {
@@ -481,7 +498,9 @@ Status MeasureBudgets(const Options& opts, const std::string& dir, Store& empty,
       b.mapped_mib = mib;
       b.server = label;
       size->budgets.push_back(std::move(b));
-      args.push_back(config);
+      args.push_back(label == "B" && !opts.config_b.empty()
+                         ? std::vector<std::string>{"--config", opts.config_b}
+                         : config);
       paths.push_back(path);
     }
   }
@@ -490,7 +509,8 @@ Status MeasureBudgets(const Options& opts, const std::string& dir, Store& empty,
     std::fprintf(stderr, " %s", mib == 0 ? "default" : std::to_string(mib).c_str());
   }
   if (!opts.server_b.empty()) {
-    std::fprintf(stderr, ", server A %s and B %s", opts.server.c_str(), opts.server_b.c_str());
+    std::fprintf(stderr, ", server A %s and B %s%s%s", opts.server.c_str(), opts.server_b.c_str(),
+                 opts.config_b.empty() ? "" : " --config ", opts.config_b.c_str());
   }
   std::fprintf(stderr, "\n");
   HOSTCA_ASSIGN_OR_RETURN(empty.server, StartHostca(opts.server, empty.data_dir, empty.log));

@@ -97,6 +97,16 @@ std::string Metrics::Render(const Gauges& g) const {
          "of committed batches, before their commits.\n"
       << "# TYPE hostca_store_apply_seconds_total counter\n"
       << "hostca_store_apply_seconds_total " << g.store.apply_seconds << "\n";
+  counter("hostca_store_checkpoints_total",
+          "Redo log checkpoints made durable (storage.redo_log; 0 without it).",
+          g.store.checkpoints);
+  out << "# HELP hostca_store_checkpoint_seconds_total Time of the durable redo log checkpoints, "
+         "from start to durable.\n"
+      << "# TYPE hostca_store_checkpoint_seconds_total counter\n"
+      << "hostca_store_checkpoint_seconds_total " << g.store.checkpoint_seconds << "\n";
+  gauge("hostca_store_replayed_transactions",
+        "Transactions the store's open replayed from its redo log after a crash.",
+        g.store.replayed);
 
   std::lock_guard<std::mutex> lock(mu_);
   out << "# HELP hostca_refused_total Requests refused, by error code.\n"

@@ -382,6 +382,12 @@ void LmdbBackend::FillStats(StorageStats* s) {
   if (env_ == nullptr) {
     return;
   }
+  if (redo_ != nullptr) {
+    const RedoStats r = redo_->stats();
+    s->checkpoints = r.checkpoints;
+    s->checkpoint_seconds = r.checkpoint_seconds;
+    s->replayed = r.replayed;
+  }
   MDB_envinfo info;
   MDB_stat st;
   mdb_env_info(env_, &info);

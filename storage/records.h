@@ -80,6 +80,12 @@ struct StorageStats {
   // reuse (storage/README.md, "Free pages"). 0 in memory.
   uint64_t free_bytes = 0;
   uint64_t map_resizes = 0;  // times the LMDB map grew since open
+  // The redo log (storage/README.md): checkpoints made durable since open,
+  // their time from start to durable, and the transactions the open
+  // replayed after a crash. 0 without the log.
+  uint64_t checkpoints = 0;
+  double checkpoint_seconds = 0;
+  uint64_t replayed = 0;
 };
 
 }  // namespace hostca::storage

@@ -200,6 +200,18 @@ Status Redo::Replay(MDB_env* env, const Dbis& dbis) {
     return Status::Ok();
   }
   HOSTCA_RETURN_IF_ERROR(OpenLogs());
+  // The replay's commits free pages of the checkpoint's snapshot, which
+  // LMDB would reuse (and the sync below make durable) while the
+  // checkpoint file still names it: pinned until a new checkpoint, or the
+  // mark that none is needed, is durable (Start, MarkClean).
+  HOSTCA_ASSIGN_OR_RETURN(TxnHandle pin,
+                          BeginTxn(env, nullptr, MDB_RDONLY, "cannot pin the checkpoint"));
+  if (mdb_txn_id(pin.get()) != ckpt_.txnid) {
+    return CorruptStore("the store in " + dir_ + " opened at transaction " +
+                        std::to_string(mdb_txn_id(pin.get())) + ", not at its checkpoint's " +
+                        std::to_string(ckpt_.txnid));
+  }
+  pin_ = pin.Release();
   uint64_t last = ckpt_.txnid;
   for (uint64_t gen = ckpt_.gen; gen <= ckpt_.gen + 1; ++gen) {
     HOSTCA_RETURN_IF_ERROR(logs_[gen & 1]->Scan([&](uint64_t txnid, std::string_view payload) {
@@ -235,6 +247,7 @@ Status Redo::Replay(MDB_env* env, const Dbis& dbis) {
         break;
       }
       last = txnid;
+      std::lock_guard<std::mutex> lock(mu_);
       ++stats_.replayed;
       return Status::Ok();
     }));
@@ -252,6 +265,7 @@ Status Redo::MarkClean() {
   ++c.seq;
   HOSTCA_RETURN_IF_ERROR(WriteCkpt(c));
   ckpt_ = c;
+  Abandon();  // the replay's pin
   if (!logging_) {
     ::flock(ckpt_fd_, LOCK_SH | LOCK_NB);  // a conversion: cannot be refused
   }
@@ -302,6 +316,7 @@ Status Redo::Start(MDB_env* env) {
   }
   ckpt_ = c;
   gen_ = c.gen;
+  Abandon();  // the replay's pin, if any
   pin_ = pin;
   last_start_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { CheckpointLoop(); });
@@ -314,7 +329,14 @@ Status Redo::Log(uint64_t txnid, std::string_view ops) {
   }
   std::string payload = BigEndian64(gen_);
   payload.append(ops);
-  return logs_[gen_ & 1]->Append(txnid, payload);
+  Status st = logs_[gen_ & 1]->Append(txnid, payload);
+  if (!st.ok()) {
+    // After a failed write or fdatasync what reached the disk is unknown.
+    failed_ = Unavailable("the store stopped writing: " + st.message() +
+                              "; restart the server, which recovers from the redo log",
+                          "storage_io");
+  }
+  return st;
 }
 
 Status Redo::DropLast() {
@@ -450,7 +472,8 @@ void Redo::StopThread() {
 
 Status Redo::Finish() {
   if (!thread_.joinable()) {
-    return Status::Ok();  // not started
+    Abandon();  // not started: at most the replay's pin
+    return Status::Ok();
   }
   StopThread();
   CollectDone();

@@ -114,7 +114,9 @@ class Redo {
   // previous pin once a checkpoint is durable.
   void MaybeCheckpoint(MDB_env* env);
   // Clean close: waits for the checkpoint in flight, fdatasyncs data.mdb,
-  // marks the file not active, ends the pins. The environment stays open.
+  // marks the file not active, ends the pins. The environment stays open;
+  // it must be called before the environment closes (a pin is a read
+  // transaction of it), also when Start never ran.
   Status Finish();
   // Ends the pins without marking anything (before closing the environment
   // after a failure); the next open recovers.
