@@ -385,8 +385,8 @@ void Redo::MaybeCheckpoint(MDB_env* env) {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (in_flight_) {
-      return;
+    if (in_flight_ || done_.has_value()) {
+      return;  // a checkpoint that just ended is collected first: its pins move
     }
   }
   const auto now = std::chrono::steady_clock::now();
