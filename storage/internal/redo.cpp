@@ -353,7 +353,6 @@ Status Redo::DropLast() {
 
 void Redo::CollectDone() {
   std::optional<Status> done;
-  std::optional<Job> finished;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!done_) {
