@@ -18,48 +18,12 @@ constexpr char kCkptMagic[4] = {'H', 'C', 'K', '1'};
 constexpr size_t kSlotBytes = 4 + 5 * 8 + kMetaBytes + 8;
 constexpr off_t kSlotOffset[2] = {0, 4096};
 
-Status Errno(const std::string& what) {
-  return Unavailable(what + ": " + std::strerror(errno), "storage_io");
-}
-
 Status CorruptStore(const std::string& what) { return Internal(what, "corrupt_store"); }
 
 uint64_t MetaTxnid(std::string_view meta) {
   uint64_t id = 0;
   std::memcpy(&id, meta.data() + kMetaTxnidOffset, sizeof(id));  // host order, as LMDB
   return id;
-}
-
-bool FullPwrite(int fd, const char* p, size_t n, off_t at) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, p, n, at);
-    if (w < 0 && errno == EINTR) {
-      continue;
-    }
-    if (w <= 0) {
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    at += w;
-  }
-  return true;
-}
-
-bool FullPread(int fd, char* p, size_t n, off_t at) {
-  while (n > 0) {
-    const ssize_t r = ::pread(fd, p, n, at);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r <= 0) {
-      return false;
-    }
-    p += r;
-    n -= static_cast<size_t>(r);
-    at += r;
-  }
-  return true;
 }
 
 std::string LogPath(const std::string& dir, int which) {
@@ -72,8 +36,9 @@ Result<std::optional<Redo::Ckpt>> Redo::ReadCkpt(int fd, const std::string& path
   std::optional<Ckpt> best;
   for (const off_t at : kSlotOffset) {
     std::string slot(kSlotBytes, '\0');
-    if (!FullPread(fd, slot.data(), slot.size(), at) ||
-        std::memcmp(slot.data(), kCkptMagic, 4) != 0 ||
+    HOSTCA_ASSIGN_OR_RETURN(const bool whole,
+                            PreadAll(fd, slot.data(), slot.size(), at, "cannot read " + path));
+    if (!whole || std::memcmp(slot.data(), kCkptMagic, 4) != 0 ||
         Sha256(std::string_view(slot).substr(0, kSlotBytes - 8)).substr(0, 8) !=
             std::string_view(slot).substr(kSlotBytes - 8)) {
       continue;  // never written, or torn
@@ -101,7 +66,7 @@ Result<std::unique_ptr<Redo>> Redo::Acquire(const std::string& dir, RedoOptions 
   const std::string path = dir + "/redo.ckpt";
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return Errno("cannot open " + path);
+    return IoError("cannot open " + path);
   }
   std::unique_ptr<Redo> redo(new Redo(dir, options, fd, logging));
   const auto lock = [&](int how) -> Status {
@@ -114,7 +79,7 @@ Result<std::unique_ptr<Redo>> Redo::Acquire(const std::string& dir, RedoOptions 
                              " (stop the server first)",
                          "store_in_use");
     }
-    return Errno("cannot lock " + path);
+    return IoError("cannot lock " + path);
   };
   HOSTCA_RETURN_IF_ERROR(lock(logging ? LOCK_EX : LOCK_SH));
   HOSTCA_ASSIGN_OR_RETURN(const std::optional<Ckpt> ckpt, ReadCkpt(fd, path));
@@ -144,7 +109,7 @@ Status Redo::OpenDataFd() {
   }
   const std::string path = dir_ + "/data.mdb";
   data_fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  return data_fd_ >= 0 ? Status::Ok() : Errno("cannot open " + path);
+  return data_fd_ >= 0 ? Status::Ok() : IoError("cannot open " + path);
 }
 
 Status Redo::OpenLogs() {
@@ -158,7 +123,7 @@ Status Redo::OpenLogs() {
 
 Status Redo::SyncData() {
   HOSTCA_RETURN_IF_ERROR(OpenDataFd());
-  return ::fdatasync(data_fd_) == 0 ? Status::Ok() : Errno("cannot sync " + dir_ + "/data.mdb");
+  return ::fdatasync(data_fd_) == 0 ? Status::Ok() : IoError("cannot sync " + dir_ + "/data.mdb");
 }
 
 Status Redo::WriteCkpt(const Ckpt& c) {
@@ -172,11 +137,11 @@ Status Redo::WriteCkpt(const Ckpt& c) {
   meta.resize(kMetaBytes, '\0');
   slot += meta;
   slot += Sha256(slot).substr(0, 8);
-  if (!FullPwrite(ckpt_fd_, slot.data(), slot.size(), kSlotOffset[c.seq & 1]) ||
-      ::fdatasync(ckpt_fd_) != 0) {
-    return Errno("cannot write " + dir_ + "/redo.ckpt");
-  }
-  return Status::Ok();
+  const std::string path = dir_ + "/redo.ckpt";
+  HOSTCA_RETURN_IF_ERROR(PwriteAll(ckpt_fd_, slot.data(), slot.size(),
+                                   static_cast<uint64_t>(kSlotOffset[c.seq & 1]),
+                                   "cannot write " + path));
+  return ::fdatasync(ckpt_fd_) == 0 ? Status::Ok() : IoError("cannot sync " + path);
 }
 
 Status Redo::RestoreMetaPages() {
@@ -187,10 +152,8 @@ Status Redo::RestoreMetaPages() {
   for (uint64_t slot = 0; slot < 2; ++slot) {
     std::string page = ckpt_.meta;
     std::memcpy(page.data(), &slot, sizeof(slot));  // the page header's page number (mp_pgno)
-    if (!FullPwrite(data_fd_, page.data(), page.size(),
-                    static_cast<off_t>(slot * ckpt_.page_size))) {
-      return Errno("cannot restore the meta pages of " + dir_ + "/data.mdb");
-    }
+    HOSTCA_RETURN_IF_ERROR(PwriteAll(data_fd_, page.data(), page.size(), slot * ckpt_.page_size,
+                                     "cannot restore the meta pages of " + dir_ + "/data.mdb"));
   }
   return SyncData();
 }
@@ -283,9 +246,11 @@ Status Redo::PinLatest(MDB_env* env, MDB_txn** pin, Ckpt* c) {
   c->page_size = st.ms_psize;
   c->meta.assign(kMetaBytes, '\0');
   // LMDB writes transaction T's meta page to slot T & 1.
-  if (!FullPread(data_fd_, c->meta.data(), kMetaBytes,
-                 static_cast<off_t>((c->txnid & 1) * st.ms_psize))) {
-    return Errno("cannot read the meta page of " + dir_ + "/data.mdb");
+  const std::string what = "cannot read the meta page of " + dir_ + "/data.mdb";
+  HOSTCA_ASSIGN_OR_RETURN(const bool whole, PreadAll(data_fd_, c->meta.data(), kMetaBytes,
+                                                     (c->txnid & 1) * st.ms_psize, what));
+  if (!whole) {
+    return Unavailable(what + ": the file ends before it", "storage_io");
   }
   if (MetaTxnid(c->meta) != c->txnid) {
     return Internal("the meta page of transaction " + std::to_string(c->txnid) +

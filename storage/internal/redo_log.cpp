@@ -18,10 +18,6 @@ constexpr char kMagic[4] = {'H', 'R', 'L', '1'};
 constexpr size_t kHeader = 24;               // magic, length, txnid, check
 constexpr uint32_t kMaxPayload = 64u << 20;  // a longer length is a torn frame
 
-Status Errno(const std::string& what) {
-  return Unavailable(what + ": " + std::strerror(errno), "storage_io");
-}
-
 void PutBe(std::string* out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) {
     out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -41,42 +37,6 @@ std::string Check(std::string_view prev, std::string_view head16, std::string_vi
   in.reserve(prev.size() + head16.size() + payload.size());
   in.append(prev).append(head16).append(payload);
   return Sha256(in).substr(0, 8);
-}
-
-Status PwriteAll(int fd, const char* p, size_t n, uint64_t at, const std::string& what) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(at));
-    if (w < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return Errno(what);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    at += static_cast<uint64_t>(w);
-  }
-  return Status::Ok();
-}
-
-// Reads n bytes at `at`; false at the end of the file (a short read).
-Result<bool> PreadAll(int fd, char* p, size_t n, uint64_t at, const std::string& what) {
-  while (n > 0) {
-    const ssize_t r = ::pread(fd, p, n, static_cast<off_t>(at));
-    if (r < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return Errno(what);
-    }
-    if (r == 0) {
-      return false;
-    }
-    p += r;
-    n -= static_cast<size_t>(r);
-    at += static_cast<uint64_t>(r);
-  }
-  return true;
 }
 
 // Walks the valid frames of `fd` from the start: calls visit (when set) for
@@ -125,10 +85,49 @@ Result<WalkEnd> Walk(int fd, const std::string& path,
 
 }  // namespace
 
+Status IoError(const std::string& what) {
+  return Unavailable(what + ": " + std::strerror(errno), "storage_io");
+}
+
+Status PwriteAll(int fd, const char* p, size_t n, uint64_t at, const std::string& what) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(at));
+    if (w < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return IoError(what);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+    at += static_cast<uint64_t>(w);
+  }
+  return Status::Ok();
+}
+
+Result<bool> PreadAll(int fd, char* p, size_t n, uint64_t at, const std::string& what) {
+  while (n > 0) {
+    const ssize_t r = ::pread(fd, p, n, static_cast<off_t>(at));
+    if (r < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return IoError(what);
+    }
+    if (r == 0) {
+      return false;
+    }
+    p += r;
+    n -= static_cast<size_t>(r);
+    at += static_cast<uint64_t>(r);
+  }
+  return true;
+}
+
 Result<std::unique_ptr<RedoLog>> RedoLog::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return Errno("cannot open " + path);
+    return IoError("cannot open " + path);
   }
   std::unique_ptr<RedoLog> log(new RedoLog(path, fd));
   // No read-ahead when the records are read at open: it would cache the
@@ -136,14 +135,14 @@ Result<std::unique_ptr<RedoLog>> RedoLog::Open(const std::string& path) {
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
-    return Errno("cannot stat " + path);
+    return IoError("cannot stat " + path);
   }
   // The file's name must be durable before its records are.
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
-    const Status st_dir = Errno("cannot sync the directory of " + path);
+    const Status st_dir = IoError("cannot sync the directory of " + path);
     if (dir_fd >= 0) {
       ::close(dir_fd);
     }
@@ -182,7 +181,7 @@ Status RedoLog::EnsureRoom(uint64_t bytes) {
     at += n;
   }
   if (::fsync(fd_) != 0) {
-    return Errno("cannot sync " + path_);
+    return IoError("cannot sync " + path_);
   }
   allocated_ = target;
   return Status::Ok();
@@ -206,7 +205,7 @@ Status RedoLog::Append(uint64_t txnid, std::string_view payload) {
   HOSTCA_RETURN_IF_ERROR(
       PwriteAll(fd_, frame.data(), frame.size(), end_, "cannot write to " + path_));
   if (::fdatasync(fd_) != 0) {
-    return Errno("cannot sync " + path_);
+    return IoError("cannot sync " + path_);
   }
   before_last_ = Before{end_, chain_, records_ > 0 ? last_txnid_ : 0};
   end_ += frame.size();
@@ -224,7 +223,7 @@ Status RedoLog::DropLast() {
   HOSTCA_RETURN_IF_ERROR(
       PwriteAll(fd_, zeros.data(), zeros.size(), before_last_->end, "cannot write to " + path_));
   if (::fdatasync(fd_) != 0) {
-    return Errno("cannot sync " + path_);
+    return IoError("cannot sync " + path_);
   }
   end_ = before_last_->end;
   chain_ = before_last_->chain;
@@ -243,7 +242,7 @@ Status RedoLog::Reset() {
   const std::string zeros(kHeader, '\0');
   HOSTCA_RETURN_IF_ERROR(PwriteAll(fd_, zeros.data(), zeros.size(), 0, "cannot reset " + path_));
   if (::fdatasync(fd_) != 0) {
-    return Errno("cannot sync " + path_);
+    return IoError("cannot sync " + path_);
   }
   before_last_.reset();
   end_ = 0;

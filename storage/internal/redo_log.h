@@ -29,6 +29,14 @@
 
 namespace hostca::storage::internal {
 
+// The file I/O of the redo log's files (here and redo.cpp). Errors are
+// unavailable "storage_io": `what` and strerror(errno).
+Status IoError(const std::string& what);
+// Writes all n bytes at `at` (retrying short writes and EINTR).
+Status PwriteAll(int fd, const char* p, size_t n, uint64_t at, const std::string& what);
+// Reads n bytes at `at`; false at the end of the file (a short read).
+Result<bool> PreadAll(int fd, char* p, size_t n, uint64_t at, const std::string& what);
+
 class RedoLog {
  public:
   static constexpr uint64_t kChunk = 4u << 20;  // zeros kept ahead of the end
