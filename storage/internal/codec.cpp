@@ -20,11 +20,7 @@ class Writer {
     U32(static_cast<uint32_t>(s.size()));
     out_.append(s);
   }
-  void U32(uint32_t v) {
-    for (int i = 3; i >= 0; --i) {
-      out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    }
-  }
+  void U32(uint32_t v) { AppendBigEndian(&out_, v, 4); }
   void Strs(const std::vector<std::string>& v) {
     U32(static_cast<uint32_t>(v.size()));
     for (const auto& s : v) {
@@ -63,10 +59,7 @@ class Reader {
     if (!Need(4)) {
       return 0;
     }
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-      v = (v << 8) | static_cast<uint8_t>(in_[pos_ + i]);
-    }
+    const auto v = static_cast<uint32_t>(ReadBigEndian(in_.substr(pos_), 4));
     pos_ += 4;
     return v;
   }
@@ -112,21 +105,28 @@ class Reader {
 
 }  // namespace
 
-std::string BigEndian64(uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[static_cast<size_t>(7 - i)] = static_cast<char>((v >> (8 * i)) & 0xff);
+void AppendBigEndian(std::string* out, uint64_t v, size_t bytes) {
+  for (size_t i = bytes; i-- > 0;) {
+    out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
   }
-  return out;
 }
 
-uint64_t ReadBigEndian64(std::string_view in) {
+uint64_t ReadBigEndian(std::string_view in, size_t bytes) {
   uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < in.size(); ++i) {
+  for (size_t i = 0; i < bytes && i < in.size(); ++i) {
     v = (v << 8) | static_cast<uint8_t>(in[i]);
   }
   return v;
 }
+
+std::string BigEndian64(uint64_t v) {
+  std::string out;
+  out.reserve(8);
+  AppendBigEndian(&out, v, 8);
+  return out;
+}
+
+uint64_t ReadBigEndian64(std::string_view in) { return ReadBigEndian(in, 8); }
 
 std::string SignedKey(int64_t v) { return BigEndian64(static_cast<uint64_t>(v) ^ (1ull << 63)); }
 

@@ -42,6 +42,11 @@ std::string EncodeRevocation(const CertRecord& r);
 // false when `in` is not such a value (an older entry's "" included).
 bool DecodeRevocation(std::string_view in, CertRecord* r);
 
+// The low `bytes` bytes of v, most significant first (the codec's, the
+// redo log's and kv_ops' integers), and back: at most `bytes` bytes of
+// `in` are read, fewer when it is shorter.
+void AppendBigEndian(std::string* out, uint64_t v, size_t bytes);
+uint64_t ReadBigEndian(std::string_view in, size_t bytes);
 // Order-preserving 8-byte keys.
 std::string BigEndian64(uint64_t v);
 uint64_t ReadBigEndian64(std::string_view in);

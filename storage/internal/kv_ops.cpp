@@ -2,24 +2,20 @@
 
 #include <cstdint>
 
+#include "storage/internal/codec.h"
+
 namespace hostca::storage::internal {
 namespace {
 
 constexpr char kPut = 'P', kDel = 'D', kAppend = 'A';
 
-void PutBe(std::string* out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) {
-    out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  }
-}
-
 void Record(std::string* ops, char op, Table t, std::string_view key, std::string_view value) {
   ops->push_back(op);
   ops->push_back(static_cast<char>(t));
-  PutBe(ops, key.size(), 2);
+  AppendBigEndian(ops, key.size(), 2);
   ops->append(key);
   if (op != kDel) {
-    PutBe(ops, value.size(), 4);
+    AppendBigEndian(ops, value.size(), 4);
     ops->append(value);
   }
 }
@@ -31,10 +27,7 @@ bool Take(std::string_view in, size_t* at, int bytes, uint64_t* v) {
   if (in.size() - *at < static_cast<size_t>(bytes)) {
     return false;
   }
-  *v = 0;
-  for (int i = 0; i < bytes; ++i) {
-    *v = (*v << 8) | static_cast<unsigned char>(in[*at + i]);
-  }
+  *v = ReadBigEndian(in.substr(*at), static_cast<size_t>(bytes));
   *at += bytes;
   return true;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/encoding.h"
+#include "storage/internal/codec.h"
 
 namespace hostca::storage::internal {
 namespace {
@@ -17,20 +18,6 @@ namespace {
 constexpr char kMagic[4] = {'H', 'R', 'L', '1'};
 constexpr size_t kHeader = 24;               // magic, length, txnid, check
 constexpr uint32_t kMaxPayload = 64u << 20;  // a longer length is a torn frame
-
-void PutBe(std::string* out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) {
-    out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  }
-}
-
-uint64_t GetBe(const char* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) {
-    v = (v << 8) | static_cast<unsigned char>(p[i]);
-  }
-  return v;
-}
 
 std::string Check(std::string_view prev, std::string_view head16, std::string_view payload) {
   std::string in;
@@ -58,8 +45,8 @@ Result<WalkEnd> Walk(int fd, const std::string& path,
     if (!full || std::memcmp(head, kMagic, 4) != 0) {
       return w;
     }
-    const uint32_t len = static_cast<uint32_t>(GetBe(head + 4, 4));
-    const uint64_t txnid = GetBe(head + 8, 8);
+    const auto len = static_cast<uint32_t>(ReadBigEndian({head + 4, 4}, 4));
+    const uint64_t txnid = ReadBigEndian64({head + 8, 8});
     if (len > kMaxPayload || (w.records > 0 && txnid <= w.last_txnid)) {
       return w;
     }
@@ -196,8 +183,8 @@ Status RedoLog::Append(uint64_t txnid, std::string_view payload) {
     return Internal("redo log transaction ids must increase");
   }
   std::string frame(kMagic, 4);
-  PutBe(&frame, payload.size(), 4);
-  PutBe(&frame, txnid, 8);
+  AppendBigEndian(&frame, payload.size(), 4);
+  AppendBigEndian(&frame, txnid, 8);
   const std::string check = Check(chain_, frame, payload);
   frame.append(check).append(payload);
   HOSTCA_RETURN_IF_ERROR(EnsureRoom(frame.size()));
