@@ -96,7 +96,9 @@ class Redo {
   // into both meta slots of data.mdb, fdatasynced.
   Status RestoreMetaPages();
   // After the tables are open: the logged transactions after the
-  // checkpoint, each in a transaction of its own; then fdatasync.
+  // checkpoint, each in a transaction of its own (MDB_NOSYNC). Start or
+  // MarkClean must follow: they fdatasync before the checkpoint file
+  // changes, and until then the checkpoint stays pinned.
   Status Replay(MDB_env* env, const Dbis& dbis);
   // Without the log: fdatasyncs data.mdb and marks the checkpoint file not
   // active (after a recovery, so a later open does not replay again).
