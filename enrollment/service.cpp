@@ -356,7 +356,6 @@ IssuedResponse EnrollmentService::Respond(const Decision& d, const storage::Cert
   out.host_id = d.host.host_id;
   out.serial_hex = ca::SerialToHex(rec.serial);
   out.certificate_pem = pem;
-  out.chain = issuer_.chain_pem();
   out.not_after = rec.not_after;
   out.reissue = d.kind == Decision::Kind::kReissue;
   return out;

@@ -47,7 +47,6 @@ struct IssuedResponse {
   std::string host_id;
   std::string serial_hex;
   std::string certificate_pem;
-  std::vector<std::string> chain;  // issuing chain without the leaf, ending with the root
   int64_t not_after = 0;
   bool reissue = false;
 };

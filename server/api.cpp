@@ -71,7 +71,7 @@ void RegisterHostRoutes(httplib::Server& srv, ApiContext& ctx) {
                return WriteError(res, issued.status());
              }
              issued->reissue ? ctx.metrics.CountReissued() : ctx.metrics.CountIssued();
-             WriteJson(res, 201, IssuedJson(*issued));
+             WriteJsonText(res, 201, IssuedAnswer(*issued, ctx.chain_json));
            }));
   srv.Post("/v1/renew", Instrument(ctx, "renew", [&ctx](const auto& req, auto& res) {
              auto who = ClientIdentity(ctx, req);
@@ -89,7 +89,7 @@ void RegisterHostRoutes(httplib::Server& srv, ApiContext& ctx) {
                return WriteError(res, issued.status());
              }
              ctx.metrics.CountRenewed();
-             WriteJson(res, 201, IssuedJson(*issued));
+             WriteJsonText(res, 201, IssuedAnswer(*issued, ctx.chain_json));
            }));
   srv.Post("/v1/revoke", Instrument(ctx, "revoke", [&ctx](const auto& req, auto& res) {
              auto who = ClientIdentity(ctx, req);

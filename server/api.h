@@ -25,6 +25,9 @@ struct ApiContext {
   crl::Publisher& crl;
   const enrollment::ModeState& mode;
   enrollment::ExternalEnrollment* external;  // null: no [external] trust bundle
+  // The CA's issuing chain as a JSON array (JsonStringArray), for every
+  // issuance answer: encoded once, not per request.
+  const std::string chain_json;
 };
 
 // Registers every /v1 route except GET /v1/ca (the server owns it).

@@ -94,12 +94,31 @@ Result<enrollment::ClientIdentity> ClientIdentity(ApiContext& ctx, const httplib
   return ctx.enroll.Authenticate(cert.get(), chain);
 }
 
-json IssuedJson(const enrollment::IssuedResponse& r) {
-  return {{"host_id", r.host_id},
-          {"serial", r.serial_hex},
-          {"certificate", r.certificate_pem},
-          {"chain", r.chain},
-          {"not_after", FormatRfc3339(r.not_after)}};
+std::string JsonStringArray(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& item : items) {
+    if (out.size() > 1) {
+      out.push_back(',');
+    }
+    AppendJsonString(&out, item);
+  }
+  out.push_back(']');
+  return out;
+}
+
+std::string IssuedAnswer(const enrollment::IssuedResponse& r, const std::string& chain_json) {
+  std::string out;
+  out.reserve(r.certificate_pem.size() + r.certificate_pem.size() / 48 + chain_json.size() + 192);
+  out.append("{\"certificate\":");
+  AppendJsonString(&out, r.certificate_pem);
+  out.append(",\"chain\":").append(chain_json).append(",\"host_id\":");
+  AppendJsonString(&out, r.host_id);
+  out.append(",\"not_after\":");
+  AppendJsonString(&out, FormatRfc3339(r.not_after));
+  out.append(",\"serial\":");
+  AppendJsonString(&out, r.serial_hex);
+  out.push_back('}');
+  return out;
 }
 
 // A string field; empty when absent; invalid_argument when of another type.

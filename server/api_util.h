@@ -44,7 +44,12 @@ Result<int64_t> IntField(const nlohmann::json& body, const char* name, int64_t d
 // "reason" as an RFC 5280 name, `def` when absent.
 Result<int> ReasonField(const nlohmann::json& body, const char* def);
 
-nlohmann::json IssuedJson(const enrollment::IssuedResponse& r);
+// The JSON text of an issuance answer (201 of enroll and renew):
+// {host_id, serial, certificate, chain, not_after}, with `chain_json` the
+// issuing chain's array text (JsonStringArray of Issuer::chain_pem), which
+// is the same for every answer and so is encoded once (ApiContext).
+std::string IssuedAnswer(const enrollment::IssuedResponse& r, const std::string& chain_json);
+std::string JsonStringArray(const std::vector<std::string>& items);
 nlohmann::json TokenJson(const storage::TokenRecord& t, int64_t now);
 // `certs` (the host's certificates, may be null) adds "source": external
 // when one of them is a valid external certificate, else internal.

@@ -1,5 +1,7 @@
 #include "server/http_util.h"
 
+#include <algorithm>
+
 namespace hostca::server {
 
 int HttpStatusFor(const Status& status) {
@@ -39,6 +41,62 @@ void WriteJson(httplib::Response& res, int http_status, const nlohmann::json& bo
   // parameter): replace them with U+FFFD rather than throwing.
   res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                   "application/json");
+}
+
+void WriteJsonText(httplib::Response& res, int http_status, std::string json_text) {
+  res.status = http_status;
+  res.body = std::move(json_text);
+  res.set_header("Content-Type", "application/json");
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  if (std::any_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x80; })) {
+    out->append(nlohmann::json(std::string(s))
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return;
+  }
+  const auto plain = [](unsigned char c) { return c >= 0x20 && c != '"' && c != '\\'; };
+  out->reserve(out->size() + s.size() + s.size() / 32 + 2);
+  out->push_back('"');
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (plain(c)) {
+      continue;
+    }
+    out->append(s.substr(run, i - run));
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+        out->append(esc, sizeof(esc));
+      }
+    }
+    run = i + 1;
+  }
+  out->append(s.substr(run));
+  out->push_back('"');
 }
 
 void WriteHttpError(httplib::Response& res) {

@@ -26,6 +26,7 @@
 #include "common/pem.h"
 #include "enrollment/security_level.h"
 #include "enrollment/tidy.h"
+#include "server/api_util.h"
 #include "server/backup.h"
 #include "server/backup_archive.h"
 #include "server/http_util.h"
@@ -811,7 +812,8 @@ Status Server::StartServices() {
   enroll_ = std::make_unique<enrollment::EnrollmentService>(
       *issuer_, *store_, clock_, *resolver_, *limiter_, eo, publisher_.get(), mode_.get());
   api_ = std::make_unique<ApiContext>(ApiContext{*enroll_, *admin_, metrics_, *store_, clock_,
-                                                 *publisher_, *mode_, external_.get()});
+                                                 *publisher_, *mode_, external_.get(),
+                                                 JsonStringArray(issuer_->chain_pem())});
   RegisterApi(*https_, *api_);
   return Status::Ok();
 }
