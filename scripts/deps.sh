@@ -6,7 +6,7 @@ HOSTCA_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libssl-dev openssl
   libcpp-httplib-dev liblmdb-dev lmdb-utils libspdlog-dev catch2 libbotan-2-dev botan
-  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
+  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgoogle-perftools-dev
   gnutls-bin libnss3-tools curl jq
 )
 
