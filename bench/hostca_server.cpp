@@ -45,7 +45,8 @@ Status InitHostca(const std::string& server_binary, const std::string& data_dir)
 
 Result<HostcaServer> StartHostca(const std::string& server_binary, const std::string& data_dir,
                                  const std::string& log_path, std::chrono::seconds deadline,
-                                 const std::vector<std::string>& extra_args) {
+                                 const std::vector<std::string>& extra_args,
+                                 const std::vector<std::string>& wrapper) {
   HostcaServer s;
   s.data_dir = data_dir;
   HOSTCA_ASSIGN_OR_RETURN(std::string token, ReadFile(data_dir + "/admin.token"));
@@ -57,6 +58,7 @@ Result<HostcaServer> StartHostca(const std::string& server_binary, const std::st
   std::vector<std::string> argv = {server_binary, "serve",       "--data",        data_dir,
                                    "--listen",    "127.0.0.1:0", "--http-listen", "127.0.0.1:0"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  argv.insert(argv.begin(), wrapper.begin(), wrapper.end());
   HOSTCA_ASSIGN_OR_RETURN(s.process, ChildProcess::Start(argv, log_path));
   s.endpoint.tls = s.tls.get();
   // The port is bound (and connections queue) before the services start: a

@@ -51,11 +51,12 @@ struct HostcaServer {
 // 127.0.0.1:0` and `extra_args` (e.g. --config FILE), output appended to
 // `log_path`; polls the log for the API port, then /healthz (every 5 ms)
 // until it answers 200, for at most `deadline`. Requests then time out
-// after 30 s.
+// after 30 s. `wrapper` (e.g. valgrind and its options) runs the server.
 Result<HostcaServer> StartHostca(const std::string& server_binary, const std::string& data_dir,
                                  const std::string& log_path,
                                  std::chrono::seconds deadline = std::chrono::seconds(30),
-                                 const std::vector<std::string>& extra_args = {});
+                                 const std::vector<std::string>& extra_args = {},
+                                 const std::vector<std::string>& wrapper = {});
 
 // POST /v1/tokens: a token for `uses` new hosts, valid for an hour.
 Result<std::string> CreateToken(const HostcaServer& s, const std::string& name, size_t uses);

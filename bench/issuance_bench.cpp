@@ -18,6 +18,7 @@
 #include "bench/args.h"
 #include "bench/baselines.h"
 #include "bench/hostca_server.h"
+#include "bench/instructions.h"
 #include "bench/issuance_report.h"
 #include "bench/loadgen.h"
 #include "bench/process.h"
@@ -42,6 +43,9 @@ struct Options {
   int speed_seconds = 3;
   bool cfssl = true;
   bool profile = true;  // a perf profile of one more keep-alive run
+  // callgrind's instruction count of one more keep-alive run (requests)
+  bool instructions = true;
+  size_t instruction_requests = 400;
   std::string out_dir = HOSTCA_SOURCE_DIR "/bench/results";
   std::string server = HOSTCA_BINARY_DIR "/bin/hostca-server";
   std::string report_suffix;  // in the report's file name: "" for the default counts
@@ -50,7 +54,7 @@ struct Options {
 constexpr char kUsage[] =
     "usage: issuance_bench [--quick] [--requests N] [--connections LIST] [--runs N]\n"
     "                      [--out DIR] [--server PATH] [--server-config F] [--no-cfssl]\n"
-    "                      [--no-profile]\n"
+    "                      [--no-profile] [--no-instructions]\n"
     "  --quick             100 requests per run, 30 `openssl ca` certificates, 1 s\n"
     "                      `openssl speed` (default: 1000, 200, 3 s)\n"
     "  --requests N        requests per run and load shape\n"
@@ -61,7 +65,9 @@ constexpr char kUsage[] =
     "  --server-config F   start hostca-server with --config F (e.g. [storage] redo_log = true)\n"
     "  --no-cfssl          skip the cfssl baselines\n"
     "  --no-profile        skip the perf profile of the server (one more keep-alive run,\n"
-    "                      8 connections, under `perf record`)\n";
+    "                      8 connections, under `perf record`)\n"
+    "  --no-instructions   skip the instruction count (one more keep-alive run, 8\n"
+    "                      connections, of a server under valgrind --tool=callgrind)\n";
 
 Result<std::vector<int>> ParseConnections(const std::string& list) {
   HOSTCA_ASSIGN_OR_RETURN(const std::vector<size_t> counts,
@@ -78,6 +84,7 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.requests = 100;
       opts.openssl_ca_certs = 30;
       opts.speed_seconds = 1;
+      opts.instruction_requests = 100;
       opts.report_suffix = "-quick";
     } else if (arg == "--requests" && has_value) {
       HOSTCA_ASSIGN_OR_RETURN(opts.requests, ParseCount(argv[++i], "--requests"));
@@ -103,6 +110,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.cfssl = false;
     } else if (arg == "--no-profile") {
       opts.profile = false;
+    } else if (arg == "--no-instructions") {
+      opts.instructions = false;
     } else {
       return InvalidArgument("unknown or incomplete argument '" + arg + "'");
     }
@@ -144,9 +153,9 @@ Result<LoadRow> MeasureRow(const Target& target, ConnectionMode mode, int connec
     if (target.hostca != nullptr) {
       HOSTCA_ASSIGN_OR_RETURN(writer_before, ReadStoreCounters(*target.hostca));
     }
-    HOSTCA_ASSIGN_OR_RETURN(const double cpu_before, ProcessCpuSeconds(target.server_pid));
+    HOSTCA_ASSIGN_OR_RETURN(const ProcessStat cpu_before, ReadProcessStat(target.server_pid));
     HOSTCA_ASSIGN_OR_RETURN(LoadResult res, RunLoad(target.endpoint, bodies, load));
-    HOSTCA_ASSIGN_OR_RETURN(const double cpu_after, ProcessCpuSeconds(target.server_pid));
+    HOSTCA_ASSIGN_OR_RETURN(const ProcessStat cpu_after, ReadProcessStat(target.server_pid));
     if (target.hostca != nullptr) {
       HOSTCA_ASSIGN_OR_RETURN(writer_after, ReadStoreCounters(*target.hostca));
     }
@@ -161,7 +170,8 @@ Result<LoadRow> MeasureRow(const Target& target, ConnectionMode mode, int connec
     r.certs_per_second = res.seconds > 0 ? ok / res.seconds : 0;
     r.p50_seconds = Quantile(res.latencies, 0.50);
     r.p99_seconds = Quantile(res.latencies, 0.99);
-    r.server_cpu_per_cert = (cpu_after - cpu_before) / ok;
+    r.server_cpu_per_cert = (cpu_after.cpu_seconds - cpu_before.cpu_seconds) / ok;
+    r.server_system_cpu_per_cert = (cpu_after.system_seconds - cpu_before.system_seconds) / ok;
     r.client_cpu_per_cert = res.client_cpu_seconds / ok;
     r.ok = res.ok;
     r.failed = res.failed;
@@ -309,6 +319,85 @@ Status ProfileKeepAlive(const Target& t, const std::string& dir, Profile* out) {
   return Status::Ok();
 }
 
+// One more keep-alive run at 8 connections against a second server, under
+// callgrind with instrumentation on only during the load (after a warm-up),
+// then the signature loop's count (bench/instructions.h). Errors (no
+// valgrind, a server that would not start under it, failed requests) end
+// up as the report's note.
+Status CountInstructions(const Options& opts, const std::vector<std::string>& csrs,
+                         const std::string& dir, InstructionCounts* out) {
+  out->what = "hostca keep-alive C=8, " + std::to_string(opts.instruction_requests) + " requests";
+  std::fprintf(stderr, "   %s under callgrind\n", out->what.c_str());
+  auto version = RunCommand({"valgrind", "--version"});
+  if (!version.ok() || version->exit_code != 0) {
+    return Unavailable("valgrind was not found (scripts/bench installs it)");
+  }
+  const std::string data = dir + "/callgrind-data", cg_out = dir + "/callgrind.out";
+  HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, data));
+  std::vector<std::string> extra;
+  if (!opts.server_config.empty()) {
+    extra = {"--config", opts.server_config};
+  }
+  HOSTCA_ASSIGN_OR_RETURN(HostcaServer server,
+                          StartHostca(opts.server, data, dir + "/callgrind-server.log",
+                                      std::chrono::seconds(300), extra, CallgrindWrapper(cg_out)));
+  constexpr size_t kWarmUp = 16;
+  size_t next_host = 0;
+  std::vector<std::string> pool;
+  while (pool.size() < opts.instruction_requests + kWarmUp) {
+    pool.insert(pool.end(), csrs.begin(), csrs.end());
+  }
+  pool.resize(opts.instruction_requests + kWarmUp);
+  HOSTCA_ASSIGN_OR_RETURN(const std::string token,
+                          CreateToken(server, "bench-callgrind", pool.size()));
+  std::vector<std::string> bodies = EnrollBodies(pool, token, "callgrind-", &next_host);
+  const std::vector<std::string> warm(bodies.begin(), bodies.begin() + kWarmUp);
+  bodies.erase(bodies.begin(), bodies.begin() + kWarmUp);
+  LoadOptions load;
+  load.path = "/v1/enroll";
+  load.expect_status = 201;
+  load.body_must_contain = "\"certificate\"";
+  load.mode = ConnectionMode::kKeepAlive;
+  load.connections = kProfileConnections;
+  HOSTCA_ASSIGN_OR_RETURN(const LoadResult warm_res, RunLoad(server.endpoint, warm, load));
+  if (warm_res.ok == 0) {
+    return Internal("every warm-up request under callgrind failed; first: " +
+                    warm_res.first_failure);
+  }
+  const int pid = server.process->pid();
+  HOSTCA_RETURN_IF_ERROR(CallgrindInstrument(pid, true));
+  HOSTCA_ASSIGN_OR_RETURN(const LoadResult res, RunLoad(server.endpoint, bodies, load));
+  HOSTCA_RETURN_IF_ERROR(CallgrindInstrument(pid, false));
+  // callgrind writes its counts when the process exits.
+  const int code = server.process->Stop(std::chrono::seconds(120));
+  if (res.ok == 0) {
+    return Internal("every request under callgrind failed; first: " + res.first_failure);
+  }
+  if (code != 0) {
+    return Internal("hostca-server under callgrind did not exit cleanly (exit " +
+                    std::to_string(code) + "): " + server.process->LogTail(2000));
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const std::string cg_text, ReadFile(cg_out));
+  HOSTCA_ASSIGN_OR_RETURN(const uint64_t total, CallgrindTotal(cg_text));
+  HOSTCA_ASSIGN_OR_RETURN(const CommandRun annotate,
+                          RunCommand({"callgrind_annotate", "--inclusive=yes", cg_out}));
+  out->certificates = res.ok;
+  out->server_per_cert = static_cast<double>(total) / res.ok;
+  out->parts = InstructionPartsFromAnnotate(annotate.output, res.ok);
+  // This binary's path: valgrind would read /proc/self/exe as its own.
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) {
+    return Internal("cannot read /proc/self/exe: " + ec.message());
+  }
+  HOSTCA_ASSIGN_OR_RETURN(out->signatures_per_cert, SignatureInstructions(self, dir));
+  std::fprintf(stderr,
+               "   %.0f instructions per certificate in the server's user space; the two "
+               "signature operations alone %.0f\n",
+               out->server_per_cert, out->signatures_per_cert);
+  return Status::Ok();
+}
+
 Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, const std::string& dir,
                  IssuanceResults* results) {
   std::fprintf(stderr, "== hostca-server (%s)\n", opts.server.c_str());
@@ -345,6 +434,14 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
   HOSTCA_RETURN_IF_ERROR(MeasureRenewal(opts, csrs, server, ca.get(), results));
   if (opts.profile) {
     HOSTCA_RETURN_IF_ERROR(ProfileKeepAlive(t, dir, &results->profile));
+  }
+  if (opts.instructions) {
+    // An extra: its failure is reported, and the runs above still are.
+    if (Status st = CountInstructions(opts, csrs, dir, &results->instructions); !st.ok()) {
+      results->instructions = InstructionCounts{};
+      results->instructions.not_taken = st.ToString();
+      std::fprintf(stderr, "   no instruction count: %s\n", st.ToString().c_str());
+    }
   }
   // httplib ends a kept-alive connection after a fixed number of requests.
   size_t closes = 0, requests = 0, connections = 0;
@@ -478,6 +575,11 @@ Status Run(const Options& opts, IssuanceResults* results) {
 }
 
 int Main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--signature-loop") {
+    // Internal: the loop bench/instructions.h counts under callgrind.
+    auto n = ParseCount(argv[2], "--signature-loop");
+    return n.ok() ? SignatureLoopMain(*n) : 2;
+  }
   if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
     std::fputs(kUsage, stdout);
     return 0;

@@ -66,8 +66,8 @@ size_t Failed(const LoadRow& row) {
 
 Table LoadTable(const IssuanceResults& res) {
   Table t = {{"system", "mode", "C", "certs/s (median, min–max)", "p50 ms", "p99 ms",
-              "server CPU ms/cert", "client CPU ms/cert", "connections/run", "writes/commit",
-              "commit ms", "failed"}};
+              "server CPU ms/cert", "of which kernel", "client CPU ms/cert", "connections/run",
+              "writes/commit", "commit ms", "failed"}};
   for (const LoadRow& r : res.rows) {
     const double per_commit = MedianOf(r, &LoadRun::writes_per_commit);
     t.push_back(
@@ -75,6 +75,7 @@ Table LoadTable(const IssuanceResults& res) {
          RateSpread(Figures(r, &LoadRun::certs_per_second)),
          Millis(MedianOf(r, &LoadRun::p50_seconds)), Millis(MedianOf(r, &LoadRun::p99_seconds)),
          Format("%.3f", MedianOf(r, &LoadRun::server_cpu_per_cert) * 1000),
+         Format("%.3f", MedianOf(r, &LoadRun::server_system_cpu_per_cert) * 1000),
          Format("%.3f", MedianOf(r, &LoadRun::client_cpu_per_cert) * 1000),
          Format("%.0f", Median(Connections(r))), per_commit > 0 ? Format("%.1f", per_commit) : "-",
          per_commit > 0 ? Format("%.2f", MedianOf(r, &LoadRun::commit_seconds) * 1000) : "-",
@@ -149,6 +150,46 @@ std::string ProfileSummary(const IssuanceResults& res) {
          "signature limit.\n";
 }
 
+std::string Millions(double v) { return Format("%.3f", v / 1e6); }
+
+std::string InstructionSummary(const IssuanceResults& res) {
+  const InstructionCounts& c = res.instructions;
+  if (!c.not_taken.empty()) {
+    return "No instruction count: " + c.not_taken + "\n";
+  }
+  if (c.certificates == 0) {
+    return "";
+  }
+  return "callgrind's count of the server's user-space instructions during one more " + c.what +
+         " (" + std::to_string(c.certificates) + " certificates, after a warm-up; a server of " +
+         "its own, under `valgrind --tool=callgrind`, not in the tables above). The count does " +
+         "not move with the machine's load, so it compares builds where certificates per second " +
+         "on a shared machine cannot. Kernel work (TCP, the store's pwrite and fdatasync, " +
+         "futexes) is not in it. " + Millions(c.server_per_cert) +
+         "M instructions per certificate; one P-256 CSR verification and one signature alone " +
+         "(a loop under callgrind) take " + Millions(c.signatures_per_cert) + "M, " +
+         Format("%.1f%%",
+                c.server_per_cert > 0 ? 100 * c.signatures_per_cert / c.server_per_cert : 0) +
+         " of the server's count.\n";
+}
+
+// Inclusive instructions per certificate of the frames of an issuance.
+Table InstructionTable(const IssuanceResults& res) {
+  const InstructionCounts& c = res.instructions;
+  Table t = {{"frame of the server's work", "M instructions/cert", "share", "frame"}};
+  const auto share = [&](double v) {
+    return Format("%.1f%%", c.server_per_cert > 0 ? 100 * v / c.server_per_cert : 0);
+  };
+  t.push_back({"the whole server process", Millions(c.server_per_cert), share(c.server_per_cert),
+               "(callgrind totals)"});
+  for (const InstructionPart& p : c.parts) {
+    t.push_back({p.part, Millions(p.per_cert), share(p.per_cert), p.symbol});
+  }
+  t.push_back({"signature work alone (loop)", Millions(c.signatures_per_cert),
+               share(c.signatures_per_cert), "EVP_DigestVerify + EVP_DigestSign"});
+  return t;
+}
+
 }  // namespace
 
 double SignatureLimit::KeepAlive() const {
@@ -177,6 +218,12 @@ std::string IssuanceTextTable(const IssuanceResults& res) {
     out += "\n" + ProfileSummary(res);
     if (!res.profile.parts.empty()) {
       out += Text(ProfileTable(res));
+    }
+  }
+  if (res.instructions.certificates > 0 || !res.instructions.not_taken.empty()) {
+    out += "\n" + InstructionSummary(res);
+    if (res.instructions.certificates > 0) {
+      out += Text(InstructionTable(res));
     }
   }
   return out;
@@ -212,6 +259,12 @@ std::string IssuanceMarkdownReport(const IssuanceResults& res) {
     md += "\n## Where the server's CPU goes\n\n" + ProfileSummary(res);
     if (!res.profile.parts.empty()) {
       md += "\n" + RenderMarkdown(ProfileTable(res), 1);
+    }
+  }
+  if (res.instructions.certificates > 0 || !res.instructions.not_taken.empty()) {
+    md += "\n## Instructions per certificate\n\n" + InstructionSummary(res);
+    if (res.instructions.certificates > 0) {
+      md += "\n" + RenderMarkdown(InstructionTable(res), 1);
     }
   }
   bool any_failure = false;
@@ -270,6 +323,7 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
                       {"p50_s", run.p50_seconds},
                       {"p99_s", run.p99_seconds},
                       {"server_cpu_s_per_cert", run.server_cpu_per_cert},
+                      {"server_system_cpu_s_per_cert", run.server_system_cpu_per_cert},
                       {"client_cpu_s_per_cert", run.client_cpu_per_cert},
                       {"ok", run.ok},
                       {"failed", run.failed},
@@ -281,19 +335,21 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
     }
     const std::vector<double> rates = Figures(r, &LoadRun::certs_per_second);
     const auto [lo, hi] = std::minmax_element(rates.begin(), rates.end());
-    j["load"].push_back({{"system", r.system},
-                         {"mode", r.mode},
-                         {"connections", r.connections},
-                         {"requests_per_run", r.requests_per_run},
-                         {"certs_per_s",
-                          {{"median", Median(rates)},
-                           {"min", rates.empty() ? 0 : *lo},
-                           {"max", rates.empty() ? 0 : *hi}}},
-                         {"p50_s", MedianOf(r, &LoadRun::p50_seconds)},
-                         {"p99_s", MedianOf(r, &LoadRun::p99_seconds)},
-                         {"server_cpu_s_per_cert", MedianOf(r, &LoadRun::server_cpu_per_cert)},
-                         {"failures", r.failures},
-                         {"runs", runs}});
+    j["load"].push_back(
+        {{"system", r.system},
+         {"mode", r.mode},
+         {"connections", r.connections},
+         {"requests_per_run", r.requests_per_run},
+         {"certs_per_s",
+          {{"median", Median(rates)},
+           {"min", rates.empty() ? 0 : *lo},
+           {"max", rates.empty() ? 0 : *hi}}},
+         {"p50_s", MedianOf(r, &LoadRun::p50_seconds)},
+         {"p99_s", MedianOf(r, &LoadRun::p99_seconds)},
+         {"server_cpu_s_per_cert", MedianOf(r, &LoadRun::server_cpu_per_cert)},
+         {"server_system_cpu_s_per_cert", MedianOf(r, &LoadRun::server_system_cpu_per_cert)},
+         {"failures", r.failures},
+         {"runs", runs}});
   }
   j["ratios"] = nlohmann::json::array();
   for (const LoadRow& r : res.rows) {
@@ -318,6 +374,17 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
   for (const ProfilePart& p : res.profile.parts) {
     j["profile"]["parts"].push_back(
         {{"part", p.part}, {"share", p.share}, {"measured_as", p.symbols}});
+  }
+  const InstructionCounts& ic = res.instructions;
+  j["instructions"] = {{"not_taken", ic.not_taken},
+                       {"load", ic.what},
+                       {"certificates", ic.certificates},
+                       {"server_per_certificate", ic.server_per_cert},
+                       {"signature_work_per_certificate", ic.signatures_per_cert},
+                       {"frames", nlohmann::json::array()}};
+  for (const InstructionPart& p : ic.parts) {
+    j["instructions"]["frames"].push_back(
+        {{"part", p.part}, {"frame", p.symbol}, {"per_certificate", p.per_cert}});
   }
   j["notes"] = res.notes;
   return j.dump(2) + "\n";

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/instructions.h"
 #include "bench/profile.h"
 #include "bench/report.h"
 
@@ -17,8 +18,9 @@ namespace hostca::bench {
 struct LoadRun {
   double certs_per_second = 0;  // successful requests / wall time
   double p50_seconds = 0, p99_seconds = 0;
-  double server_cpu_per_cert = 0;  // server CPU seconds / successful request
-  double client_cpu_per_cert = 0;  // the load generator's CPU seconds / successful request
+  double server_cpu_per_cert = 0;         // server CPU seconds / successful request
+  double server_system_cpu_per_cert = 0;  // of which in the kernel (stime)
+  double client_cpu_per_cert = 0;         // the load generator's CPU seconds / successful request
   size_t ok = 0, failed = 0;
   size_t connections = 0;    // TCP connections opened (TLS handshakes for hostca)
   size_t server_closes = 0;  // keep-alive connections the server ended
@@ -65,6 +67,7 @@ struct IssuanceResults {
   std::vector<LoadRow> rows;
   OpensslCaRuns openssl_ca;
   Profile profile;                 // of one more hostca keep-alive run
+  InstructionCounts instructions;  // of another, under callgrind
   std::vector<std::string> notes;  // shown under the tables
 };
 

@@ -189,6 +189,7 @@ Result<ProcessStat> ReadProcessStat(pid_t pid) {
   }
   ProcessStat out;
   out.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  out.system_seconds = static_cast<double>(stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
   out.minor_faults = minflt;
   return out;
 }

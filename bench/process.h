@@ -57,6 +57,7 @@ Result<CommandRun> RunCommand(const std::vector<std::string>& argv);
 // Counters of a running process (all its threads), from /proc/PID/stat.
 struct ProcessStat {
   double cpu_seconds = 0;     // utime + stime
+  double system_seconds = 0;  // stime: the kernel's part (syscalls, TCP, I/O submission)
   uint64_t minor_faults = 0;  // page faults served without I/O (minflt)
 };
 Result<ProcessStat> ReadProcessStat(pid_t pid);
