@@ -46,6 +46,7 @@ struct Options {
   // callgrind's instruction count of one more keep-alive run (requests)
   bool instructions = true;
   size_t instruction_requests = 400;
+  std::string callgrind_copy;  // where to keep the server's callgrind output ("" = nowhere)
   std::string out_dir = HOSTCA_SOURCE_DIR "/bench/results";
   std::string server = HOSTCA_BINARY_DIR "/bin/hostca-server";
   std::string report_suffix;  // in the report's file name: "" for the default counts
@@ -54,7 +55,7 @@ struct Options {
 constexpr char kUsage[] =
     "usage: issuance_bench [--quick] [--requests N] [--connections LIST] [--runs N]\n"
     "                      [--out DIR] [--server PATH] [--server-config F] [--no-cfssl]\n"
-    "                      [--no-profile] [--no-instructions]\n"
+    "                      [--no-profile] [--no-instructions] [--callgrind-out F]\n"
     "  --quick             100 requests per run, 30 `openssl ca` certificates, 1 s\n"
     "                      `openssl speed` (default: 1000, 200, 3 s)\n"
     "  --requests N        requests per run and load shape\n"
@@ -67,7 +68,8 @@ constexpr char kUsage[] =
     "  --no-profile        skip the perf profile of the server (one more keep-alive run,\n"
     "                      8 connections, under `perf record`)\n"
     "  --no-instructions   skip the instruction count (one more keep-alive run, 8\n"
-    "                      connections, of a server under valgrind --tool=callgrind)\n";
+    "                      connections, of a server under valgrind --tool=callgrind)\n"
+    "  --callgrind-out F   keep that server's callgrind output in F (callgrind_annotate F)\n";
 
 Result<std::vector<int>> ParseConnections(const std::string& list) {
   HOSTCA_ASSIGN_OR_RETURN(const std::vector<size_t> counts,
@@ -112,6 +114,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.profile = false;
     } else if (arg == "--no-instructions") {
       opts.instructions = false;
+    } else if (arg == "--callgrind-out" && has_value) {
+      opts.callgrind_copy = argv[++i];
     } else {
       return InvalidArgument("unknown or incomplete argument '" + arg + "'");
     }
@@ -378,6 +382,15 @@ Status CountInstructions(const Options& opts, const std::vector<std::string>& cs
                     std::to_string(code) + "): " + server.process->LogTail(2000));
   }
   HOSTCA_ASSIGN_OR_RETURN(const std::string cg_text, ReadFile(cg_out));
+  if (!opts.callgrind_copy.empty()) {
+    std::error_code ec;
+    std::filesystem::copy_file(cg_out, opts.callgrind_copy,
+                               std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) {
+      return Internal("cannot copy the callgrind output to " + opts.callgrind_copy + ": " +
+                      ec.message());
+    }
+  }
   HOSTCA_ASSIGN_OR_RETURN(const uint64_t total, CallgrindTotal(cg_text));
   HOSTCA_ASSIGN_OR_RETURN(const CommandRun annotate,
                           RunCommand({"callgrind_annotate", "--inclusive=yes", cg_out}));
