@@ -30,7 +30,8 @@ constexpr Frame kFrames[] = {
     {"of which the ECDSA signature", "EVP_DigestSignFinal"},
     {"store writer thread: records, B-tree updates, commit",
      "hostca::storage::internal::GroupCommitStorage::WriterLoop("},
-    {"of which LMDB's commit (page writes and fdatasync calls)", "mdb_txn_commit"},
+    {"of which LMDB's commit, in user space (its pwrite and fdatasync are kernel work)",
+     "mdb_txn_commit"},
 };
 
 // The leading "1,234,567" of an annotate line; false when there is none.

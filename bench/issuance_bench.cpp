@@ -392,8 +392,9 @@ Status CountInstructions(const Options& opts, const std::vector<std::string>& cs
     }
   }
   HOSTCA_ASSIGN_OR_RETURN(const uint64_t total, CallgrindTotal(cg_text));
-  HOSTCA_ASSIGN_OR_RETURN(const CommandRun annotate,
-                          RunCommand({"callgrind_annotate", "--inclusive=yes", cg_out}));
+  HOSTCA_ASSIGN_OR_RETURN(
+      const CommandRun annotate,
+      RunCommand({"callgrind_annotate", "--inclusive=yes", "--threshold=100", cg_out}));
   out->certificates = res.ok;
   out->server_per_cert = static_cast<double>(total) / res.ok;
   out->parts = InstructionPartsFromAnnotate(annotate.output, res.ok);
