@@ -20,6 +20,8 @@ struct Frame {
   const char* symbol;
 };
 constexpr Frame kFrames[] = {
+    {"the TLS handshakes of the run's 8 connections, spread over its certificates",
+     "SSL_do_handshake"},
     {"HTTP request: TLS read, parsing, routing, the handler, the answer's TLS write",
      "httplib::Server::process_request("},
     {"enrollment: decisions, CSR, certificate, store calls and the wait for the commit",
