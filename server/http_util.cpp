@@ -1,7 +1,5 @@
 #include "server/http_util.h"
 
-#include <algorithm>
-
 namespace hostca::server {
 
 int HttpStatusFor(const Status& status) {
@@ -49,49 +47,57 @@ void WriteJsonText(httplib::Response& res, int http_status, std::string json_tex
   res.set_header("Content-Type", "application/json");
 }
 
-void AppendJsonString(std::string* out, std::string_view s) {
-  if (std::any_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x80; })) {
-    out->append(nlohmann::json(std::string(s))
-                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    return;
+namespace {
+
+// The letter of a character's two-character JSON escape (\n for '\n'), or 0
+// when it is plain or takes the \u00XX form.
+char ShortEscape(unsigned char c) {
+  switch (c) {
+    case '"':
+    case '\\':
+      return static_cast<char>(c);
+    case '\n':
+      return 'n';
+    case '\r':
+      return 'r';
+    case '\t':
+      return 't';
+    case '\b':
+      return 'b';
+    case '\f':
+      return 'f';
+    default:
+      return 0;
   }
-  const auto plain = [](unsigned char c) { return c >= 0x20 && c != '"' && c != '\\'; };
-  out->reserve(out->size() + s.size() + s.size() / 32 + 2);
+}
+
+}  // namespace
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  const size_t start = out->size();
+  out->reserve(start + s.size() + s.size() / 32 + 2);
   out->push_back('"');
   size_t run = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (plain(c)) {
+    if (c >= 0x80) {
+      // Not ASCII: nlohmann's escaper, which replaces what is not UTF-8.
+      out->resize(start);
+      out->append(nlohmann::json(std::string(s))
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return;
+    }
+    if (c >= 0x20 && c != '"' && c != '\\') {
       continue;
     }
     out->append(s.substr(run, i - run));
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      default: {
-        static constexpr char kHex[] = "0123456789abcdef";
-        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-        out->append(esc, sizeof(esc));
-      }
+    if (const char letter = ShortEscape(c); letter != 0) {
+      const char esc[] = {'\\', letter};
+      out->append(esc, sizeof(esc));
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+      out->append(esc, sizeof(esc));
     }
     run = i + 1;
   }
