@@ -323,13 +323,23 @@ Status ProfileKeepAlive(const Target& t, const std::string& dir, Profile* out) {
   return Status::Ok();
 }
 
+// `serve` arguments beyond the data directory and the ports.
+std::vector<std::string> ServeArgs(const Options& opts) {
+  if (opts.server_config.empty()) {
+    return {};
+  }
+  return {"--config", opts.server_config};
+}
+
 // One more keep-alive run at 8 connections against a second server, under
 // callgrind with instrumentation on only during the load (after a warm-up),
 // then the signature loop's count (bench/instructions.h). Errors (no
 // valgrind, a server that would not start under it, failed requests) end
 // up as the report's note.
+// `enroll` is the enroll target's load (path and expectations).
 Status CountInstructions(const Options& opts, const std::vector<std::string>& csrs,
-                         const std::string& dir, InstructionCounts* out) {
+                         const LoadOptions& enroll, const std::string& dir,
+                         InstructionCounts* out) {
   out->what = "hostca keep-alive C=8, " + std::to_string(opts.instruction_requests) + " requests";
   std::fprintf(stderr, "   %s under callgrind\n", out->what.c_str());
   auto version = RunCommand({"valgrind", "--version"});
@@ -338,13 +348,10 @@ Status CountInstructions(const Options& opts, const std::vector<std::string>& cs
   }
   const std::string data = dir + "/callgrind-data", cg_out = dir + "/callgrind.out";
   HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, data));
-  std::vector<std::string> extra;
-  if (!opts.server_config.empty()) {
-    extra = {"--config", opts.server_config};
-  }
-  HOSTCA_ASSIGN_OR_RETURN(HostcaServer server,
-                          StartHostca(opts.server, data, dir + "/callgrind-server.log",
-                                      std::chrono::seconds(300), extra, CallgrindWrapper(cg_out)));
+  HOSTCA_ASSIGN_OR_RETURN(
+      HostcaServer server,
+      StartHostca(opts.server, data, dir + "/callgrind-server.log", std::chrono::seconds(300),
+                  ServeArgs(opts), CallgrindWrapper(cg_out)));
   constexpr size_t kWarmUp = 16;
   size_t next_host = 0;
   std::vector<std::string> pool;
@@ -357,10 +364,7 @@ Status CountInstructions(const Options& opts, const std::vector<std::string>& cs
   std::vector<std::string> bodies = EnrollBodies(pool, token, "callgrind-", &next_host);
   const std::vector<std::string> warm(bodies.begin(), bodies.begin() + kWarmUp);
   bodies.erase(bodies.begin(), bodies.begin() + kWarmUp);
-  LoadOptions load;
-  load.path = "/v1/enroll";
-  load.expect_status = 201;
-  load.body_must_contain = "\"certificate\"";
+  LoadOptions load = enroll;
   load.mode = ConnectionMode::kKeepAlive;
   load.connections = kProfileConnections;
   HOSTCA_ASSIGN_OR_RETURN(const LoadResult warm_res, RunLoad(server.endpoint, warm, load));
@@ -417,13 +421,9 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
   std::fprintf(stderr, "== hostca-server (%s)\n", opts.server.c_str());
   HOSTCA_RETURN_IF_ERROR(MakeDirs(dir, 0700));
   HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, dir + "/data"));
-  std::vector<std::string> extra;
-  if (!opts.server_config.empty()) {
-    extra = {"--config", opts.server_config};
-  }
   HOSTCA_ASSIGN_OR_RETURN(HostcaServer server,
                           StartHostca(opts.server, dir + "/data", dir + "/server.log",
-                                      std::chrono::seconds(30), extra));
+                                      std::chrono::seconds(30), ServeArgs(opts)));
   HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(server.data_dir + "/ca.crt"));
   HOSTCA_ASSIGN_OR_RETURN(X509Ptr ca, CertFromPem(ca_pem));
   size_t next_host = 0;
@@ -451,7 +451,7 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
   }
   if (opts.instructions) {
     // An extra: its failure is reported, and the runs above still are.
-    if (Status st = CountInstructions(opts, csrs, dir, &results->instructions); !st.ok()) {
+    if (Status st = CountInstructions(opts, csrs, t.load, dir, &results->instructions); !st.ok()) {
       results->instructions = InstructionCounts{};
       results->instructions.not_taken = st.ToString();
       std::fprintf(stderr, "   no instruction count: %s\n", st.ToString().c_str());

@@ -188,15 +188,11 @@ Result<ProcessStat> ReadProcessStat(pid_t pid) {
     }
   }
   ProcessStat out;
-  out.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-  out.system_seconds = static_cast<double>(stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  out.cpu_seconds = static_cast<double>(utime + stime) / tick;
+  out.system_seconds = static_cast<double>(stime) / tick;
   out.minor_faults = minflt;
   return out;
-}
-
-Result<double> ProcessCpuSeconds(pid_t pid) {
-  HOSTCA_ASSIGN_OR_RETURN(const ProcessStat st, ReadProcessStat(pid));
-  return st.cpu_seconds;
 }
 
 Result<ProcessMemory> ReadProcessMemory(pid_t pid) {

@@ -62,9 +62,6 @@ struct ProcessStat {
 };
 Result<ProcessStat> ReadProcessStat(pid_t pid);
 
-// utime + stime of a running process (all its threads), from /proc/PID/stat.
-Result<double> ProcessCpuSeconds(pid_t pid);
-
 // write_bytes of /proc/PID/io: the bytes of page cache the process's writes
 // made dirty, counted when a clean folio turns dirty and for the whole
 // folio. A 4 KB write into a 256 KB folio counts 256 KB, so per certificate
