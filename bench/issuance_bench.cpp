@@ -63,7 +63,7 @@ constexpr char kUsage[] =
     "  --runs N            runs per load shape (default: 3)\n"
     "  --out DIR           where the Markdown and JSON reports go (default: bench/results)\n"
     "  --server PATH       the hostca-server binary (default: the one built beside this one)\n"
-    "  --server-config F   start hostca-server with --config F (e.g. [storage] redo_log = true)\n"
+    "  --server-config F   start hostca-server with --config F (e.g. [storage] redo_log = false)\n"
     "  --no-cfssl          skip the cfssl baselines\n"
     "  --no-profile        skip the perf profile of the server (one more keep-alive run,\n"
     "                      8 connections, under `perf record`)\n"

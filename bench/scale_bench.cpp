@@ -95,7 +95,7 @@ constexpr char kUsage[] =
     "                  loaded store's issuance with this hostca-server build too, alternating\n"
     "                  with --server's run by run: a same-run A/B of two builds\n"
     "  --config-b FILE  the same, B being --server-b (default --server) started with\n"
-    "                  --config FILE (e.g. [storage] redo_log = true): an A/B of settings\n";
+    "                  --config FILE (e.g. [storage] redo_log = false): an A/B of settings\n";
 
 Result<Options> ParseArgs(int argc, char** argv) {
   Options opts;

@@ -193,33 +193,6 @@ Result<ApiResponse> ApiClient::Call(Method method, const std::string& path,
   return Internal("unknown HTTP method");
 }
 
-namespace {
-
-Code CodeForHttpStatus(int status) {
-  switch (status) {
-    case 400:
-    case 413:
-      return Code::kInvalidArgument;
-    case 401:
-      return Code::kUnauthenticated;
-    case 403:
-      return Code::kPermissionDenied;
-    case 404:
-      return Code::kNotFound;
-    case 409:
-      return Code::kConflict;
-    case 429:
-    case 507:
-      return Code::kResourceExhausted;
-    case 503:
-      return Code::kUnavailable;
-    default:
-      return status >= 500 ? Code::kInternal : Code::kInvalidArgument;
-  }
-}
-
-}  // namespace
-
 Status ErrorFromResponse(const ApiResponse& res) {
   std::string code = "http_" + std::to_string(res.status);
   std::string message = res.raw.empty() ? "unexpected answer" : res.raw;

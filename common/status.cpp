@@ -42,4 +42,27 @@ Status Status::WithContext(std::string_view context) const {
   return Status(code_, std::string(context) + ": " + message_, reason_);
 }
 
+Code CodeForHttpStatus(int http_status) {
+  switch (http_status) {
+    case 400:
+    case 413:
+      return Code::kInvalidArgument;
+    case 401:
+      return Code::kUnauthenticated;
+    case 403:
+      return Code::kPermissionDenied;
+    case 404:
+      return Code::kNotFound;
+    case 409:
+      return Code::kConflict;
+    case 429:
+    case 507:
+      return Code::kResourceExhausted;
+    case 503:
+      return Code::kUnavailable;
+    default:
+      return http_status >= 500 ? Code::kInternal : Code::kInvalidArgument;
+  }
+}
+
 }  // namespace hostca

@@ -33,6 +33,10 @@ enum class Code {
 // Stable snake_case name of a code ("invalid_argument").
 std::string_view CodeName(Code code);
 
+// The code an HTTP status of hostca's API stands for: the inverse of the
+// server's HttpStatusFor (server/http_util.h), for clients of the API.
+Code CodeForHttpStatus(int http_status);
+
 class [[nodiscard]] Status {
  public:
   Status() = default;  // OK

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ca/issuer.h"
 #include "common/clock.h"
 #include "crl/publisher.h"
 #include "enrollment/admin.h"
@@ -28,6 +29,10 @@ struct ApiContext {
   // The CA's issuing chain as a JSON array (JsonStringArray), for every
   // issuance answer: encoded once, not per request.
   const std::string chain_json;
+  // For POST /v1/admin-certs and POST /v1/tidy (hostca-server admin-cert and
+  // tidy while this server holds the store; running_server.h).
+  const ca::Issuer& issuer;
+  const int64_t tidy_retention_days;
 };
 
 // Registers every /v1 route except GET /v1/ca (the server owns it).

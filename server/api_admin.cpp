@@ -2,11 +2,14 @@
 // parse, call AdminService, render.
 #include <charconv>
 
+#include "ca/csr.h"
 #include "common/encoding.h"
 #include "enrollment/security_level.h"
+#include "enrollment/tidy.h"
 #include "server/api.h"
 #include "server/api_util.h"
 #include "server/http_util.h"
+#include "server/tls_identity.h"
 
 namespace hostca::server {
 namespace {
@@ -360,6 +363,61 @@ void RegisterCrlRoutes(httplib::Server& srv, ApiContext& ctx) {
                       })));
 }
 
+// The writes of `hostca-server admin-cert` and `tidy` when this server
+// holds the store (running_server.h); any admin may call them.
+void RegisterMaintenanceRoutes(httplib::Server& srv, ApiContext& ctx) {
+  srv.Post("/v1/admin-certs",
+           Instrument(ctx, "admin_certs.issue", Admin(ctx, [&ctx](const auto& req, auto& res) {
+                        auto body = Body(req);
+                        if (Fail(res, body)) {
+                          return;
+                        }
+                        auto name = StringField(*body, "name", true);
+                        auto csr = StringField(*body, "csr", true);
+                        auto days = IntField(*body, "days", 365);
+                        if (Fail(res, name) || Fail(res, csr) || Fail(res, days)) {
+                          return;
+                        }
+                        auto checked = ca::ParseAndCheckCsr(*csr, ca::CsrPolicy{});
+                        if (Fail(res, checked)) {
+                          return;
+                        }
+                        auto files = IssueAdminIdentity(ctx.issuer, *name, *days, ctx.clock,
+                                                        checked->public_key.get());
+                        if (Fail(res, files) ||
+                            Fail(res, RecordAdminCert(ctx.store, files->record, *name, kActor,
+                                                      ctx.clock.NowSeconds()))) {
+                          return;
+                        }
+                        WriteJson(res, 201,
+                                  {{"serial", ca::SerialToHex(files->record.serial)},
+                                   {"certificate", files->cert_chain_pem},
+                                   {"not_after", FormatRfc3339(files->record.not_after)}});
+                      })));
+  srv.Post("/v1/tidy",
+           Instrument(ctx, "tidy", Admin(ctx, [&ctx](const auto& req, auto& res) {
+                        auto body = Body(req);
+                        if (Fail(res, body)) {
+                          return;
+                        }
+                        auto days = IntField(*body, "retention_days", ctx.tidy_retention_days);
+                        if (Fail(res, days)) {
+                          return;
+                        }
+                        if (*days < 0 || *days > 36500) {
+                          return WriteError(
+                              res, InvalidArgument("retention_days must be 0..36500", "bad_field"));
+                        }
+                        enrollment::TidyOptions to;
+                        to.retention_seconds = *days * 86400;
+                        auto removed =
+                            enrollment::TidyExpired(ctx.store, ctx.clock.NowSeconds(), to, kActor);
+                        if (!Fail(res, removed)) {
+                          WriteJson(res, 200, {{"removed", *removed}, {"retention_days", *days}});
+                        }
+                      })));
+}
+
 }  // namespace
 
 void RegisterAdminRoutes(httplib::Server& srv, ApiContext& ctx) {
@@ -369,6 +427,7 @@ void RegisterAdminRoutes(httplib::Server& srv, ApiContext& ctx) {
   RegisterCertRoutes(srv, ctx);
   RegisterSettingRoutes(srv, ctx);
   RegisterCrlRoutes(srv, ctx);
+  RegisterMaintenanceRoutes(srv, ctx);
 }
 
 }  // namespace hostca::server

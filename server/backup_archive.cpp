@@ -154,7 +154,8 @@ Status AddStore(ArchiveWriter& w, const BackupSource& src, uint64_t* store_bytes
 bool Skipped(const fs::path& rel, const fs::path& abs, const BackupSource& src) {
   const std::string name = rel.filename().string();
   const std::string first = rel.begin()->string();
-  if (first == "db" || name.find(".tmp-") != std::string::npos ||
+  // serve.json describes the running server, not the CA (running_server.h).
+  if (first == "db" || rel == "serve.json" || name.find(".tmp-") != std::string::npos ||
       (name.size() > 6 && name.compare(name.size() - 6, 6, ".hcbak") == 0)) {
     return true;
   }

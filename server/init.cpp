@@ -9,6 +9,7 @@
 #include "common/file.h"
 #include "common/pem.h"
 #include "server/layout.h"
+#include "server/running_server.h"
 #include "server/tls_identity.h"
 #include "storage/storage.h"
 
@@ -38,11 +39,7 @@ Result<std::string> NewCaPassphrase(const DataLayout& layout, const ServerOption
 // --install-ca-cert.
 Status FinishInit(const ServerOptions& server, const InitOptions& init, const DataLayout& layout,
                   const ca::Issuer& issuer, const Clock& clock, InitReport* report) {
-  storage::LmdbOptions lmdb;
-  lmdb.path = layout.db();
-  lmdb.initial_map_size = server.initial_map_mib << 20;
-  lmdb.max_map_size = server.max_map_gib << 30;
-  HOSTCA_ASSIGN_OR_RETURN(auto store, storage::OpenLmdbStorage(lmdb));
+  HOSTCA_ASSIGN_OR_RETURN(auto store, storage::OpenLmdbStorage(StoreOptions(server)));
   report->written.push_back(layout.db() + "/");
 
   const std::string admin_token = Base64UrlEncode(RandomBytes(32));
@@ -192,10 +189,71 @@ Result<InitReport> RunInit(const ServerOptions& server, const InitOptions& init,
   return InitRoot(server, init, layout, clock);
 }
 
-Result<std::string> IssueAdminCertFiles(const ServerOptions& server, const std::string& name,
-                                        const std::string& out_dir, int64_t validity_days,
-                                        const Clock& clock) {
+namespace {
+
+// A CSR for `key` with CN=<name>; the server takes only its public key.
+Result<std::string> AdminCsrPem(EVP_PKEY* key, const std::string& name) {
+  X509ReqPtr req(X509_REQ_new());
+  if (!req ||
+      X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1,
+                                 0) != 1 ||
+      X509_REQ_set_pubkey(req.get(), key) != 1 ||
+      X509_REQ_sign(req.get(), key, EVP_sha256()) <= 0) {
+    return OpenSslError("cannot make the admin certificate's CSR");
+  }
+  return CsrToPem(req.get());
+}
+
+Status WriteAdminFiles(const std::string& out_dir, const std::string& name,
+                       const std::string& key_pem, const std::string& cert_chain_pem) {
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(out_dir, 0700));
+  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(out_dir + "/" + name + ".key", key_pem, 0600));
+  return WriteFileAtomic(out_dir + "/" + name + ".crt", cert_chain_pem, 0644);
+}
+
+// The running server issues it: the key stays here, the CSR goes there.
+Result<AdminCertIssued> IssueAdminCertThroughServer(const ServerOptions& server,
+                                                    const std::string& name,
+                                                    const std::string& out_dir,
+                                                    int64_t validity_days) {
+  HOSTCA_ASSIGN_OR_RETURN(EvpPkeyPtr key, ca::GenerateKey(ca::KeyType::kP256));
+  HOSTCA_ASSIGN_OR_RETURN(const std::string csr, AdminCsrPem(key.get(), name));
+  HOSTCA_ASSIGN_OR_RETURN(
+      const nlohmann::json answer,
+      PostToRunningServer(server.data_dir, "/v1/admin-certs",
+                          {{"name", name}, {"csr", csr}, {"days", validity_days}}));
+  if (!answer.contains("serial") || !answer["serial"].is_string() ||
+      !answer.contains("certificate") || !answer["certificate"].is_string()) {
+    return Internal("the server's answer holds no certificate");
+  }
+  const std::string chain_pem = answer["certificate"].get<std::string>();
+  HOSTCA_ASSIGN_OR_RETURN(X509Ptr cert, CertFromPem(chain_pem));
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return Internal("the server's certificate is not for the key made here");
+  }
+  HOSTCA_ASSIGN_OR_RETURN(const std::string key_pem, PrivateKeyToPem(key.get()));
+  HOSTCA_RETURN_IF_ERROR(WriteAdminFiles(out_dir, name, key_pem, chain_pem));
+  return AdminCertIssued{answer["serial"].get<std::string>(), true};
+}
+
+}  // namespace
+
+Result<AdminCertIssued> IssueAdminCertFiles(const ServerOptions& server, const std::string& name,
+                                            const std::string& out_dir, int64_t validity_days,
+                                            const Clock& clock) {
+  HOSTCA_RETURN_IF_ERROR(CheckAdminName(name));
   const DataLayout layout(server.data_dir);
+  if (!FileExists(layout.db() + "/data.mdb")) {
+    return InvalidArgument(layout.db() + " holds no store: run hostca-server init first",
+                           "incomplete_data_dir");
+  }
+  auto opened = storage::OpenLmdbStorage(StoreOptions(server));
+  if (!opened.ok() && opened.status().reason() == "store_in_use") {
+    return IssueAdminCertThroughServer(server, name, out_dir, validity_days);
+  }
+  HOSTCA_RETURN_IF_ERROR(opened.status());
+  std::unique_ptr<storage::Storage> store = std::move(*opened);
   HOSTCA_ASSIGN_OR_RETURN(const std::string pass,
                           ResolvePassphrase(layout, server.passphrase_file));
   HOSTCA_ASSIGN_OR_RETURN(EvpPkeyPtr key, ca::LoadEncryptedKey(layout.ca_key(), pass));
@@ -208,9 +266,6 @@ Result<std::string> IssueAdminCertFiles(const ServerOptions& server, const std::
       HOSTCA_ASSIGN_OR_RETURN(chain, CertsFromPemBundle(chain_pem));
     }
   }
-  storage::LmdbOptions lmdb;
-  lmdb.path = layout.db();
-  HOSTCA_ASSIGN_OR_RETURN(auto store, storage::OpenLmdbStorage(lmdb));
   std::string organization;
   HOSTCA_RETURN_IF_ERROR(store->View([&](storage::ReadTxn& txn) -> Status {
     HOSTCA_ASSIGN_OR_RETURN(organization, txn.GetMeta(kMetaOrganization));
@@ -220,21 +275,12 @@ Result<std::string> IssueAdminCertFiles(const ServerOptions& server, const std::
                                                           std::move(chain), organization));
   HOSTCA_ASSIGN_OR_RETURN(TlsIdentityFiles files,
                           IssueAdminIdentity(*issuer, name, validity_days, clock));
-  HOSTCA_RETURN_IF_ERROR(MakeDirs(out_dir, 0700));
-  HOSTCA_RETURN_IF_ERROR(WriteFileAtomic(out_dir + "/" + name + ".key", files.key_pem, 0600));
-  HOSTCA_RETURN_IF_ERROR(
-      WriteFileAtomic(out_dir + "/" + name + ".crt", files.cert_chain_pem, 0644));
-  const std::string serial = ca::SerialToHex(files.record.serial);
-  Status st = store->Update([&](storage::WriteTxn& txn) -> Status {
-    HOSTCA_RETURN_IF_ERROR(txn.InsertCert(files.record));
-    return txn
-        .AppendAudit(clock.NowSeconds(), "hostca-server admin-cert", "admin_cert.issue",
-                     "name=" + name + " serial=" + serial)
-        .status();
-  });
+  HOSTCA_RETURN_IF_ERROR(WriteAdminFiles(out_dir, name, files.key_pem, files.cert_chain_pem));
+  Status st =
+      RecordAdminCert(*store, files.record, name, "hostca-server admin-cert", clock.NowSeconds());
   store->Close();
   HOSTCA_RETURN_IF_ERROR(st);
-  return serial;
+  return AdminCertIssued{ca::SerialToHex(files.record.serial), false};
 }
 
 Result<std::string> ResolvePassphrase(const DataLayout& layout,

@@ -33,12 +33,18 @@ struct InitReport {
 Result<InitReport> RunInit(const ServerOptions& server, const InitOptions& init,
                            const Clock& clock);
 
+struct AdminCertIssued {
+  std::string serial;           // hex
+  bool through_server = false;  // a running server issued and recorded it
+};
+
 // `hostca-server admin-cert`: issues an admin client certificate for `name`
 // with the CA of `server.data_dir`, records it (and an audit entry) in the
-// store, and writes OUT/<name>.key (0600) and OUT/<name>.crt. Returns the
-// serial (hex).
-Result<std::string> IssueAdminCertFiles(const ServerOptions& server, const std::string& name,
-                                        const std::string& out_dir, int64_t validity_days,
-                                        const Clock& clock);
+// store, and writes OUT/<name>.key (0600) and OUT/<name>.crt. When a server
+// holds the store, the key is made here and that server issues and records
+// the certificate for its CSR (running_server.h).
+Result<AdminCertIssued> IssueAdminCertFiles(const ServerOptions& server, const std::string& name,
+                                            const std::string& out_dir, int64_t validity_days,
+                                            const Clock& clock);
 
 }  // namespace hostca::server

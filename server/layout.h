@@ -27,6 +27,8 @@ struct DataLayout {
   // installed by `hostca-server import-tls` (server/sni_table.h).
   std::string tls_sni_dir() const { return dir + "/tls/sni"; }
   std::string db() const { return dir + "/db"; }
+  // Where the running server listens (running_server.h); 0644, not backed up.
+  std::string serve_json() const { return dir + "/serve.json"; }
 };
 
 // Meta keys in the store.

@@ -22,6 +22,7 @@
 #include "server/layout.h"
 #include "server/options.h"
 #include "server/p12_commands.h"
+#include "server/running_server.h"
 #include "server/server.h"
 #include "storage/storage.h"
 
@@ -102,8 +103,8 @@ int RunInitCommand(const Flags& f) {
   return 0;
 }
 
-// `tidy`: the background job's work, run once by hand. Run it while the
-// server is stopped (the store is single-process for map growth).
+// `tidy`: the background job's work, run once by hand: on the store itself,
+// or through the server that holds it (running_server.h).
 int RunTidyCommand(const Flags& f, int64_t retention_days) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
@@ -114,23 +115,31 @@ int RunTidyCommand(const Flags& f, int64_t retention_days) {
     std::cerr << "hostca-server tidy: " << layout.db() << " holds no store\n";
     return 1;
   }
-  storage::LmdbOptions lmdb;
-  lmdb.path = layout.db();
-  auto store = storage::OpenLmdbStorage(lmdb);
+  const int64_t days = retention_days >= 0 ? retention_days : options->tidy_retention_days;
+  auto store = storage::OpenLmdbStorage(StoreOptions(*options));
+  if (!store.ok() && store.status().reason() == "store_in_use") {
+    auto answer = PostToRunningServer(options->data_dir, "/v1/tidy", {{"retention_days", days}});
+    if (!answer.ok()) {
+      return CommandFailed("tidy", answer.status());
+    }
+    std::cout << "removed " << answer->value("removed", uint64_t{0})
+              << " records of certificates expired more than " << days
+              << " days ago (by the running server)\n";
+    return 0;
+  }
   if (!store.ok()) {
     return CommandFailed("tidy", store.status());
   }
   enrollment::TidyOptions to;
-  to.retention_seconds =
-      (retention_days >= 0 ? retention_days : options->tidy_retention_days) * 86400;
+  to.retention_seconds = days * 86400;
   auto removed = enrollment::TidyExpired(**store, SystemClock::Instance().NowSeconds(), to,
                                          "hostca-server tidy");
   (*store)->Close();
   if (!removed.ok()) {
     return CommandFailed("tidy", removed.status());
   }
-  std::cout << "removed " << *removed << " records of certificates expired more than "
-            << to.retention_seconds / 86400 << " days ago\n";
+  std::cout << "removed " << *removed << " records of certificates expired more than " << days
+            << " days ago\n";
   return 0;
 }
 
@@ -179,12 +188,13 @@ int RunAdminCertCommand(const Flags& f, const std::string& name, const std::stri
   if (!options.ok()) {
     return CommandFailed("", options.status());
   }
-  auto serial = IssueAdminCertFiles(*options, name, out, days, SystemClock::Instance());
-  if (!serial.ok()) {
-    return CommandFailed("admin-cert", serial.status());
+  auto issued = IssueAdminCertFiles(*options, name, out, days, SystemClock::Instance());
+  if (!issued.ok()) {
+    return CommandFailed("admin-cert", issued.status());
   }
-  std::cout << "admin certificate " << *serial << " for " << name << ": " << out << "/" << name
-            << ".crt and " << out << "/" << name << ".key (0600)\n";
+  std::cout << "admin certificate " << issued->serial << " for " << name << ": " << out << "/"
+            << name << ".crt and " << out << "/" << name << ".key (0600)"
+            << (issued->through_server ? ", issued by the running server" : "") << "\n";
   return 0;
 }
 
@@ -315,7 +325,9 @@ int main(int argc, char** argv) {
   serve->add_option("--http-listen", f.http_listen,
                     "plain-HTTP address for /ca.crt and /crl (default 127.0.0.1:8080)");
   CLI::App* tidy = app.add_subcommand(
-      "tidy", "remove records of certificates expired beyond the retention (server stopped)");
+      "tidy",
+      "remove records of certificates expired beyond the retention (through the server when "
+      "it runs)");
   hostca::server::AddCommonFlags(tidy, &f);
   int64_t retention_days = -1;
   tidy->add_option("--retention-days", retention_days,

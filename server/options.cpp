@@ -253,6 +253,18 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   return Status::Ok();
 }
 
+storage::LmdbOptions StoreOptions(const ServerOptions& options) {
+  storage::LmdbOptions lmdb;
+  lmdb.path = options.data_dir + "/db";
+  lmdb.initial_map_size = options.initial_map_mib << 20;
+  lmdb.max_map_size = options.max_map_gib << 30;
+  lmdb.max_batch = static_cast<size_t>(options.max_batch);
+  lmdb.durable = options.durable;
+  lmdb.redo_log = options.redo_log;
+  lmdb.checkpoint_ms = static_cast<uint32_t>(options.checkpoint_ms);
+  return lmdb;
+}
+
 Status SplitHostPort(const std::string& addr, std::string* host, int* port) {
   const auto colon = addr.rfind(':');
   if (colon == std::string::npos || colon + 1 >= addr.size()) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "storage/storage.h"
 
 namespace hostca::server {
 
@@ -47,7 +48,7 @@ struct ServerOptions {
   uint64_t max_map_gib = 1024;    // growth stops here (then: 507 resource_exhausted)
   int max_batch = 512;            // most writes per group commit
   bool durable = true;            // fsync every group commit (never turn off in production)
-  bool redo_log = false;          // durable through the redo log (storage/README.md)
+  bool redo_log = true;           // durable through the redo log (storage/README.md)
   int checkpoint_ms = 1000;       // LMDB's pages reach the disk at least this often
   // Store pages this process maps (VmRSS's RssFile) are dropped every second,
   // and as soon as they exceed this many MiB (checked ten times a second).
@@ -87,5 +88,10 @@ Status LoadConfigFile(const std::string& path, ServerOptions* options);
 
 // "host:port" -> parts. invalid_argument if malformed. IPv6 as "[::1]:8443".
 Status SplitHostPort(const std::string& addr, std::string* host, int* port);
+
+// The [storage] settings as the store takes them, for the store in
+// DATA/db: every process that opens it for writing (serve, init, tidy,
+// admin-cert) opens it the same way.
+storage::LmdbOptions StoreOptions(const ServerOptions& options);
 
 }  // namespace hostca::server

@@ -32,6 +32,7 @@
 #include "server/http_util.h"
 #include "server/layout.h"
 #include "server/mapped_pages.h"
+#include "server/running_server.h"
 #include "server/sni_table.h"
 #include "server/tls_select.h"
 
@@ -482,14 +483,7 @@ Status Server::Load() {
   HOSTCA_ASSIGN_OR_RETURN(ca_pem_, CertToPem(ca_cert.get()));
   HOSTCA_ASSIGN_OR_RETURN(std::vector<X509Ptr> chain, LoadChain(layout));
 
-  storage::LmdbOptions lmdb;
-  lmdb.path = layout.db();
-  lmdb.initial_map_size = options_.initial_map_mib << 20;
-  lmdb.max_map_size = options_.max_map_gib << 30;
-  lmdb.max_batch = static_cast<size_t>(options_.max_batch);
-  lmdb.durable = options_.durable;
-  lmdb.redo_log = options_.redo_log;
-  lmdb.checkpoint_ms = static_cast<uint32_t>(options_.checkpoint_ms);
+  const storage::LmdbOptions lmdb = StoreOptions(options_);
   if (!FileExists(layout.db() + "/data.mdb")) {
     return InvalidArgument(layout.db() + " holds no store: the data directory is incomplete");
   }
@@ -811,9 +805,9 @@ Status Server::StartServices() {
       mode_.get(), {.trust_bundle = external_ != nullptr, .server_cert = certs_->has_external()});
   enroll_ = std::make_unique<enrollment::EnrollmentService>(
       *issuer_, *store_, clock_, *resolver_, *limiter_, eo, publisher_.get(), mode_.get());
-  api_ = std::make_unique<ApiContext>(ApiContext{*enroll_, *admin_, metrics_, *store_, clock_,
-                                                 *publisher_, *mode_, external_.get(),
-                                                 JsonStringArray(issuer_->chain_pem())});
+  api_ = std::make_unique<ApiContext>(
+      ApiContext{*enroll_, *admin_, metrics_, *store_, clock_, *publisher_, *mode_, external_.get(),
+                 JsonStringArray(issuer_->chain_pem()), *issuer_, options_.tidy_retention_days});
   RegisterApi(*https_, *api_);
   return Status::Ok();
 }
@@ -932,6 +926,13 @@ Status Server::Bind() {
   SplitHostPort(options_.listen, &https_host, &port).IgnoreError();
   spdlog::info("listening https://{}:{} (API)", https_host, https_port_);
   spdlog::info("listening http://{}:{} (CA certificate and CRL)", host, http_port_);
+  // For admin-cert and tidy, which reach this server while it holds the
+  // store (running_server.h).
+  if (const Status st =
+          WriteServeFile(options_.data_dir, https_host, https_port_, host, http_port_);
+      !st.ok()) {
+    spdlog::warn("{}: admin-cert and tidy cannot find this server", st.ToString());
+  }
   // The certificate URLs depend on the bound plain-HTTP port.
   return StartServices();
 }
@@ -1063,6 +1064,7 @@ Status Server::Run() {
   }
   publisher_->Stop();
   store_->Close();
+  RemoveServeFile(options_.data_dir);
   if (!ok && !stopped_) {
     return Unavailable("the HTTPS listener stopped unexpectedly");
   }

@@ -552,7 +552,8 @@ Result<EnvPtr> OpenReadOnly(const std::string& path) {
   // holds every commit.
   HOSTCA_ASSIGN_OR_RETURN(const bool pending, RedoRecoveryPending(path));
   if (pending) {
-    HOSTCA_ASSIGN_OR_RETURN(auto recovered, OpenLmdbStorage(LmdbOptions{.path = path}));
+    HOSTCA_ASSIGN_OR_RETURN(auto recovered,
+                            OpenLmdbStorage(LmdbOptions{.path = path, .redo_log = false}));
     recovered->Close();
   }
   MDB_env* raw = nullptr;

@@ -326,7 +326,7 @@ TEST_CASE("a store of format hostca-lmdb-1 (DER inline) opens, reads and moves D
               .ok());
   REQUIRE(RawGet(path, "meta", "storage_format") == "hostca-lmdb-1");
   {
-    auto store = *OpenLmdbStorage({.path = path});
+    auto store = *OpenLmdbStorage({.path = path, .redo_log = false});
     // A write that fails leaves the marker as it was.
     REQUIRE_FALSE(
         store->Update([](WriteTxn&) -> Status { return InvalidArgument("no", "test"); }).ok());
@@ -394,7 +394,7 @@ TEST_CASE(
           {"certs_by_expiry", internal::SignedKey(600) + "c2", ""}},
          {"certs_by_status", "tokens", "token_names", "mappings", "audit"});
   REQUIRE(CheckLmdbStore(path)->problems_found == 0);
-  auto store = *OpenLmdbStorage({.path = path});
+  auto store = *OpenLmdbStorage({.path = path, .redo_log = false});
   const auto counts = [&](uint64_t hosts, size_t of_h1) {
     REQUIRE(store
                 ->View([&](ReadTxn& txn) -> Status {

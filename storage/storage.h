@@ -184,7 +184,7 @@ struct LmdbOptions {
   // sequential write and fdatasync), and LMDB's pages reach the disk at
   // checkpoints (storage/README.md "The redo log"). False: LMDB fsyncs its
   // pages at every commit.
-  bool redo_log = false;
+  bool redo_log = true;
   uint64_t checkpoint_bytes = 16ull << 20;  // a checkpoint once the log holds this much
   uint32_t checkpoint_ms = 1000;            // or this long after the previous one
 };
@@ -194,8 +194,8 @@ struct LmdbOptions {
 // "foreign_store" when the directory holds something else (garbage, another
 // program's LMDB, a newer format), internal "corrupt_store" when LMDB finds
 // the file damaged, unavailable when it cannot be opened (permissions, ...),
-// unavailable "store_in_use" when another open holds it (one open of a
-// directory at a time, in any process: DIR/redo.ckpt is flocked). A store
+// unavailable "store_in_use" when another open holds it (one writing open
+// of a directory at a time, in any process: DIR/redo.ckpt is flocked). A store
 // left by a crash of a process that used the redo log is recovered here.
 // Internal "corrupt_store" also when that log cannot be replayed.
 Result<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbOptions& options);

@@ -74,20 +74,19 @@ Result<std::unique_ptr<Redo>> Redo::Acquire(const std::string& dir, RedoOptions 
       return Status::Ok();
     }
     if (errno == EWOULDBLOCK) {
-      return Unavailable("the store in " + dir + " is open in another process" +
-                             (how == LOCK_EX ? "" : " that writes it through its redo log") +
-                             " (stop the server first)",
+      return Unavailable("the store in " + dir + " is open for writing in another process",
                          "store_in_use");
     }
     return IoError("cannot lock " + path);
   };
-  HOSTCA_RETURN_IF_ERROR(lock(logging ? LOCK_EX : LOCK_SH));
+  // One writing process at a time, with or without the log: the map's
+  // growth assumes no other process writes (storage.h), and a logging
+  // owner's commits must all be in its log. Readers in other processes
+  // (CopyLmdbStoreTo, CheckLmdbStore) take no lock.
+  HOSTCA_RETURN_IF_ERROR(lock(LOCK_EX));
   HOSTCA_ASSIGN_OR_RETURN(const std::optional<Ckpt> ckpt, ReadCkpt(fd, path));
   if (ckpt) {
     redo->ckpt_ = *ckpt;
-  }
-  if (redo->ckpt_.active && !logging) {
-    HOSTCA_RETURN_IF_ERROR(lock(LOCK_EX));  // recovery; MarkClean shares it again
   }
   return redo;
 }
@@ -229,9 +228,6 @@ Status Redo::MarkClean() {
   HOSTCA_RETURN_IF_ERROR(WriteCkpt(c));
   ckpt_ = c;
   Abandon();  // the replay's pin
-  if (!logging_) {
-    ::flock(ckpt_fd_, LOCK_SH | LOCK_NB);  // a conversion: cannot be refused
-  }
   return Status::Ok();
 }
 
@@ -482,8 +478,8 @@ Result<bool> RedoRecoveryPending(const std::string& dir) {
   if (fd < 0) {
     return false;  // never opened with the log
   }
-  // A logging owner holds it exclusively: alive, its page cache holds
-  // every commit. Writers without the log (shared) recovered at their open.
+  // A writer holds it exclusively: alive, its page cache holds every
+  // commit (a writer without the log recovered the store at its open).
   if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
     ::close(fd);
     return false;

@@ -78,11 +78,10 @@ struct RedoStats {
 
 class Redo {
  public:
-  // Locks the store and reads the checkpoint file. A process that logs
-  // (`logging`) holds the flock exclusively; others that write hold it
-  // shared (LMDB lets such processes write one after another, each commit
-  // synced), exclusively only while they recover. Errors: unavailable
-  // "store_in_use" when the lock is held against it; internal
+  // Locks the store and reads the checkpoint file. Every process that
+  // writes, with the log (`logging`) or without, holds the flock
+  // exclusively: one writing process at a time. Errors: unavailable
+  // "store_in_use" when another process holds it; internal
   // "corrupt_store" when a checkpoint slot that checks is malformed.
   static Result<std::unique_ptr<Redo>> Acquire(const std::string& dir, RedoOptions options,
                                                bool logging);
@@ -182,7 +181,7 @@ class Redo {
 
 // For a process that opens the store read-only (backup, check): true when
 // the store was left by a process that logged writes and did not close
-// cleanly, and no logging process holds it now; it must then be opened for
+// cleanly, and no writing process holds it now; it must then be opened for
 // writing once (which recovers it) before its data.mdb may be read.
 Result<bool> RedoRecoveryPending(const std::string& dir);
 
