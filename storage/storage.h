@@ -186,7 +186,7 @@ struct LmdbOptions {
   // pages at every commit.
   bool redo_log = true;
   uint64_t checkpoint_bytes = 16ull << 20;  // a checkpoint once the log holds this much
-  uint32_t checkpoint_ms = 200;             // or this long after the previous one
+  uint32_t checkpoint_ms = 1000;            // or this long after the previous one
 };
 
 // Opens the store in options.path, creating it (with a format marker in
