@@ -104,6 +104,12 @@ std::string Metrics::Render(const Gauges& g) const {
          "from start to durable.\n"
       << "# TYPE hostca_store_checkpoint_seconds_total counter\n"
       << "hostca_store_checkpoint_seconds_total " << g.store.checkpoint_seconds << "\n";
+  counter("hostca_store_log_appends_total",
+          "Group commits appended to the redo log and synced (0 without it).", g.store.log_appends);
+  out << "# HELP hostca_store_log_sync_seconds_total Time of the redo log's appends and their "
+         "fdatasync: the part of hostca_store_commit_duration_seconds before LMDB's own commit.\n"
+      << "# TYPE hostca_store_log_sync_seconds_total counter\n"
+      << "hostca_store_log_sync_seconds_total " << g.store.log_seconds << "\n";
   gauge("hostca_store_replayed_transactions",
         "Transactions the store's open replayed from its redo log after a crash.",
         g.store.replayed);

@@ -386,6 +386,8 @@ void LmdbBackend::FillStats(StorageStats* s) {
     const RedoStats r = redo_->stats();
     s->checkpoints = r.checkpoints;
     s->checkpoint_seconds = r.checkpoint_seconds;
+    s->log_appends = r.log_appends;
+    s->log_seconds = r.log_seconds;
     s->replayed = r.replayed;
   }
   MDB_envinfo info;

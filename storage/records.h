@@ -81,10 +81,14 @@ struct StorageStats {
   uint64_t free_bytes = 0;
   uint64_t map_resizes = 0;  // times the LMDB map grew since open
   // The redo log (storage/README.md): checkpoints made durable since open,
-  // their time from start to durable, and the transactions the open
+  // their time from start to durable, the commits appended to the log and
+  // the time of those appends with their fdatasync (part of commit_seconds:
+  // the rest is LMDB's own commit), and the transactions the open
   // replayed after a crash. 0 without the log.
   uint64_t checkpoints = 0;
   double checkpoint_seconds = 0;
+  uint64_t log_appends = 0;
+  double log_seconds = 0;
   uint64_t replayed = 0;
 };
 

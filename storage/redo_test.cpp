@@ -247,6 +247,11 @@ TEST_CASE("redo log: a process that ends without closing leaves a store the next
     RequireSerials(**store, 3000);
     // The last checkpoints trail the last commits.
     REQUIRE((*store)->Stats().replayed > 0);
+    // Commits through the log are counted and timed; replays are not appends.
+    REQUIRE((*store)->Stats().log_appends == 0);
+    REQUIRE((*store)->Update([](WriteTxn& txn) { return txn.PutMeta("k", "v"); }).ok());
+    REQUIRE((*store)->Stats().log_appends == 1);
+    REQUIRE((*store)->Stats().log_seconds > 0);
     auto format = std::string();
     REQUIRE((*store)
                 ->View([&](ReadTxn& txn) -> Status {
@@ -260,6 +265,8 @@ TEST_CASE("redo log: a process that ends without closing leaves a store the next
     auto store = OpenLmdbStorage({.path = db, .redo_log = false});
     REQUIRE(store.ok());
     RequireSerials(**store, 3000);
+    REQUIRE((*store)->Update([](WriteTxn& txn) { return txn.PutMeta("k", "v"); }).ok());
+    REQUIRE((*store)->Stats().log_appends == 0);
   }
   SECTION("read by a check, which recovers it first") {
     auto check = CheckLmdbStore(db);

@@ -290,7 +290,15 @@ Status Redo::Log(uint64_t txnid, std::string_view ops) {
   }
   std::string payload = BigEndian64(gen_);
   payload.append(ops);
+  const auto start = std::chrono::steady_clock::now();
   Status st = logs_[gen_ & 1]->Append(txnid, payload);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.log_appends;
+    stats_.log_seconds += seconds;
+  }
   if (!st.ok()) {
     // After a failed write or fdatasync what reached the disk is unknown.
     failed_ = Unavailable("the store stopped writing: " + st.message() +

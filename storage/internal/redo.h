@@ -73,6 +73,8 @@ struct RedoOptions {
 struct RedoStats {
   uint64_t checkpoints = 0;
   double checkpoint_seconds = 0;  // summed fdatasync + slot write time
+  uint64_t log_appends = 0;       // commits written to the log
+  double log_seconds = 0;         // their append + fdatasync time, summed
   uint64_t replayed = 0;          // transactions replayed at open
 };
 
