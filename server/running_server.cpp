@@ -20,17 +20,12 @@ Status Unreachable(const std::string& why) {
 }
 
 // A wildcard listen address is reached on the loopback of its family.
+// serve.json holds hosts as SplitHostPort gave them: never empty, no brackets.
 std::string ConnectHost(const std::string& listen_host) {
-  if (listen_host.empty() || listen_host == "0.0.0.0") {
+  if (listen_host == "0.0.0.0") {
     return "127.0.0.1";
   }
-  if (listen_host == "::" || listen_host == "[::]") {
-    return "::1";
-  }
-  if (listen_host.size() > 2 && listen_host.front() == '[' && listen_host.back() == ']') {
-    return listen_host.substr(1, listen_host.size() - 2);
-  }
-  return listen_host;
+  return listen_host == "::" ? "::1" : listen_host;
 }
 
 }  // namespace
