@@ -138,7 +138,10 @@ Result<StoreCounters> ReadStoreCounters(const HostcaServer& s) {
       {"hostca_store_commits_total", &c.commits},
       {"hostca_store_writes_total", &c.writes},
       {"hostca_store_apply_seconds_total", &c.apply_seconds},
-      {"hostca_store_commit_duration_seconds_sum", &c.commit_seconds}};
+      {"hostca_store_commit_duration_seconds_sum", &c.commit_seconds},
+      {"hostca_store_log_sync_seconds_total", &c.log_seconds},
+      {"hostca_store_checkpoints_total", &c.checkpoints},
+      {"hostca_store_checkpoint_seconds_total", &c.checkpoint_seconds}};
   for (const auto& [name, value] : wanted) {
     HOSTCA_ASSIGN_OR_RETURN(*value, MetricValue(res.body, name));
   }
@@ -152,6 +155,11 @@ WriterFigures WriterBetween(const StoreCounters& before, const StoreCounters& af
   if (commits > 0) {
     f.writes_per_commit = writes / commits;
     f.commit_seconds = (after.commit_seconds - before.commit_seconds) / commits;
+    f.log_seconds = (after.log_seconds - before.log_seconds) / commits;
+  }
+  f.checkpoints = after.checkpoints - before.checkpoints;
+  if (f.checkpoints > 0) {
+    f.checkpoint_seconds = (after.checkpoint_seconds - before.checkpoint_seconds) / f.checkpoints;
   }
   if (writes > 0) {
     f.apply_seconds_per_write = (after.apply_seconds - before.apply_seconds) / writes;

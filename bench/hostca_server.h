@@ -69,18 +69,23 @@ std::vector<std::string> EnrollBodies(const std::vector<std::string>& csrs,
 
 // The store writer's counters in GET /metrics (storage/README.md,
 // "Group commit"): group commits, the writes they carried, and the seconds
-// the writer spent running those writes and committing them. A difference
-// of two readings describes the requests in between.
+// the writer spent running those writes and committing them; of the commit,
+// the seconds of the redo log's append and fdatasync; and the background
+// checkpoints with their seconds (both 0 without the log). A difference of
+// two readings describes the requests in between.
 struct StoreCounters {
   double commits = 0, writes = 0, apply_seconds = 0, commit_seconds = 0;
+  double log_seconds = 0, checkpoints = 0, checkpoint_seconds = 0;
 };
 Result<StoreCounters> ReadStoreCounters(const HostcaServer& s);
 
 // What the writer did between two readings: writes per group commit, the
-// mean commit's seconds, and its seconds running the writes per write; all
-// 0 when it committed nothing.
+// mean commit's seconds and the part of them in the redo log, its seconds
+// running the writes per write; and the checkpoints in between with their
+// mean seconds. Each is 0 when there was nothing to count.
 struct WriterFigures {
   double writes_per_commit = 0, commit_seconds = 0, apply_seconds_per_write = 0;
+  double log_seconds = 0, checkpoints = 0, checkpoint_seconds = 0;
 };
 WriterFigures WriterBetween(const StoreCounters& before, const StoreCounters& after);
 

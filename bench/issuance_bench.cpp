@@ -185,15 +185,20 @@ Result<LoadRow> MeasureRow(const Target& target, ConnectionMode mode, int connec
     r.writes_per_commit = writer.writes_per_commit;
     r.commit_seconds = writer.commit_seconds;
     r.apply_seconds_per_write = writer.apply_seconds_per_write;
+    r.log_seconds = writer.log_seconds;
+    r.checkpoints = writer.checkpoints;
+    r.checkpoint_seconds = writer.checkpoint_seconds;
     for (const auto& [kind, n] : res.failures) {
       row.failures[kind] += n;
     }
     std::fprintf(stderr,
                  "   %s run %d: %.0f certs/s, p50 %.1f ms, p99 %.1f ms, server CPU %.2f ms/cert, "
-                 "%zu connections, %.1f writes/commit, commit %.2f ms, %zu failed%s%s\n",
+                 "%zu connections, %.1f writes/commit, commit %.2f ms (log %.2f ms), "
+                 "%.0f checkpoints of %.1f ms, %zu failed%s%s\n",
                  what.c_str(), run, r.certs_per_second, r.p50_seconds * 1000, r.p99_seconds * 1000,
                  r.server_cpu_per_cert * 1000, r.connections, r.writes_per_commit,
-                 r.commit_seconds * 1000, r.failed, res.failed > 0 ? "; first: " : "",
+                 r.commit_seconds * 1000, r.log_seconds * 1000, r.checkpoints,
+                 r.checkpoint_seconds * 1000, r.failed, res.failed > 0 ? "; first: " : "",
                  res.failed > 0 ? res.first_failure.substr(0, 200).c_str() : "");
     row.runs.push_back(r);
   }

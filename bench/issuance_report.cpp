@@ -67,7 +67,7 @@ size_t Failed(const LoadRow& row) {
 Table LoadTable(const IssuanceResults& res) {
   Table t = {{"system", "mode", "C", "certs/s (median, min–max)", "p50 ms", "p99 ms",
               "server CPU ms/cert", "of which kernel", "client CPU ms/cert", "connections/run",
-              "writes/commit", "commit ms", "failed"}};
+              "writes/commit", "commit ms", "of which redo log", "failed"}};
   for (const LoadRow& r : res.rows) {
     const double per_commit = MedianOf(r, &LoadRun::writes_per_commit);
     t.push_back(
@@ -79,6 +79,7 @@ Table LoadTable(const IssuanceResults& res) {
          Format("%.3f", MedianOf(r, &LoadRun::client_cpu_per_cert) * 1000),
          Format("%.0f", Median(Connections(r))), per_commit > 0 ? Format("%.1f", per_commit) : "-",
          per_commit > 0 ? Format("%.2f", MedianOf(r, &LoadRun::commit_seconds) * 1000) : "-",
+         per_commit > 0 ? Format("%.2f", MedianOf(r, &LoadRun::log_seconds) * 1000) : "-",
          std::to_string(Failed(r))});
   }
   return t;
@@ -331,7 +332,10 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
                       {"server_closes", run.server_closes},
                       {"store_writes_per_commit", run.writes_per_commit},
                       {"store_commit_s", run.commit_seconds},
-                      {"store_apply_s_per_write", run.apply_seconds_per_write}});
+                      {"store_apply_s_per_write", run.apply_seconds_per_write},
+                      {"store_log_s", run.log_seconds},
+                      {"store_checkpoints", run.checkpoints},
+                      {"store_checkpoint_s", run.checkpoint_seconds}});
     }
     const std::vector<double> rates = Figures(r, &LoadRun::certs_per_second);
     const auto [lo, hi] = std::minmax_element(rates.begin(), rates.end());

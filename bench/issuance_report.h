@@ -25,9 +25,12 @@ struct LoadRun {
   size_t connections = 0;    // TCP connections opened (TLS handshakes for hostca)
   size_t server_closes = 0;  // keep-alive connections the server ended
   // hostca's store writer over the run (/metrics; 0 for the others):
-  // writes per group commit, the mean commit's page writes and fsyncs, and
-  // the writer's time running the writes per write, in seconds.
+  // writes per group commit, the mean commit's page writes and fsyncs and the
+  // part of it in the redo log's append and fdatasync, and the writer's time
+  // running the writes per write, in seconds; the checkpoints during the run
+  // and their mean seconds.
   double writes_per_commit = 0, commit_seconds = 0, apply_seconds_per_write = 0;
+  double log_seconds = 0, checkpoints = 0, checkpoint_seconds = 0;
 };
 
 // One system under one load shape, every run.

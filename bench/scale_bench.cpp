@@ -362,6 +362,9 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
   run->writes_per_commit.push_back(writer.writes_per_commit);
   run->commit_seconds.push_back(writer.commit_seconds);
   run->apply_seconds_per_write.push_back(writer.apply_seconds_per_write);
+  run->log_seconds.push_back(writer.log_seconds);
+  run->checkpoints.push_back(writer.checkpoints);
+  run->checkpoint_seconds.push_back(writer.checkpoint_seconds);
   run->issued += res.ok;
   run->issue_failures += res.failed;
   std::fprintf(
@@ -369,12 +372,14 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
       "   %s: issuance run %d, %.0f certs/s, p50 %.1f ms, p99 %.1f ms, max %.0f ms, server CPU "
       "%.2f "
       "ms/cert, %.1f page faults/cert, %.0f KiB of page cache dirtied/cert, %.1f writes/commit, "
-      "commit %.2f ms, writes run %.0f us/write, %zu failed%s%s\n",
+      "commit %.2f ms (log %.2f ms), %.0f checkpoints of %.1f ms, writes run %.0f us/write, %zu "
+      "failed%s%s\n",
       st.name.c_str(), r + 1, run->issuance_rates.back(), run->issuance_p50.back() * 1000,
       run->issuance_p99.back() * 1000, res.latencies.empty() ? 0.0 : res.latencies.back() * 1000,
       run->server_cpu_per_cert.back() * 1000, run->faults_per_cert.back(),
       run->dirtied_per_cert.back() / 1024, run->writes_per_commit.back(),
-      run->commit_seconds.back() * 1000, run->apply_seconds_per_write.back() * 1e6, res.failed,
+      run->commit_seconds.back() * 1000, run->log_seconds.back() * 1000, run->checkpoints.back(),
+      run->checkpoint_seconds.back() * 1000, run->apply_seconds_per_write.back() * 1e6, res.failed,
       res.failed > 0 ? "; first: " : "",
       res.failed > 0 ? res.first_failure.substr(0, 200).c_str() : "");
   return Status::Ok();

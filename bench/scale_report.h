@@ -35,6 +35,9 @@ struct StoreRun {
   // and fsyncs in seconds, and the writer's time running the writes per
   // write in seconds.
   std::vector<double> writes_per_commit, commit_seconds, apply_seconds_per_write;
+  // Of each commit, the redo log's append and fdatasync; the checkpoints
+  // during each run and their mean seconds (0 without the log).
+  std::vector<double> log_seconds, checkpoints, checkpoint_seconds;
   size_t issued = 0, issue_failures = 0;
   ProcessMemory memory;  // after start, queries and issuance
   // 2.5 s later, idle: the server drops its mappings of store pages every
