@@ -66,6 +66,9 @@ struct Options {
   // builds on the loaded store (MeasureBudgets); "": no such comparison.
   std::string server_b;
   std::string config_b;  // --config FILE for B's runs
+  // A size directory an earlier --keep run left (its empty/ and loaded/
+  // data directories): measured again without init or bulk load.
+  std::string reuse;
   std::string report_suffix;
 };
 
@@ -73,7 +76,7 @@ constexpr char kUsage[] =
     "usage: scale_bench [--quick] [--sizes LIST] [--requests N] [--runs N] [--queries N]\n"
     "                   [--starts N] [--out DIR] [--work DIR] [--keep] [--server PATH]\n"
     "                   [--no-profile] [--no-compact] [--mapped-mib LIST] [--server-b PATH]\n"
-    "                   [--config-b FILE]\n"
+    "                   [--config-b FILE] [--reuse DIR]\n"
     "  --quick         100k certificates; 400 requests x 3 runs, 2 starts\n"
     "  --sizes LIST    comma-separated certificate counts (default: 1000000,10000000)\n"
     "  --requests N    requests per issuance run (default: 2000)\n"
@@ -95,7 +98,11 @@ constexpr char kUsage[] =
     "                  loaded store's issuance with this hostca-server build too, alternating\n"
     "                  with --server's run by run: a same-run A/B of two builds\n"
     "  --config-b FILE  the same, B being --server-b (default --server) started with\n"
-    "                  --config FILE (e.g. [storage] redo_log = false): an A/B of settings\n";
+    "                  --config FILE (e.g. [storage] redo_log = false): an A/B of settings\n"
+    "  --reuse DIR     measure the stores an earlier --keep run left in DIR (the directory\n"
+    "                  it printed as kept, holding empty/ and loaded/) instead of making and\n"
+    "                  loading new ones; --sizes must then name the one size they hold.\n"
+    "                  They keep the certificates this run issues\n";
 
 Result<Options> ParseArgs(int argc, char** argv) {
   Options opts;
@@ -137,6 +144,9 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.server_b = argv[++i];
     } else if (arg == "--config-b" && has_value) {
       opts.config_b = argv[++i];
+    } else if (arg == "--reuse" && has_value) {
+      opts.reuse = argv[++i];
+      opts.keep = true;  // never delete what this run did not make
     } else if (arg == "--server" && has_value) {
       opts.server = argv[++i];
     } else if (arg == "--mapped-mib" && has_value) {
@@ -161,6 +171,18 @@ Result<Options> ParseArgs(int argc, char** argv) {
   }
   if (!opts.compact) {
     opts.report_suffix += "-uncompacted";
+  }
+  if (!opts.reuse.empty()) {
+    if (opts.sizes.size() != 1) {
+      return InvalidArgument("--reuse measures one size: give --sizes the count it holds");
+    }
+    for (const char* sub : {"/empty/db", "/loaded/db"}) {
+      if (!std::filesystem::is_directory(opts.reuse + sub)) {
+        return InvalidArgument("--reuse " + opts.reuse + " has no " + (sub + 1) +
+                               ": not a directory a --keep run left");
+      }
+    }
+    opts.report_suffix += "-reused";
   }
   if (!opts.config_b.empty()) {
     if (!FileExists(opts.config_b)) {
@@ -245,6 +267,12 @@ std::string Pct(double part, double whole) {
 }
 
 // One CA's data directory, its server while it runs and its figures.
+// Random hex that names this process's tokens and hosts.
+const std::string& RunTag() {
+  static const std::string tag = HexEncode(RandomBytes(4));
+  return tag;
+}
+
 struct Store {
   std::string name;  // "empty" or "loaded", in the log
   std::string data_dir, log;
@@ -310,10 +338,14 @@ Status Query(const Options& opts, Store& st) {
 // when it is empty.
 Result<LoadResult> Issue(Store& st, const std::vector<std::string>& csrs, size_t* next_host,
                          const LoadOptions& load, std::string* der) {
+  // Names of this process's own (RunTag), so a store reused from an earlier
+  // run (--reuse) holds none of them yet.
   HOSTCA_ASSIGN_OR_RETURN(
       const std::string token,
-      CreateToken(st.server, "scale-run-" + std::to_string(*next_host), csrs.size()));
-  const std::vector<std::string> bodies = EnrollBodies(csrs, token, "scale-", next_host);
+      CreateToken(st.server, "scale-" + RunTag() + "-run-" + std::to_string(*next_host),
+                  csrs.size()));
+  const std::vector<std::string> bodies =
+      EnrollBodies(csrs, token, "scale-" + RunTag() + "-", next_host);
   HOSTCA_ASSIGN_OR_RETURN(LoadResult res, RunLoad(st.server.endpoint, bodies, load));
   if (res.ok == 0) {
     return Internal(st.name + " issuance: every request failed; first: " + res.first_failure);
@@ -541,19 +573,28 @@ Status MeasureBudgets(const Options& opts, const std::string& dir, Store& empty,
   return StopServer(empty.server);
 }
 
+Status MeasureStores(const Options& opts, const std::string& dir, Store& empty, Store& loaded,
+                     const std::vector<std::string>& csrs, size_t* next, ScaleSize* size);
+
 // Two CAs: one stays empty, the other gets the N records. Both servers then
 // run side by side and their issuance runs alternate, so a change in the
 // machine's load touches both alike.
 Status MeasureSize(const Options& opts, const std::string& dir,
                    const std::vector<std::string>& csrs, ScaleSize* size) {
-  HOSTCA_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  const bool reuse = !opts.reuse.empty();
   Store empty{"empty", dir + "/empty", dir + "/empty.log", {}, &size->empty, nullptr};
   Store loaded{"loaded", dir + "/loaded", dir + "/loaded.log", {}, &size->loaded, nullptr};
+  std::fprintf(stderr, "== %zu certificates (%s%s)\n", size->certificates, dir.c_str(),
+               reuse ? ", reused" : "");
+  size_t next_host = 0;
+  if (reuse) {
+    size->reused = true;
+    return MeasureStores(opts, dir, empty, loaded, csrs, &next_host, size);
+  }
+  HOSTCA_RETURN_IF_ERROR(MakeDirs(dir, 0700));
   HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, empty.data_dir));
   HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, loaded.data_dir));
-  std::fprintf(stderr, "== %zu certificates (%s)\n", size->certificates, dir.c_str());
   // One real certificate of the loaded CA, for the records' DER.
-  size_t next_host = 0;
   std::string der;
   HOSTCA_RETURN_IF_ERROR(StartTimed(opts, loaded, 1));
   LoadOptions one;
@@ -574,6 +615,13 @@ Status MeasureSize(const Options& opts, const std::string& dir,
   load.now = SystemClock::Instance().NowSeconds();
   load.compact = opts.compact;
   HOSTCA_ASSIGN_OR_RETURN(size->load, BulkLoad(load));
+  return MeasureStores(opts, dir, empty, loaded, csrs, &next_host, size);
+}
+
+// Everything measured of the two stores once they hold their records.
+Status MeasureStores(const Options& opts, const std::string& dir, Store& empty, Store& loaded,
+                     const std::vector<std::string>& csrs, size_t* next, ScaleSize* size) {
+  size_t& next_host = *next;
   HOSTCA_RETURN_IF_ERROR(StartTimed(opts, empty, opts.starts));
   HOSTCA_RETURN_IF_ERROR(StartTimed(opts, loaded, opts.starts));
   HOSTCA_RETURN_IF_ERROR(Query(opts, empty));
@@ -612,7 +660,9 @@ Status Run(const Options& opts, ScaleResults* results) {
   if (!opts.keep) {
     scratch = std::make_unique<ScratchDir>(run_dir);
   }
-  HOSTCA_RETURN_IF_ERROR(MakeDirs(run_dir, 0700));
+  if (opts.reuse.empty()) {
+    HOSTCA_RETURN_IF_ERROR(MakeDirs(run_dir, 0700));
+  }
   std::fprintf(stderr, "== %zu P-256 CSRs\n", opts.requests);
   HOSTCA_ASSIGN_OR_RETURN(const std::vector<std::string> csrs, MakeCsrs(opts.requests));
 
@@ -626,7 +676,7 @@ Status Run(const Options& opts, ScaleResults* results) {
     const uint64_t need =
         static_cast<uint64_t>(bytes_per_cert * copies * static_cast<double>(n)) + kDiskMargin;
     const uint64_t free = FreeBytes(work_root);
-    if (free < need) {
+    if (opts.reuse.empty() && free < need) {
       size.skipped = true;
       size.skip_reason = "not enough disk in " + work_root + ": " + std::to_string(free >> 20) +
                          " MiB free, about " + std::to_string(need >> 20) + " MiB needed";
@@ -636,7 +686,7 @@ Status Run(const Options& opts, ScaleResults* results) {
       results->sizes.push_back(std::move(size));
       continue;
     }
-    const std::string dir = run_dir + "/n" + std::to_string(n);
+    const std::string dir = opts.reuse.empty() ? run_dir + "/n" + std::to_string(n) : opts.reuse;
     HOSTCA_RETURN_IF_ERROR(MeasureSize(opts, dir, csrs, &size));
     if (size.loaded.db_disk_bytes > 0) {
       bytes_per_cert = static_cast<double>(size.loaded.db_disk_bytes) / static_cast<double>(n);
@@ -663,6 +713,11 @@ Status Run(const Options& opts, ScaleResults* results) {
       std::to_string(results->env.nproc) +
       " CPUs; the empty and the loaded store's issuance runs alternate, so load from elsewhere "
       "touches both alike.");
+  if (!opts.reuse.empty()) {
+    results->notes.push_back("The stores were those an earlier run left (--reuse " + opts.reuse +
+                             "): not loaded in this run, so no load figures; they also hold the "
+                             "certificates the earlier runs issued.");
+  }
   results->notes.push_back(
       "Each size's records: a certificate and a host per record (UUID v4 host ID, one hostname), "
       "a random 16-byte serial, one real certificate's DER (issued by the same CA "

@@ -158,6 +158,12 @@ StringTable LoadTable(const ScaleResults& res) {
       continue;
     }
     const BulkLoadStats& l = s.load;
+    if (s.reused) {
+      t.push_back({Count(s.certificates), "-", "-", "-", "-", "-", "-", "-", "-",
+                   MiB(s.loaded.db_disk_bytes), MiB(s.loaded.data_mdb_bytes), "-",
+                   MiB(s.empty.db_disk_bytes)});
+      continue;
+    }
     const double per_cert =
         s.certificates == 0
             ? 0
@@ -460,6 +466,7 @@ std::string ScaleJsonReport(const ScaleResults& res) {
       continue;
     }
     const double ratio = IssuanceRatio(s);
+    e["reused"] = s.reused;
     e["load"] = {{"seconds", s.load.seconds},
                  {"certs_per_s", s.load.CertsPerSecond()},
                  {"revoked", s.load.revoked},

@@ -63,6 +63,7 @@ struct BudgetRun {
 // One size N: the same CA measured empty, then with N records loaded.
 struct ScaleSize {
   size_t certificates = 0;
+  bool reused = false;  // the stores of an earlier run (--reuse): no load figures
   bool skipped = false;
   std::string skip_reason;
   StoreRun empty, loaded;
