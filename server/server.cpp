@@ -875,6 +875,11 @@ void Server::HandleHealth(const httplib::Request&, httplib::Response& res) {
     WriteError(res, Unavailable("store: " + st.message()));
     return;
   }
+  // A store that stopped writing still reads: every write would fail.
+  if (const Status writes = store_->WriteHealth(); !writes.ok()) {
+    WriteError(res, writes);
+    return;
+  }
   WriteJson(res, 200, {{"status", "ok"}});
 }
 

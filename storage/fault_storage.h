@@ -59,6 +59,7 @@ class FaultInjectingStorage final : public Storage {
   Status CopyCompactTo(int fd) override { return inner_.CopyCompactTo(fd); }
   void Close() override { inner_.Close(); }
   void ReleaseMappedPages() override { inner_.ReleaseMappedPages(); }
+  Status WriteHealth() override { return inner_.WriteHealth(); }
 
  private:
   std::unique_ptr<Storage> owned_;  // null when borrowed

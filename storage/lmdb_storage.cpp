@@ -244,6 +244,14 @@ class LmdbBackend final : public Backend {
     }
   }
 
+  Status Health() override {
+    std::shared_lock<ResizeGate> lock(gate_);
+    if (env_ == nullptr) {
+      return Unavailable("the store is closed");
+    }
+    return redo_ != nullptr ? redo_->Health() : Status::Ok();
+  }
+
   // Holds the gate shared for the whole copy: LMDB's copy reads the map
   // through its own read transaction, which a resize would pull out from
   // under it.

@@ -172,6 +172,12 @@ class Storage {
   // without this a large store's resident set grows towards its file size
   // though the server holds none of it. Safe at any time. Default: nothing.
   virtual void ReleaseMappedPages() {}
+
+  // OK while writes can be committed; unavailable "storage_io" once the
+  // store stopped writing after a failed write or sync of its redo log or
+  // a failed checkpoint (what every Update then answers), until a restart
+  // recovers it. Cheap; any thread. Default: OK.
+  virtual Status WriteHealth() { return Status::Ok(); }
 };
 
 struct LmdbOptions {

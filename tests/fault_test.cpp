@@ -6,13 +6,17 @@
 // the caller gets 503 unavailable or 507 storage_full, nothing stored
 // before is lost, no token is spent by a failed request, reads (the CRL,
 // the CA, certificates, /healthz) keep working, and once the fault clears
-// the same requests succeed without a restart.
+// the same requests succeed without a restart. The real store stopping
+// its writes (its redo log's file descriptors broken under it) answers
+// every write 503 storage_io and turns /healthz to 503, reads still working.
 //
 // With the real binary: `hostca-server serve` refuses a corrupt, truncated,
 // foreign or incomplete data directory with exit code 1 and a message on
 // stderr that says what is wrong, and leaves the store as it was.
+#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/x509.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cerrno>
@@ -169,6 +173,48 @@ TEST_CASE("enroll under a failed commit or a full disk answers 503 or 507 and re
   // The token was spent once, by the request that succeeded.
   REQUIRE_ANSWER(ca.Enroll("other.example.org", token), 403, "token_used_up");
   REQUIRE(AuditSize(ca) > audit);
+}
+
+// Points this process's descriptors of the store's redo log files at a
+// read-only /dev/null, so the next append fails as on a broken disk (EBADF).
+// Returns how many it replaced.
+int BreakRedoLogs(const std::string& data_dir) {
+  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(null_fd >= 0);
+  int broken = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const std::filesystem::path target = std::filesystem::read_symlink(e.path(), ec);
+    if (ec || target.parent_path() != std::filesystem::path(data_dir) / "db" ||
+        target.filename().string().rfind("redo-", 0) != 0) {
+      continue;
+    }
+    REQUIRE(::dup2(null_fd, std::stoi(e.path().filename().string())) >= 0);
+    ++broken;
+  }
+  ::close(null_fd);
+  return broken;
+}
+
+TEST_CASE("a store that stopped writing makes /healthz answer 503 while reads still work") {
+  ApiFixture ca;
+  HostCreds before;
+  REQUIRE(ca.Enroll("before.example.org", ca.CreateToken("t0"), &before).status == 201);
+  const std::string token = ca.CreateToken("t1");
+  REQUIRE(ca.Call("GET", "/healthz").status == 200);
+
+  REQUIRE(BreakRedoLogs(std::filesystem::canonical(ca.data_dir()).string()) == 2);
+  REQUIRE_ANSWER(ca.Enroll("new.example.org", token), 503, "storage_io");
+  const HttpResult health = ca.Call("GET", "/healthz");
+  INFO(health.raw);
+  REQUIRE(health.status == 503);
+  REQUIRE(health.body["error"]["code"] == "storage_io");
+  REQUIRE_THAT(health.body["error"]["message"].get<std::string>(),
+               Catch::Contains("restart the server"));
+  // Every later write answers the same; what was stored still reads.
+  REQUIRE_ANSWER(ca.Enroll("other.example.org", token), 503, "storage_io");
+  RequireStoredValid(ca, before);
+  REQUIRE(FetchCrl(ca).status == 200);
 }
 
 TEST_CASE("a fault on one commit fails only that request") {

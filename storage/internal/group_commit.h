@@ -59,6 +59,8 @@ class Backend {
   // Releases the backend's resources; View then returns unavailable.
   virtual void Close() = 0;
   virtual void ReleaseMappedPages() {}
+  // Storage::WriteHealth; any thread.
+  virtual Status Health() { return Status::Ok(); }
 };
 
 class GroupCommitStorage final : public Storage {
@@ -72,6 +74,7 @@ class GroupCommitStorage final : public Storage {
   Status CopyCompactTo(int fd) override;
   void Close() override;
   void ReleaseMappedPages() override { backend_->ReleaseMappedPages(); }
+  Status WriteHealth() override { return backend_->Health(); }
 
  private:
   struct Pending {

@@ -301,9 +301,9 @@ Status Redo::Log(uint64_t txnid, std::string_view ops) {
   }
   if (!st.ok()) {
     // After a failed write or fdatasync what reached the disk is unknown.
-    failed_ = Unavailable("the store stopped writing: " + st.message() +
-                              "; restart the server, which recovers from the redo log",
-                          "storage_io");
+    Stop(Unavailable("the store stopped writing: " + st.message() +
+                         "; restart the server, which recovers from the redo log",
+                     "storage_io"));
   }
   return st;
 }
@@ -311,11 +311,11 @@ Status Redo::Log(uint64_t txnid, std::string_view ops) {
 Status Redo::DropLast() {
   Status st = logs_[gen_ & 1]->DropLast();
   if (!st.ok() && failed_.ok()) {
-    failed_ = Unavailable(
-        "the store stopped writing: a failed commit could not be taken out of "
-        "its redo log (" +
-            st.message() + "); restart the server",
-        "storage_io");
+    Stop(
+        Unavailable("the store stopped writing: a failed commit could not be taken out of "
+                    "its redo log (" +
+                        st.message() + "); restart the server",
+                    "storage_io"));
   }
   return st;
 }
@@ -332,9 +332,7 @@ void Redo::CollectDone() {
   }
   if (!done->ok()) {
     if (failed_.ok()) {
-      failed_ = Unavailable("the store stopped writing: a checkpoint failed (" + done->message() +
-                                "); restart the server, which recovers from the redo log",
-                            "storage_io");
+      Stop(CheckpointFailed(*done));
     }
     return;  // both pins stay: the last durable checkpoint is still ckpt_
   }
@@ -379,7 +377,7 @@ void Redo::MaybeCheckpoint(MDB_env* env) {
   // (the generation before gen_), which the durable checkpoint covers.
   if (Status st = logs_[c.gen & 1]->Reset(); !st.ok()) {
     mdb_txn_abort(pin);
-    failed_ = Unavailable("the store stopped writing: " + st.message(), "storage_io");
+    Stop(Unavailable("the store stopped writing: " + st.message(), "storage_io"));
     return;
   }
   gen_ = c.gen;
@@ -473,6 +471,26 @@ void Redo::Abandon() {
     mdb_txn_abort(pin_);
     pin_ = nullptr;
   }
+}
+
+Status Redo::CheckpointFailed(const Status& why) {
+  return Unavailable("the store stopped writing: a checkpoint failed (" + why.message() +
+                         "); restart the server, which recovers from the redo log",
+                     "storage_io");
+}
+
+void Redo::Stop(Status st) {
+  failed_ = st;
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_ = std::move(st);
+}
+
+Status Redo::Health() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_.ok() && done_.has_value() && !done_->ok()) {
+    return CheckpointFailed(*done_);
+  }
+  return stopped_;
 }
 
 RedoStats Redo::stats() const {

@@ -127,6 +127,9 @@ class Redo {
 
   // Set after a failed checkpoint or DropLast: every Log fails.
   const Status& failed() const { return failed_; }
+  // Any thread: OK, or why the store stopped writing (failed(), or a
+  // checkpoint that failed and is not collected yet).
+  Status Health() const;
   RedoStats stats() const;
 
  private:
@@ -157,6 +160,9 @@ class Redo {
   void CheckpointLoop();
   void StopThread();
   void CollectDone();
+  // Sets failed_, and what Health reports.
+  void Stop(Status st);
+  static Status CheckpointFailed(const Status& why);
 
   const std::string dir_;
   const RedoOptions options_;
@@ -179,6 +185,7 @@ class Redo {
   std::optional<Status> done_;  // GUARDED_BY(mu_): the finished job's outcome
   bool stop_ = false;           // GUARDED_BY(mu_)
   RedoStats stats_;             // GUARDED_BY(mu_)
+  Status stopped_;              // GUARDED_BY(mu_): failed_, for Health
 };
 
 // For a process that opens the store read-only (backup, check): true when
