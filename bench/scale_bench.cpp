@@ -266,13 +266,13 @@ std::string Pct(double part, double whole) {
   return buf;
 }
 
-// One CA's data directory, its server while it runs and its figures.
 // Random hex that names this process's tokens and hosts.
 const std::string& RunTag() {
   static const std::string tag = HexEncode(RandomBytes(4));
   return tag;
 }
 
+// One CA's data directory, its server while it runs and its figures.
 struct Store {
   std::string name;  // "empty" or "loaded", in the log
   std::string data_dir, log;

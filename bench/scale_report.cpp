@@ -73,7 +73,8 @@ StringTable FiguresTable(const ScaleResults& res) {
 
 // The store writer during the issuance runs (/metrics deltas): how many
 // requests each group commit carried, how long its page writes and fsyncs
-// took, and what running the writes cost the writer before each commit.
+// took and how much of that was the redo log's sync, what running the
+// writes cost the writer before each commit, and the checkpoints beside.
 StringTable WriterTable(const ScaleResults& res) {
   StringTable t = {{"store", "writes/commit", "commit ms (mean)", "of which redo log ms",
                     "commit us/write", "writer running the writes us/write", "commits/s",
