@@ -122,11 +122,7 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(const ServerUrl& url,
 }
 
 Status ApiClient::Pin(const std::string& ca_pem) {
-  HOSTCA_ASSIGN_OR_RETURN(std::vector<X509Ptr> certs, CertsFromPemBundle(ca_pem));
-  store_.reset(X509_STORE_new());
-  for (const X509Ptr& c : certs) {
-    X509_STORE_add_cert(store_.get(), c.get());
-  }
+  HOSTCA_ASSIGN_OR_RETURN(store_, TrustStoreFromPem(ca_pem));
   // httplib takes ownership of the store it is given; hand it its own reference.
   X509_STORE_up_ref(store_.get());
   client_->set_ca_cert_store(store_.get());

@@ -109,11 +109,7 @@ Status RecoverInterruptedSave(const StatePaths& paths) {
 }
 
 Status VerifyIssued(X509* cert, const std::vector<X509Ptr>& chain, const std::string& ca_pem) {
-  HOSTCA_ASSIGN_OR_RETURN(std::vector<X509Ptr> anchors, CertsFromPemBundle(ca_pem));
-  X509StorePtr store(X509_STORE_new());
-  for (const X509Ptr& a : anchors) {
-    X509_STORE_add_cert(store.get(), a.get());
-  }
+  HOSTCA_ASSIGN_OR_RETURN(X509StorePtr store, TrustStoreFromPem(ca_pem));
   X509StackPtr untrusted(sk_X509_new_null());
   for (const X509Ptr& c : chain) {
     sk_X509_push(untrusted.get(), CopyRef(c.get()).release());

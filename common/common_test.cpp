@@ -1,3 +1,5 @@
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -91,6 +93,47 @@ TEST_CASE("DerToPem armours exactly like OpenSSL's PEM writer") {
       pos = nl + 1;
     }
     REQUIRE(body.size() == (n + 2) / 3 * 4);
+  }
+}
+
+// A self-signed P-256 certificate named `cn`, valid for a day.
+X509Ptr SelfSigned(const std::string& cn) {
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
+  REQUIRE(key);
+  X509Ptr cert(X509_new());
+  REQUIRE(X509_set_version(cert.get(), 2) == 1);
+  REQUIRE(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1) == 1);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  REQUIRE(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                     reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                     0) == 1);
+  REQUIRE(X509_set_issuer_name(cert.get(), name) == 1);
+  REQUIRE(X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60) != nullptr);
+  REQUIRE(X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400) != nullptr);
+  REQUIRE(X509_set_pubkey(cert.get(), key.get()) == 1);
+  REQUIRE(X509_sign(cert.get(), key.get(), EVP_sha256()) > 0);
+  return cert;
+}
+
+bool Verifies(X509_STORE* store, X509* cert) {
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  REQUIRE(X509_STORE_CTX_init(ctx.get(), store, cert, nullptr) == 1);
+  return X509_verify_cert(ctx.get()) == 1;
+}
+
+TEST_CASE("a trust store holds every certificate of a PEM bundle and nothing else") {
+  const X509Ptr a = SelfSigned("anchor a"), b = SelfSigned("anchor b"), c = SelfSigned("other");
+  const std::string bundle = *CertToPem(a.get()) + *CertToPem(b.get());
+  auto store = TrustStoreFromPem(bundle);
+  REQUIRE(store.ok());
+  REQUIRE(Verifies(store->get(), a.get()));
+  REQUIRE(Verifies(store->get(), b.get()));
+  REQUIRE_FALSE(Verifies(store->get(), c.get()));
+  // The same certificate twice is one anchor, not an error.
+  REQUIRE(TrustStoreFromPem(bundle + *CertToPem(a.get())).ok());
+  for (const std::string bad : {"", "not PEM at all", "-----BEGIN CERTIFICATE-----\nAAAA\n"}) {
+    const auto refused = TrustStoreFromPem(bad);
+    REQUIRE(refused.status().reason() == "bad_certificate");
   }
 }
 

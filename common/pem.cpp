@@ -105,6 +105,21 @@ Result<std::vector<X509Ptr>> CertsFromPemBundle(std::string_view pem) {
   return out;
 }
 
+Result<X509StorePtr> TrustStoreFromPem(std::string_view pem) {
+  HOSTCA_ASSIGN_OR_RETURN(const std::vector<X509Ptr> certs, CertsFromPemBundle(pem));
+  X509StorePtr store(X509_STORE_new());
+  if (!store) {
+    return OpenSslError("cannot make a certificate store");
+  }
+  for (const X509Ptr& c : certs) {
+    // Takes its own reference; a certificate already there is not an error.
+    if (X509_STORE_add_cert(store.get(), c.get()) != 1) {
+      return OpenSslError("cannot add a certificate to a store");
+    }
+  }
+  return store;
+}
+
 Result<X509ReqPtr> CsrFromPemOrDer(std::string_view data) {
   ClearOpenSslErrors();
   X509ReqPtr csr;

@@ -41,6 +41,10 @@ Result<std::string> CertToPem(X509* cert);
 Result<std::string> CertToDer(X509* cert);
 // Every certificate of a PEM bundle, in order. An empty bundle is an error.
 Result<std::vector<X509Ptr>> CertsFromPemBundle(std::string_view pem);
+// A certificate store that trusts every certificate of a PEM bundle (the
+// anchors of a client's server verification). Errors as CertsFromPemBundle,
+// or internal when OpenSSL cannot allocate.
+Result<X509StorePtr> TrustStoreFromPem(std::string_view pem);
 
 // Certificate signing requests (PKCS#10).
 Result<X509ReqPtr> CsrFromPemOrDer(std::string_view data);

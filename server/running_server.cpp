@@ -71,7 +71,7 @@ Result<nlohmann::json> PostToRunningServer(const std::string& data_dir, const st
       trust += pem;
     }
   }
-  HOSTCA_ASSIGN_OR_RETURN(std::vector<X509Ptr> roots, CertsFromPemBundle(trust));
+  HOSTCA_ASSIGN_OR_RETURN(X509StorePtr store, TrustStoreFromPem(trust));
   HOSTCA_ASSIGN_OR_RETURN(const std::string tls_pem, ReadFile(layout.tls_crt()));
   HOSTCA_ASSIGN_OR_RETURN(X509Ptr tls_cert, CertFromPem(tls_pem));
   const std::vector<std::string> names = SanDnsNames(tls_cert.get());
@@ -79,14 +79,7 @@ Result<nlohmann::json> PostToRunningServer(const std::string& data_dir, const st
 
   httplib::SSLClient client(tls_name, port);
   client.set_hostname_addr_map({{tls_name, host}});
-  X509_STORE* store = X509_STORE_new();
-  if (store == nullptr) {
-    return OpenSslError("cannot make a certificate store");
-  }
-  for (const X509Ptr& c : roots) {
-    X509_STORE_add_cert(store, c.get());
-  }
-  client.set_ca_cert_store(store);  // httplib owns it from here
+  client.set_ca_cert_store(store.release());  // httplib owns it from here
   client.enable_server_certificate_verification(true);
   client.set_bearer_token_auth(token->c_str());
   client.set_connection_timeout(std::chrono::seconds(10));
