@@ -113,6 +113,10 @@ std::string Metrics::Render(const Gauges& g) const {
   gauge("hostca_store_replayed_transactions",
         "Transactions the store's open replayed from its redo log after a crash.",
         g.store.replayed);
+  gauge("hostca_store_writes_stopped",
+        "1 once the store stopped writing after a failed write or sync of its redo log or a "
+        "failed checkpoint (every write then fails until a restart; /healthz answers 503).",
+        g.store.writes_stopped ? 1 : 0);
 
   std::lock_guard<std::mutex> lock(mu_);
   out << "# HELP hostca_refused_total Requests refused, by error code.\n"

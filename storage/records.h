@@ -90,6 +90,8 @@ struct StorageStats {
   uint64_t log_appends = 0;
   double log_seconds = 0;
   uint64_t replayed = 0;
+  // True once the store stopped writing (Storage::WriteHealth).
+  bool writes_stopped = false;
 };
 
 }  // namespace hostca::storage

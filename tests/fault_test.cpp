@@ -202,6 +202,8 @@ TEST_CASE("a store that stopped writing makes /healthz answer 503 while reads st
   REQUIRE(ca.Enroll("before.example.org", ca.CreateToken("t0"), &before).status == 201);
   const std::string token = ca.CreateToken("t1");
   REQUIRE(ca.Call("GET", "/healthz").status == 200);
+  REQUIRE_THAT(ca.Call("GET", "/metrics").raw,
+               Catch::Contains("\nhostca_store_writes_stopped 0\n"));
 
   REQUIRE(BreakRedoLogs(std::filesystem::canonical(ca.data_dir()).string()) == 2);
   REQUIRE_ANSWER(ca.Enroll("new.example.org", token), 503, "storage_io");
@@ -211,6 +213,8 @@ TEST_CASE("a store that stopped writing makes /healthz answer 503 while reads st
   REQUIRE(health.body["error"]["code"] == "storage_io");
   REQUIRE_THAT(health.body["error"]["message"].get<std::string>(),
                Catch::Contains("restart the server"));
+  REQUIRE_THAT(ca.Call("GET", "/metrics").raw,
+               Catch::Contains("\nhostca_store_writes_stopped 1\n"));
   // Every later write answers the same; what was stored still reads.
   REQUIRE_ANSWER(ca.Enroll("other.example.org", token), 503, "storage_io");
   RequireStoredValid(ca, before);

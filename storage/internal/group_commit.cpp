@@ -196,6 +196,7 @@ StorageStats GroupCommitStorage::Stats() {
     s = stats_;
   }
   backend_->FillStats(&s);
+  s.writes_stopped = !backend_->Health().ok();
   return s;
 }
 
