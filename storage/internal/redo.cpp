@@ -285,9 +285,7 @@ Status Redo::Start(MDB_env* env) {
 }
 
 Status Redo::Log(uint64_t txnid, std::string_view ops) {
-  if (!failed_.ok()) {
-    return failed_;
-  }
+  HOSTCA_RETURN_IF_ERROR(failed());
   std::string payload = BigEndian64(gen_);
   payload.append(ops);
   const auto start = std::chrono::steady_clock::now();
@@ -310,7 +308,7 @@ Status Redo::Log(uint64_t txnid, std::string_view ops) {
 
 Status Redo::DropLast() {
   Status st = logs_[gen_ & 1]->DropLast();
-  if (!st.ok() && failed_.ok()) {
+  if (!st.ok() && failed().ok()) {
     Stop(
         Unavailable("the store stopped writing: a failed commit could not be taken out of "
                     "its redo log (" +
@@ -331,7 +329,7 @@ void Redo::CollectDone() {
     done_.reset();
   }
   if (!done->ok()) {
-    if (failed_.ok()) {
+    if (failed().ok()) {
       Stop(CheckpointFailed(*done));
     }
     return;  // both pins stay: the last durable checkpoint is still ckpt_
@@ -346,7 +344,7 @@ void Redo::MaybeCheckpoint(MDB_env* env) {
     return;
   }
   CollectDone();
-  if (!failed_.ok()) {
+  if (!failed().ok()) {
     return;
   }
   {
@@ -443,9 +441,9 @@ Status Redo::Finish() {
   }
   StopThread();
   CollectDone();
-  if (!failed_.ok()) {
+  if (Status stopped = failed(); !stopped.ok()) {
     Abandon();
-    return failed_;
+    return stopped;
   }
   Status st = SyncData();
   if (st.ok()) {
@@ -480,9 +478,13 @@ Status Redo::CheckpointFailed(const Status& why) {
 }
 
 void Redo::Stop(Status st) {
-  failed_ = st;
   std::lock_guard<std::mutex> lock(mu_);
   stopped_ = std::move(st);
+}
+
+Status Redo::failed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopped_;
 }
 
 Status Redo::Health() const {

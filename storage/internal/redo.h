@@ -125,8 +125,8 @@ class Redo {
   // after a failure); the next open recovers.
   void Abandon();
 
-  // Set after a failed checkpoint or DropLast: every Log fails.
-  const Status& failed() const { return failed_; }
+  // Set after a failed log write, checkpoint or DropLast: every Log fails.
+  Status failed() const;
   // Any thread: OK, or why the store stopped writing (failed(), or a
   // checkpoint that failed and is not collected yet).
   Status Health() const;
@@ -160,7 +160,7 @@ class Redo {
   void CheckpointLoop();
   void StopThread();
   void CollectDone();
-  // Sets failed_, and what Health reports.
+  // Sets what failed() and Health report.
   void Stop(Status st);
   static Status CheckpointFailed(const Status& why);
 
@@ -174,7 +174,6 @@ class Redo {
   uint64_t gen_ = 0;             // the generation appended to (logs_[gen_ & 1])
   MDB_txn* pin_ = nullptr;       // on ckpt_.txnid
   MDB_txn* next_pin_ = nullptr;  // on the checkpoint in flight
-  Status failed_;
   std::chrono::steady_clock::time_point last_start_;
 
   std::thread thread_;
@@ -185,7 +184,7 @@ class Redo {
   std::optional<Status> done_;  // GUARDED_BY(mu_): the finished job's outcome
   bool stop_ = false;           // GUARDED_BY(mu_)
   RedoStats stats_;             // GUARDED_BY(mu_)
-  Status stopped_;              // GUARDED_BY(mu_): failed_, for Health
+  Status stopped_;              // GUARDED_BY(mu_): failed()
 };
 
 // For a process that opens the store read-only (backup, check): true when
