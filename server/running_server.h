@@ -8,23 +8,29 @@
 //     its listeners are bound and removes when it stops;
 //   - as whom: the admin token in DATA/admin.token (the command can read the
 //     data directory, so it may act as the admin);
-//   - whom to trust: the server's certificate must chain to DATA/ca.crt
-//     (and DATA/ca-chain.pem) and carry the name it is reached by, the first
-//     DNS name of DATA/tls/server.crt (else the address itself).
+//   - whom to trust: one of the certificates serve.json names by SHA-256
+//     (every leaf the listener may present: its internal certificate, and
+//     the SNI, external and default ones it was configured with). The
+//     listener may present another CA's certificate, which DATA/ca.crt
+//     cannot verify; serve.json is as trusted as admin.token beside it. The
+//     name sent (SNI) is the first DNS name of DATA/tls/server.crt.
 // A stale serve.json (after a crash) is never read: only a store held by a
 // live process sends a command here.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
 namespace hostca::server {
 
-// DATA/serve.json: {"pid", "https_host", "https_port", "http_host", "http_port"}.
+// DATA/serve.json: {"pid", "https_host", "https_port", "http_host", "http_port",
+// "tls_sha256"}, the last the lower-case hex SHA-256 of each leaf's DER.
 Status WriteServeFile(const std::string& data_dir, const std::string& https_host, int https_port,
-                      const std::string& http_host, int http_port);
+                      const std::string& http_host, int http_port,
+                      const std::vector<std::string>& tls_sha256);
 void RemoveServeFile(const std::string& data_dir);
 
 // POSTs `body` to `path` (an admin route) of the server running on

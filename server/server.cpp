@@ -932,9 +932,18 @@ Status Server::Bind() {
   spdlog::info("listening https://{}:{} (API)", https_host, https_port_);
   spdlog::info("listening http://{}:{} (CA certificate and CRL)", host, http_port_);
   // For admin-cert and tidy, which reach this server while it holds the
-  // store (running_server.h).
+  // store (running_server.h), with every leaf the listener may present.
+  std::vector<X509*> leaves = certs_->Leaves();
+  leaves.insert(leaves.begin(), SSL_CTX_get0_certificate(https_->ssl_context()));
+  std::vector<std::string> pins;
+  for (X509* leaf : leaves) {
+    if (auto fp = CertFingerprintSha256(leaf);
+        fp.ok() && std::find(pins.begin(), pins.end(), *fp) == pins.end()) {
+      pins.push_back(*fp);
+    }
+  }
   if (const Status st =
-          WriteServeFile(options_.data_dir, https_host, https_port_, host, http_port_);
+          WriteServeFile(options_.data_dir, https_host, https_port_, host, http_port_, pins);
       !st.ok()) {
     spdlog::warn("{}: admin-cert and tidy cannot find this server", st.ToString());
   }

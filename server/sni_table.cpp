@@ -32,6 +32,14 @@ Status SniTable::Add(std::unique_ptr<TlsIdentity> id) {
   return Status::Ok();
 }
 
+std::vector<const TlsIdentity*> SniTable::identities() const {
+  std::vector<const TlsIdentity*> out;
+  for (const auto& id : ids_) {
+    out.push_back(id.get());
+  }
+  return out;
+}
+
 const TlsIdentity* SniTable::Find(std::string_view server_name) const {
   if (server_name.empty() || names_.empty()) {
     return nullptr;

@@ -33,6 +33,8 @@ class SniTable {
   // long as the table.
   const TlsIdentity* Find(std::string_view server_name) const;
   bool empty() const { return ids_.empty(); }
+  // Every certificate of the table, in the order added. Borrowed.
+  std::vector<const TlsIdentity*> identities() const;
   size_t size() const { return ids_.size(); }
 
  private:

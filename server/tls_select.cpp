@@ -110,6 +110,21 @@ const TlsIdentity* CertSelector::Choose(const char* server_name) const {
   return default_.get();
 }
 
+std::vector<X509*> CertSelector::Leaves() const {
+  std::vector<X509*> out;
+  if (sni_ != nullptr) {
+    for (const TlsIdentity* id : sni_->identities()) {
+      out.push_back(id->leaf.get());
+    }
+  }
+  for (const TlsIdentity* id : {external_.get(), default_.get()}) {
+    if (id != nullptr) {
+      out.push_back(id->leaf.get());
+    }
+  }
+  return out;
+}
+
 int CertSelector::Callback(SSL* ssl, void* arg) {
   const auto* self = static_cast<const CertSelector*>(arg);
   const TlsIdentity* id = self->Choose(SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));

@@ -62,6 +62,9 @@ class CertSelector {
   // client sent no SNI), per the order above; null means the context's own
   // certificate (the internal identity). Borrowed from this selector.
   const TlsIdentity* Choose(const char* server_name) const;
+  // Every leaf this selector may serve instead of the context's own
+  // certificate (SNI, external, default), whatever the mode. Borrowed.
+  std::vector<X509*> Leaves() const;
 
  private:
   static int Callback(SSL* ssl, void* arg);

@@ -5,10 +5,12 @@
 // holds it, including after a crash. The real binaries, checked with
 // `openssl verify` and curl.
 #include <catch2/catch.hpp>
+#include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/file.h"
+#include "tests/external_ca.h"
 #include "tests/server_process.h"
 #include "tests/testutil.h"
 
@@ -27,11 +29,16 @@ struct World {
       throw std::runtime_error(init.output);
     }
   }
-  void Start() {
+  // `trust` verifies the certificate the listener presents (default:
+  // DATA/ca.crt); `name` is what curl reaches it by.
+  void Start(std::vector<std::string> args = {}, const std::string& trust = "",
+             const std::string& name = "localhost") {
     server.reset();
+    curl_trust = trust.empty() ? data + "/ca.crt" : trust;
+    curl_name = name;
     server = std::make_unique<ServerProcess>(
-        data, tmp.Sub("server" + std::to_string(++starts) + ".log"), std::vector<std::string>{});
-    if (!server->WaitReady(data + "/ca.crt")) {
+        data, tmp.Sub("server" + std::to_string(++starts) + ".log"), std::move(args));
+    if (!server->WaitReady(curl_trust)) {
       throw std::runtime_error("server not ready: " + server->Log());
     }
   }
@@ -45,18 +52,22 @@ struct World {
   // HTTP status of an admin call made with NAME's admin certificate.
   std::string StatusWithCert(const std::string& name, const std::string& path) {
     const std::string keys = tmp.Sub("keys") + "/" + name;
-    return RunShell("curl -s -o /dev/null -w '%{http_code}' --cacert " +
-                    ShellQuote(data + "/ca.crt") + " --cert " + ShellQuote(keys + ".crt") +
-                    " --key " + ShellQuote(keys + ".key") +
-                    " https://localhost:" + std::to_string(server->https_port()) + path)
+    return RunShell("curl -s -o /dev/null -w '%{http_code}' " + CurlTarget() + " --cert " +
+                    ShellQuote(keys + ".crt") + " --key " + ShellQuote(keys + ".key") + " " +
+                    Url(path))
         .output;
   }
   json Audit() {
-    const auto out =
-        RunShell("curl -s --cacert " + ShellQuote(data + "/ca.crt") +
-                 " -H \"Authorization: Bearer $(cat " + ShellQuote(data + "/admin.token") +
-                 ")\" https://localhost:" + std::to_string(server->https_port()) + "/v1/audit");
+    const auto out = RunShell("curl -s " + CurlTarget() + " -H \"Authorization: Bearer $(cat " +
+                              ShellQuote(data + "/admin.token") + ")\" " + Url("/v1/audit"));
     return json::parse(out.output);
+  }
+  std::string CurlTarget() const {
+    return "--cacert " + ShellQuote(curl_trust) + " --resolve " + curl_name + ":" +
+           std::to_string(server->https_port()) + ":127.0.0.1";
+  }
+  std::string Url(const std::string& path) const {
+    return "https://" + curl_name + ":" + std::to_string(server->https_port()) + path;
   }
   bool Verifies(const std::string& name) {
     return Run("openssl verify -CAfile " + ShellQuote(data + "/ca.crt") + " " +
@@ -65,6 +76,7 @@ struct World {
   }
   TempDir tmp;
   std::string data;
+  std::string curl_trust, curl_name;
   std::unique_ptr<ServerProcess> server;
   int starts = 0;
 };
@@ -157,6 +169,59 @@ TEST_CASE("after a crash of the server, admin-cert recovers the store and writes
   REQUIRE(AuditHas(audit, "admin_cert.issue", "name=alice"));
   REQUIRE(AuditHas(audit, "admin_cert.issue", "name=dave"));
   REQUIRE(w.StatusWithCert("dave", "/v1/tokens") == "200");
+}
+
+// The listener may present another CA's certificate ([tls]
+// default_certificate here; [external] server_cert and SNI certificates
+// alike): the command then trusts the certificates serve.json names, which
+// the server wrote, instead of a chain to DATA/ca.crt.
+TEST_CASE("admin-cert and tidy reach a server that presents another CA's certificate") {
+  World w;
+  ExternalCa ext(w.tmp.Sub("ext"), "Acme");
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const auto leaf = ext.IssueLeaf("default", "default.example.test",
+                                  {"default.example.test,IP:127.0.0.1"}, now - 3600, now + 86400);
+  REQUIRE(WriteFileAtomic(w.tmp.Sub("default.pem"),
+                          leaf.cert_pem + ext.intermediate_pem() + leaf.key_pem, 0600)
+              .ok());
+  const std::string conf = w.tmp.Sub("hostca.toml");
+  REQUIRE(WriteFileAtomic(conf, "[tls]\ndefault_certificate = \"default.pem\"\n", 0644).ok());
+  const std::string trust = w.tmp.Sub("trust.pem");
+  REQUIRE(WriteFileAtomic(trust, ext.root_pem(), 0644).ok());
+  w.Start({"--config", conf}, trust, "default.example.test");
+
+  const auto ops = w.AdminCert("ops");
+  INFO(ops.out << ops.err);
+  REQUIRE(ops.exit_code == 0);
+  REQUIRE_THAT(ops.out, Catch::Contains("issued by the running server"));
+  REQUIRE(w.Verifies("ops"));  // issued by this CA, whatever the listener presents
+  REQUIRE(w.StatusWithCert("ops", "/v1/tokens") == "200");
+  const auto tidy = w.Tidy();
+  INFO(tidy.out << tidy.err);
+  REQUIRE(tidy.exit_code == 0);
+  REQUIRE_THAT(tidy.out, Catch::Contains("by the running server"));
+
+  // A listener presenting a certificate serve.json does not name gets
+  // neither the admin token nor the CSR.
+  json where = json::parse(*ReadFile(w.data + "/serve.json"));
+  REQUIRE(where["tls_sha256"].is_array());
+  REQUIRE(where["tls_sha256"].size() == 2);  // the internal and the default certificate
+  where["tls_sha256"] = json::array({std::string(64, '0')});
+  REQUIRE(WriteFileAtomic(w.data + "/serve.json", where.dump(), 0644).ok());
+  const auto refused = w.AdminCert("eve");
+  INFO(refused.out << refused.err);
+  REQUIRE(refused.exit_code == 1);
+  REQUIRE_THAT(refused.err, Catch::Contains("server_unreachable"));
+  REQUIRE_THAT(refused.err, Catch::Contains("serve.json"));
+  REQUIRE_FALSE(FileExists(w.tmp.Sub("keys") + "/eve.key"));
+  // One with no list at all (an older server's) is refused the same way.
+  where.erase("tls_sha256");
+  REQUIRE(WriteFileAtomic(w.data + "/serve.json", where.dump(), 0644).ok());
+  const auto old = w.AdminCert("eve");
+  REQUIRE(old.exit_code == 1);
+  REQUIRE_THAT(old.err, Catch::Contains("names none of its certificates"));
+  REQUIRE_FALSE(FileExists(w.tmp.Sub("keys") + "/eve.key"));
+  REQUIRE_FALSE(AuditHas(w.Audit(), "admin_cert.issue", "name=eve"));
 }
 
 }  // namespace
