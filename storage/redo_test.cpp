@@ -103,44 +103,90 @@ void Copy(const std::string& from, const std::string& to) {
   std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
 }
 
-TEST_CASE("redo log: a power loss keeps every logged write, whatever pages reached the disk") {
-  hostca::testing::TempDir dir;
+// What a crash left: the acknowledged writes, data.mdb as the last
+// checkpoint made it durable, data.mdb as the page cache held it, and the
+// log and checkpoint files (dir/saved-*) as they were.
+struct CrashSite {
+  Model model;
+  std::string durable, written;
+};
+
+CrashSite WriteThenCrash(hostca::testing::TempDir& dir) {
   const std::string db = dir.Sub("db");
   LmdbOptions options = Logged(db);
   options.checkpoint_bytes = 1ull << 40;  // no checkpoint but the one at open
   options.checkpoint_ms = 1u << 30;
   std::mt19937_64 rng(7);
-  Model model;
+  CrashSite site;
   {
     auto store = OpenLmdbStorage(options);
     REQUIRE(store.ok());
-    Churn(**store, rng, 150, &model);
+    Churn(**store, rng, 150, &site.model);
     (*store)->Close();
   }
   auto store = OpenLmdbStorage(options);
   REQUIRE(store.ok());
   // The open checkpointed: data.mdb on disk is this file now.
-  const std::string durable = dir.Sub("durable.mdb");
-  Copy(db + "/data.mdb", durable);
-  Churn(**store, rng, 150, &model);
+  site.durable = *ReadFile(db + "/data.mdb");
+  Churn(**store, rng, 150, &site.model);
   // Everything written since, as the page cache holds it, and the log and
   // checkpoint files as they were before a clean close would mark them.
-  const std::string written = dir.Sub("written.mdb");
-  Copy(db + "/data.mdb", written);
+  site.written = *ReadFile(db + "/data.mdb");
   for (const char* f : {"redo.ckpt", "redo-0.log", "redo-1.log"}) {
     Copy(db + "/" + f, dir.Sub(std::string("saved-") + f));
   }
   (*store)->Close();
+  return site;
+}
 
-  const auto durable_bytes = ReadFile(durable);
-  const auto written_bytes = ReadFile(written);
-  REQUIRE(durable_bytes.ok());
-  REQUIRE(written_bytes.ok());
-  const size_t page = 4096;
+constexpr size_t kPage = 4096;
+
+// `before` with the pages of `after` that `take(page index)` picks: what
+// the disk holds when only those of the writes since `before` reached it.
+template <typename Take>
+std::string MixPages(const std::string& before, const std::string& after, Take take) {
+  std::string image = before;
+  image.resize(std::max(image.size(), after.size()), '\0');
+  for (size_t at = 0; at < after.size(); at += kPage) {
+    if (take(at / kPage)) {
+      image.replace(at, kPage, after.substr(at, kPage));
+    }
+  }
+  return image;
+}
+
+// A store directory `crashed`: the saved log and checkpoint files, and
+// `image` as data.mdb.
+void MakeCrashed(hostca::testing::TempDir& dir, const std::string& crashed,
+                 const std::string& image) {
+  std::filesystem::create_directories(crashed);
+  for (const char* f : {"redo.ckpt", "redo-0.log", "redo-1.log"}) {
+    Copy(dir.Sub(std::string("saved-") + f), crashed + "/" + f);
+  }
+  REQUIRE(WriteFileAtomic(crashed + "/data.mdb", image, 0600).ok());
+}
+
+// Opens the store with or without the log and checks it holds `model`,
+// reads clean, and needs no further recovery.
+void RequireRecovers(const std::string& crashed, const Model& model, bool logged) {
+  auto recovered =
+      OpenLmdbStorage(logged ? Logged(crashed) : LmdbOptions{.path = crashed, .redo_log = false});
+  REQUIRE(recovered.ok());
+  RequireHolds(**recovered, model);
+  (*recovered)->Close();
+  auto check = CheckLmdbStore(crashed);
+  REQUIRE(check.ok());
+  REQUIRE(check->problems_found == 0);
+  REQUIRE_FALSE(*internal::RedoRecoveryPending(crashed));
+}
+
+TEST_CASE("redo log: a power loss keeps every logged write, whatever pages reached the disk") {
+  hostca::testing::TempDir dir;
+  const CrashSite site = WriteThenCrash(dir);
   size_t changed = 0;
-  for (size_t at = 0; at < written_bytes->size(); at += page) {
-    changed += written_bytes->compare(at, page, *durable_bytes, std::min(at, durable_bytes->size()),
-                                      page) != 0;
+  for (size_t at = 0; at < site.written.size(); at += kPage) {
+    changed += site.written.compare(at, kPage, site.durable, std::min(at, site.durable.size()),
+                                    kPage) != 0;
   }
   INFO("pages written after the checkpoint: " << changed);
   REQUIRE(changed > 300);
@@ -148,35 +194,72 @@ TEST_CASE("redo log: a power loss keeps every logged write, whatever pages reach
   for (int trial = 0; trial < 12; ++trial) {
     INFO("trial " << trial);
     const std::string crashed = dir.Sub("crashed" + std::to_string(trial));
-    std::filesystem::create_directories(crashed);
-    for (const char* f : {"redo.ckpt", "redo-0.log", "redo-1.log"}) {
-      Copy(dir.Sub(std::string("saved-") + f), crashed + "/" + f);
-    }
     // Trial 0: none of the later pages reached the disk; 1: all of them;
     // then random halves, always with and without the meta pages.
-    std::string image = *durable_bytes;
-    image.resize(std::max(image.size(), written_bytes->size()), '\0');
     std::mt19937_64 pick(static_cast<uint64_t>(trial));
-    for (size_t at = 0; at < written_bytes->size(); at += page) {
-      const bool take = trial == 1 || (trial > 1 && pick() % 2 == 0);
-      if (take) {
-        image.replace(at, page, written_bytes->substr(at, page));
-      }
-    }
-    REQUIRE(WriteFileAtomic(crashed + "/data.mdb", image, 0600).ok());
+    MakeCrashed(dir, crashed, MixPages(site.durable, site.written, [&](size_t) {
+                  return trial == 1 || (trial > 1 && pick() % 2 == 0);
+                }));
     auto pending = internal::RedoRecoveryPending(crashed);
     REQUIRE(pending.ok());
     REQUIRE(*pending);
-    LmdbOptions reopen =
-        trial % 2 == 0 ? Logged(crashed) : LmdbOptions{.path = crashed, .redo_log = false};
-    auto recovered = OpenLmdbStorage(reopen);
-    REQUIRE(recovered.ok());
-    RequireHolds(**recovered, model);
-    (*recovered)->Close();
-    auto check = CheckLmdbStore(crashed);
-    REQUIRE(check.ok());
-    REQUIRE(check->problems_found == 0);
-    REQUIRE_FALSE(*internal::RedoRecoveryPending(crashed));
+    RequireRecovers(crashed, site.model, trial % 2 == 0);
+  }
+}
+
+uint64_t g_replay_stop = 0;
+
+// A child process opens the crashed store and dies after replaying
+// `stop` transactions, in the middle of the recovery.
+void RecoverAndVanish(const std::string& crashed, uint64_t stop) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    g_replay_stop = stop;
+    internal::SetReplayHookForTest([](uint64_t replayed) {
+      if (replayed == g_replay_stop) {
+        ::_exit(0);
+      }
+    });
+    auto store = OpenLmdbStorage(Logged(crashed));
+    ::_exit(store.ok() ? 3 : 2);  // the replay ended before `stop`, or failed
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+// The recovery's own commits are MDB_NOSYNC: a second crash may leave any
+// subset of them on disk, and the next recovery starts from the same
+// checkpoint, whose pages none of them overwrote.
+TEST_CASE("redo log: a crash in the middle of a recovery leaves a store the next open recovers") {
+  hostca::testing::TempDir dir;
+  const CrashSite site = WriteThenCrash(dir);
+  for (int trial = 0; trial < 6; ++trial) {
+    INFO("trial " << trial);
+    const std::string crashed = dir.Sub("crashed" + std::to_string(trial));
+    std::mt19937_64 pick(100 + static_cast<uint64_t>(trial));
+    MakeCrashed(dir, crashed, MixPages(site.durable, site.written, [&](size_t) {
+                  return trial > 0 && pick() % 2 == 0;
+                }));
+    // About 300 logged transactions to replay; one crash in odd trials,
+    // two in even ones; from the second trial on, a power loss with each.
+    for (int crash = 0; crash < 1 + (trial + 1) % 2; ++crash) {
+      const std::string before = *ReadFile(crashed + "/data.mdb");
+      const uint64_t stop = 1 + pick() % 250;
+      INFO("crash " << crash << " after " << stop << " replayed transactions");
+      RecoverAndVanish(crashed, stop);
+      REQUIRE(*internal::RedoRecoveryPending(crashed));
+      if (trial >= 2) {
+        const std::string after = *ReadFile(crashed + "/data.mdb");
+        REQUIRE(WriteFileAtomic(crashed + "/data.mdb",
+                                MixPages(before, after, [&](size_t) { return pick() % 2 == 0; }),
+                                0600)
+                    .ok());
+      }
+    }
+    RequireRecovers(crashed, site.model, trial % 3 != 2);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +14,8 @@
 
 namespace hostca::storage::internal {
 namespace {
+
+std::atomic<void (*)(uint64_t)> g_replay_hook{nullptr};
 
 constexpr char kCkptMagic[4] = {'H', 'C', 'K', '1'};
 constexpr size_t kSlotBytes = 4 + 5 * 8 + kMetaBytes + 8;
@@ -209,8 +212,14 @@ Status Redo::Replay(MDB_env* env, const Dbis& dbis) {
         break;
       }
       last = txnid;
-      std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.replayed;
+      uint64_t replayed = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        replayed = ++stats_.replayed;
+      }
+      if (auto* hook = g_replay_hook.load(); hook != nullptr) {
+        hook(replayed);
+      }
       return Status::Ok();
     }));
   }
@@ -517,5 +526,7 @@ Result<bool> RedoRecoveryPending(const std::string& dir) {
   HOSTCA_RETURN_IF_ERROR(ckpt.status());
   return ckpt->has_value() && (*ckpt)->active;
 }
+
+void SetReplayHookForTest(void (*hook)(uint64_t replayed)) { g_replay_hook.store(hook); }
 
 }  // namespace hostca::storage::internal

@@ -193,4 +193,10 @@ class Redo {
 // writing once (which recovers it) before its data.mdb may be read.
 Result<bool> RedoRecoveryPending(const std::string& dir);
 
+// Tests only: `hook` runs on the opening thread after each transaction a
+// recovery replays and commits, with how many this open has replayed (a
+// test's child process ends itself there: a crash in the middle of a
+// recovery). Null, the default, runs nothing.
+void SetReplayHookForTest(void (*hook)(uint64_t replayed));
+
 }  // namespace hostca::storage::internal
