@@ -374,6 +374,38 @@ TEST_CASE("redo log: a clean close needs no recovery, and the store reopens eith
   RequireSerials(**store, 3000);
 }
 
+// Each checkpoint pins its snapshot until the next one is durable, and
+// then lets it go: if a pin stayed, LMDB could reuse no page freed after it
+// and a store of steady size would grow with every write.
+TEST_CASE("redo log: checkpoints release their pins, so a store of steady size stops growing") {
+  hostca::testing::TempDir dir;
+  LmdbOptions o = Logged(dir.Sub("db"));
+  o.checkpoint_bytes = 1;  // a checkpoint after every batch that finds none running
+  auto store = OpenLmdbStorage(o);
+  REQUIRE(store.ok());
+  // Rounds of 300 inserts and the deletion of the round before: about 300
+  // certificates stored at any time, 600 commits per round.
+  std::vector<uint64_t> used;
+  for (int round = 0; round < 8; ++round) {
+    for (int i = 0; i < 300; ++i) {
+      const CertRecord rec =
+          Cert("r" + std::to_string(round) + "-" + std::to_string(i), "h", 1000 + i, 3000);
+      REQUIRE((*store)->Update([&](WriteTxn& txn) { return txn.InsertCert(rec); }).ok());
+      if (round > 0) {
+        const std::string old = "r" + std::to_string(round - 1) + "-" + std::to_string(i);
+        REQUIRE((*store)->Update([&](WriteTxn& txn) { return txn.DeleteCert(old); }).ok());
+      }
+    }
+    used.push_back((*store)->Stats().used_bytes);
+  }
+  const StorageStats stats = (*store)->Stats();
+  INFO("used bytes after rounds 2 and 8: " << used[1] << ", " << used[7] << "; checkpoints "
+                                           << stats.checkpoints);
+  REQUIRE(stats.checkpoints >= 20);
+  REQUIRE(used[7] <= used[1] + used[1] / 2);
+  (*store)->Close();
+}
+
 TEST_CASE("a store has one writing process at a time, with or without the log") {
   hostca::testing::TempDir dir;
   const std::string db = dir.Sub("db");
