@@ -105,6 +105,69 @@ Table RatioTable(const IssuanceResults& res) {
   return t;
 }
 
+// What issue 5's target for a load shape leaves of the machine once the
+// signature work and the load generator, which shares the cores, are paid.
+struct TargetRoom {
+  double limit = 0;           // the signature limit, certs/s
+  double target = 0;          // fraction of it asked
+  double signatures_cpu = 0;  // CPU seconds per certificate at openssl speed rates
+  double client_cpu = 0;      // the load generator's, measured
+  double ceiling = 0;         // certs/s of a server doing only the signature work
+  double room = 0;            // CPU seconds per certificate left at the target (may be < 0)
+  double server_beyond = 0;   // the server's measured CPU beyond the signatures
+};
+
+TargetRoom RoomAtTarget(const IssuanceResults& res, const LoadRow& r) {
+  TargetRoom t;
+  const double limit = r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
+  const double cores = res.limit.cores;
+  if (limit <= 0 || cores <= 0) {
+    return t;
+  }
+  t.limit = limit;
+  t.target = r.mode == "keep-alive" ? 0.6 : 0.5;
+  t.signatures_cpu = cores / limit;
+  t.client_cpu = MedianOf(r, &LoadRun::client_cpu_per_cert);
+  t.ceiling = cores / (t.signatures_cpu + t.client_cpu);
+  t.room = cores / (t.target * limit) - t.signatures_cpu - t.client_cpu;
+  t.server_beyond = MedianOf(r, &LoadRun::server_cpu_per_cert) - t.signatures_cpu;
+  return t;
+}
+
+std::string Micros(double seconds) { return Format("%.0f", seconds * 1e6); }
+
+Table RoomTable(const IssuanceResults& res) {
+  Table t = {{"mode", "C", "target", "certs/s at the target", "signatures us/cert",
+              "load generator us/cert", "at most beside it/s", "of the limit",
+              "left for the rest at the target us/cert", "hostca's rest us/cert"}};
+  for (const LoadRow& r : res.rows) {
+    if (r.system != "hostca") {
+      continue;
+    }
+    const TargetRoom room = RoomAtTarget(res, r);
+    if (room.target <= 0) {
+      continue;
+    }
+    t.push_back({r.mode, std::to_string(r.connections), Format("%.0f%%", room.target * 100),
+                 Rate(room.target * room.limit), Micros(room.signatures_cpu),
+                 Micros(room.client_cpu), Rate(room.ceiling),
+                 Format("%.0f%%", Ratio(room.ceiling, room.limit) * 100),
+                 room.room > 0 ? Micros(room.room) : "none (" + Micros(room.room) + ")",
+                 Micros(room.server_beyond)});
+  }
+  return t;
+}
+
+const char kRoomSummary[] =
+    "The load generator runs on the server's cores, so what it spends per certificate (measured "
+    "above) is not the server's. A server whose only work were the signatures (at `openssl "
+    "speed` rates) would reach at most cores / (signatures + load generator) per second beside "
+    "it. At issue 5's target rate, what is left per certificate for everything else the server "
+    "does (TLS records, HTTP, JSON, the store and its durability, threads) is the \"left\" "
+    "column; hostca's rest is its measured server CPU beyond the signatures. Where nothing is "
+    "left, no server can meet the target beside this load generator on this machine: that "
+    "would take a lighter load generator, or cores of its own.\n";
+
 std::string Text(const Table& rows) { return RenderText(rows); }
 std::string Markdown(const Table& rows) { return RenderMarkdown(rows, 2); }
 
@@ -215,6 +278,7 @@ std::string IssuanceTextTable(const IssuanceResults& res) {
   std::string out = Text(LoadTable(res));
   out += "\nopenssl ca (one process per certificate): " + OpensslCaLine(res) + "\n\n";
   out += Text(RatioTable(res));
+  out += "\n" + Text(RoomTable(res));
   if (!res.profile.parts.empty() || !res.profile.not_taken.empty()) {
     out += "\n" + ProfileSummary(res);
     if (!res.profile.parts.empty()) {
@@ -248,6 +312,8 @@ std::string IssuanceMarkdownReport(const IssuanceResults& res) {
   md += Markdown(LoadTable(res));
   md += "\n## Against the baselines\n\n";
   md += Markdown(RatioTable(res));
+  md += "\n## The targets beside this load generator\n\n";
+  md += std::string(kRoomSummary) + "\n" + Markdown(RoomTable(res));
   md += "\n## Baselines\n\n";
   md += "- signature limit: `openssl speed` on one core: ECDSA P-256 " +
         Rate(res.limit.sign_per_second) + " sign/s, " + Rate(res.limit.verify_per_second) +
@@ -362,10 +428,17 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
     }
     const double hostca = RowRate(&r);
     const double limit = r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
+    const TargetRoom room = RoomAtTarget(res, r);
     j["ratios"].push_back(
         {{"mode", r.mode},
          {"connections", r.connections},
          {"hostca_over_signature_limit", Ratio(hostca, limit)},
+         {"target_over_signature_limit", room.target},
+         {"signatures_cpu_s_per_cert", room.signatures_cpu},
+         {"load_generator_cpu_s_per_cert", room.client_cpu},
+         {"ceiling_beside_load_generator_certs_per_s", room.ceiling},
+         {"cpu_s_per_cert_left_at_target", room.room},
+         {"hostca_cpu_s_per_cert_beyond_signatures", room.server_beyond},
          {"hostca_over_cfssl", Ratio(hostca, RowRate(Find(res, "cfssl", r.mode, r.connections)))},
          {"hostca_over_cfssl_sqlite",
           Ratio(hostca, RowRate(Find(res, "cfssl+sqlite", r.mode, r.connections)))},
