@@ -937,6 +937,9 @@ Status Server::Bind() {
   leaves.insert(leaves.begin(), SSL_CTX_get0_certificate(https_->ssl_context()));
   std::vector<std::string> pins;
   for (X509* leaf : leaves) {
+    if (leaf == nullptr) {
+      continue;
+    }
     if (auto fp = CertFingerprintSha256(leaf);
         fp.ok() && std::find(pins.begin(), pins.end(), *fp) == pins.end()) {
       pins.push_back(*fp);
