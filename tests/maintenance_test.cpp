@@ -4,12 +4,14 @@
 // (server/running_server.h), and work on the store themselves when no server
 // holds it, including after a crash. The real binaries, checked with
 // `openssl verify` and curl.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/file.h"
+#include "common/pem.h"
 #include "tests/external_ca.h"
 #include "tests/server_process.h"
 #include "tests/testutil.h"
@@ -184,8 +186,15 @@ TEST_CASE("admin-cert and tidy reach a server that presents another CA's certifi
   REQUIRE(WriteFileAtomic(w.tmp.Sub("default.pem"),
                           leaf.cert_pem + ext.intermediate_pem() + leaf.key_pem, 0600)
               .ok());
+  const auto sni =
+      ext.IssueLeaf("sni", "sni.example.test", {"sni.example.test"}, now - 3600, now + 86400);
+  REQUIRE(WriteFileAtomic(w.tmp.Sub("sni.pem"), sni.cert_pem + sni.key_pem, 0600).ok());
   const std::string conf = w.tmp.Sub("hostca.toml");
-  REQUIRE(WriteFileAtomic(conf, "[tls]\ndefault_certificate = \"default.pem\"\n", 0644).ok());
+  REQUIRE(WriteFileAtomic(conf,
+                          "[tls]\ndefault_certificate = \"default.pem\"\n"
+                          "sni_certificates = [\"sni.pem\"]\n",
+                          0644)
+              .ok());
   const std::string trust = w.tmp.Sub("trust.pem");
   REQUIRE(WriteFileAtomic(trust, ext.root_pem(), 0644).ok());
   w.Start({"--config", conf}, trust, "default.example.test");
@@ -205,7 +214,16 @@ TEST_CASE("admin-cert and tidy reach a server that presents another CA's certifi
   // neither the admin token nor the CSR.
   json where = json::parse(*ReadFile(w.data + "/serve.json"));
   REQUIRE(where["tls_sha256"].is_array());
-  REQUIRE(where["tls_sha256"].size() == 2);  // the internal and the default certificate
+  REQUIRE(where["tls_sha256"].size() == 3);  // the internal, the SNI and the default one
+  for (const std::string& pem :
+       {*ReadFile(w.data + "/tls/server.crt"), sni.cert_pem, leaf.cert_pem}) {
+    auto cert = CertFromPem(pem);
+    REQUIRE(cert.ok());
+    const auto fp = CertFingerprintSha256(cert->get());
+    REQUIRE(fp.ok());
+    REQUIRE(std::find(where["tls_sha256"].begin(), where["tls_sha256"].end(), *fp) !=
+            where["tls_sha256"].end());
+  }
   where["tls_sha256"] = json::array({std::string(64, '0')});
   REQUIRE(WriteFileAtomic(w.data + "/serve.json", where.dump(), 0644).ok());
   const auto refused = w.AdminCert("eve");
