@@ -56,6 +56,11 @@ double RowRate(const LoadRow* row) {
 
 double Ratio(double a, double b) { return a > 0 && b > 0 ? a / b : 0; }
 
+// The signature limit of a row's load shape.
+double LimitFor(const IssuanceResults& res, const LoadRow& r) {
+  return r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
+}
+
 size_t Failed(const LoadRow& row) {
   size_t n = 0;
   for (const LoadRun& r : row.runs) {
@@ -95,7 +100,7 @@ Table RatioTable(const IssuanceResults& res) {
       continue;
     }
     const double hostca = RowRate(&r);
-    const double limit = r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
+    const double limit = LimitFor(res, r);
     t.push_back({r.mode, std::to_string(r.connections), Rate(hostca), Rate(limit),
                  Format("%.1f%%", Ratio(hostca, limit) * 100),
                  Times(Ratio(hostca, RowRate(Find(res, "cfssl", r.mode, r.connections)))),
@@ -119,7 +124,7 @@ struct TargetRoom {
 
 TargetRoom RoomAtTarget(const IssuanceResults& res, const LoadRow& r) {
   TargetRoom t;
-  const double limit = r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
+  const double limit = LimitFor(res, r);
   const double cores = res.limit.cores;
   if (limit <= 0 || cores <= 0) {
     return t;
@@ -427,7 +432,7 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
       continue;
     }
     const double hostca = RowRate(&r);
-    const double limit = r.mode == "keep-alive" ? res.limit.KeepAlive() : res.limit.NewConnection();
+    const double limit = LimitFor(res, r);
     const TargetRoom room = RoomAtTarget(res, r);
     j["ratios"].push_back(
         {{"mode", r.mode},
