@@ -166,6 +166,15 @@ void MakeCrashed(hostca::testing::TempDir& dir, const std::string& crashed,
   REQUIRE(WriteFileAtomic(crashed + "/data.mdb", image, 0600).ok());
 }
 
+// `hostca-server check`'s reading of the store finds nothing wrong, and the
+// store needs no recovery afterwards.
+void RequireChecksClean(const std::string& db) {
+  auto check = CheckLmdbStore(db);
+  REQUIRE(check.ok());
+  REQUIRE(check->problems_found == 0);
+  REQUIRE_FALSE(*internal::RedoRecoveryPending(db));
+}
+
 // Opens the store with or without the log and checks it holds `model`,
 // reads clean, and needs no further recovery.
 void RequireRecovers(const std::string& crashed, const Model& model, bool logged) {
@@ -174,10 +183,7 @@ void RequireRecovers(const std::string& crashed, const Model& model, bool logged
   REQUIRE(recovered.ok());
   RequireHolds(**recovered, model);
   (*recovered)->Close();
-  auto check = CheckLmdbStore(crashed);
-  REQUIRE(check.ok());
-  REQUIRE(check->problems_found == 0);
-  REQUIRE_FALSE(*internal::RedoRecoveryPending(crashed));
+  RequireChecksClean(crashed);
 }
 
 TEST_CASE("redo log: a power loss keeps every logged write, whatever pages reached the disk") {
@@ -351,12 +357,7 @@ TEST_CASE("redo log: a process that ends without closing leaves a store the next
     REQUIRE((*store)->Update([](WriteTxn& txn) { return txn.PutMeta("k", "v"); }).ok());
     REQUIRE((*store)->Stats().log_appends == 0);
   }
-  SECTION("read by a check, which recovers it first") {
-    auto check = CheckLmdbStore(db);
-    REQUIRE(check.ok());
-    REQUIRE(check->problems_found == 0);
-    REQUIRE_FALSE(*internal::RedoRecoveryPending(db));
-  }
+  SECTION("read by a check, which recovers it first") { RequireChecksClean(db); }
 }
 
 TEST_CASE("redo log: a clean close needs no recovery, and the store reopens either way") {
