@@ -850,7 +850,9 @@ TEST_CASE("admin credentials of the wrong length or form get 401 admin_unauthent
   const std::string t = ca.admin_token();
   for (const std::string& bearer : std::vector<std::string>{
            std::string("x"), t.substr(0, t.size() - 1), t + "A", std::string(4000, 'A'),
-           std::string(t.size(), '~'), "x" + t.substr(1)}) {
+           std::string(t.size(), '~'),
+           // The first character changed (a token may begin with 'x': 1 in 64).
+           std::string(1, t[0] == 'x' ? 'y' : 'x') + t.substr(1)}) {
     INFO(bearer.substr(0, 60));
     const HttpResult r = ca.Call("GET", "/v1/tokens", nullptr, nullptr, bearer);
     INFO(r.raw);
