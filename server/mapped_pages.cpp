@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 
 namespace hostca::server {
@@ -26,30 +25,6 @@ uint64_t MappedFileBytes() {
 bool ShouldReleaseMappedPages(uint64_t mapped_bytes, uint64_t budget_bytes,
                               std::chrono::steady_clock::duration since_last_release) {
   return mapped_bytes > budget_bytes || since_last_release >= kMappedPagesKeptAtMost;
-}
-
-std::chrono::steady_clock::duration MappedPagesPacer::Next(
-    uint64_t mapped_bytes, std::chrono::steady_clock::time_point now) {
-  using std::chrono::duration;
-  using std::chrono::steady_clock;
-  if (last_ != steady_clock::time_point{} && now > last_ && mapped_bytes > last_bytes_) {
-    const double seconds = duration<double>(now - last_).count();
-    const double rate = static_cast<double>(mapped_bytes - last_bytes_) / seconds;
-    if (rate > static_cast<double>(fastest_)) {
-      fastest_ = static_cast<uint64_t>(std::min(rate, 1e12));  // looks a nanosecond apart
-    }
-  }
-  last_bytes_ = mapped_bytes;
-  last_ = now;
-  if (mapped_bytes >= budget_) {
-    return kMappedPagesLookSoonest;
-  }
-  const duration<double> to_budget(static_cast<double>(budget_ - mapped_bytes) /
-                                   static_cast<double>(fastest_));
-  return std::clamp(
-      steady_clock::duration(std::chrono::round<std::chrono::microseconds>(to_budget)),
-      steady_clock::duration(kMappedPagesLookSoonest),
-      steady_clock::duration(kMappedPagesLookLatest));
 }
 
 }  // namespace hostca::server

@@ -18,16 +18,8 @@ namespace hostca::server {
 // (VmHWM) was 492 and 592 MiB with a look every 100 ms, 244 and 266 MiB
 // every 20 ms, and 220 and 225 MiB every 10 ms, at the same rate (issue 5
 // asks for under 256 MiB; bench/results/scale-2026-12-03-mapped-check-*).
-// A look reads /proc/self/statm, about 15 us; at 10 ms that woke an idle
-// server 100 times a second. So the looks are paced (MappedPagesPacer):
-// the next comes when the mapped pages could have reached the budget at the
-// fastest growth seen, every kMappedPagesLookSoonest near the budget, and
-// at most kMappedPagesLookLatest apart.
-inline constexpr std::chrono::milliseconds kMappedPagesLookSoonest{10};
-inline constexpr std::chrono::milliseconds kMappedPagesLookLatest{250};
-// The growth the pacer assumes before it has seen faster: above the 600 MiB
-// a second the 10M store's random reads mapped under load.
-inline constexpr uint64_t kMappedGrowthAssumed = 1ull << 30;  // bytes per second
+// A look reads /proc/self/statm: about 15 us, 0.15% of a core.
+inline constexpr std::chrono::milliseconds kMappedPagesCheckEvery{10};
 // The longest the mappings are kept whatever their size.
 inline constexpr std::chrono::seconds kMappedPagesKeptAtMost{1};
 
@@ -39,25 +31,5 @@ uint64_t MappedFileBytes();
 // or `since_last_release` reached kMappedPagesKeptAtMost.
 bool ShouldReleaseMappedPages(uint64_t mapped_bytes, uint64_t budget_bytes,
                               std::chrono::steady_clock::duration since_last_release);
-
-// When to look next. Not thread-safe: the maintenance thread's own.
-class MappedPagesPacer {
- public:
-  explicit MappedPagesPacer(uint64_t budget_bytes) : budget_(budget_bytes) {}
-  // The mapped bytes seen at `now` (after a release, what it left), and
-  // the wait until the next look: the time the mapped pages need to grow
-  // to the budget at the fastest growth seen so far (from one look to the
-  // next, at least kMappedGrowthAssumed), within kMappedPagesLookSoonest
-  // and kMappedPagesLookLatest.
-  std::chrono::steady_clock::duration Next(uint64_t mapped_bytes,
-                                           std::chrono::steady_clock::time_point now);
-  uint64_t fastest_growth() const { return fastest_; }  // bytes per second
-
- private:
-  uint64_t budget_;
-  uint64_t fastest_ = kMappedGrowthAssumed;
-  uint64_t last_bytes_ = 0;
-  std::chrono::steady_clock::time_point last_{};  // the epoch: no look yet
-};
 
 }  // namespace hostca::server

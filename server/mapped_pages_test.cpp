@@ -49,36 +49,5 @@ TEST_CASE("mapped store pages are dropped over budget, and every second anyway")
   REQUIRE_FALSE(ShouldReleaseMappedPages(0, kBudget, 999ms));
 }
 
-TEST_CASE("the looks at the mapped pages come sooner as they near the budget") {
-  using std::chrono::steady_clock;
-  constexpr uint64_t kMiB = 1ull << 20;
-  constexpr uint64_t kBudget = 128 * kMiB;
-  const steady_clock::time_point t0 = steady_clock::time_point{} + 1h;
-  MappedPagesPacer pacer(kBudget);
-  // Idle, with nothing mapped: 128 MiB at the assumed 1 GiB/s is 125 ms,
-  // not the 10 ms of a server under load.
-  REQUIRE(pacer.Next(0, t0) == 125ms);
-  REQUIRE(pacer.Next(0, t0 + 125ms) == 125ms);
-  // Growing at the assumed rate: the wait is the time left to the budget.
-  REQUIRE(pacer.Next(64 * kMiB, t0 + 187500us) == 62500us);
-  // Near and over the budget: the shortest wait.
-  REQUIRE(pacer.Next(kBudget - kMiB, t0 + 250ms) == kMappedPagesLookSoonest);
-  REQUIRE(pacer.Next(kBudget + kMiB, t0 + 260ms) == kMappedPagesLookSoonest);
-  REQUIRE(pacer.fastest_growth() == kMappedGrowthAssumed);
-  // After a release, growth faster than assumed (40 MiB in 10 ms, 4000 MiB/s)
-  // is remembered: the waits shorten to match, also from then on.
-  REQUIRE(pacer.Next(0, t0 + 270ms) == 125ms);
-  REQUIRE(pacer.Next(40 * kMiB, t0 + 280ms) == 22ms);  // 88 MiB left
-  REQUIRE(pacer.fastest_growth() == 4000 * kMiB);
-  REQUIRE(pacer.Next(0, t0 + 290ms) == 32ms);
-  // Shrinking mapped pages say nothing of the growth.
-  REQUIRE(pacer.Next(0, t0 + 300ms) == 32ms);
-}
-
-TEST_CASE("a large budget is still looked at four times a second") {
-  MappedPagesPacer pacer(1ull << 40);
-  REQUIRE(pacer.Next(0, std::chrono::steady_clock::time_point{} + 1h) == kMappedPagesLookLatest);
-}
-
 }  // namespace
 }  // namespace hostca::server

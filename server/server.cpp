@@ -963,27 +963,21 @@ void Server::TidyLoop() {
   store_->ReleaseMappedPages();
   auto released = std::chrono::steady_clock::now();
   const uint64_t budget = options_.mapped_mib << 20;
-  MappedPagesPacer pacer(budget);
-  auto look = released + pacer.Next(MappedFileBytes(), released);
   auto next = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (true) {
     {
       std::unique_lock<std::mutex> lock(tidy_mu_);
-      const auto wake = std::min({next, look, released + kMappedPagesKeptAtMost});
+      const auto wake = std::min(next, std::chrono::steady_clock::now() + kMappedPagesCheckEvery);
       if (tidy_cv_.wait_until(lock, wake, [this] { return stopped_.load(); })) {
         return;
       }
     }
     // Keeps the resident set independent of the store's size (storage.h).
-    auto now = std::chrono::steady_clock::now();
-    uint64_t mapped = MappedFileBytes();
-    if (ShouldReleaseMappedPages(mapped, budget, now - released)) {
+    const auto now = std::chrono::steady_clock::now();
+    if (ShouldReleaseMappedPages(MappedFileBytes(), budget, now - released)) {
       store_->ReleaseMappedPages();
       released = now;
-      mapped = MappedFileBytes();  // the binary and its libraries stay
-      now = std::chrono::steady_clock::now();
     }
-    look = now + pacer.Next(mapped, now);
     if (std::chrono::steady_clock::now() < next) {
       continue;
     }
