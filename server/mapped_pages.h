@@ -18,11 +18,12 @@ namespace hostca::server {
 // (VmHWM) was 492 and 592 MiB with a look every 100 ms, 244 and 266 MiB
 // every 20 ms, and 220 and 225 MiB every 10 ms, at the same rate (issue 5
 // asks for under 256 MiB; bench/results/scale-2026-12-03-mapped-check-*).
-// A look reads /proc/self/statm: about 15 us, 0.15% of a core. Looks
+// A look reads /proc/self/statm: about 15 us, 0.15% of a core. With looks
 // spaced by the room left under the budget (up to 125 ms apart when idle)
-// let a burst from idle, such as an inventory query, overshoot to 364 MiB
-// (bench/results/scale-2026-12-03-paced-looks-ab-10m), so the interval is
-// fixed.
+// the peak reached 364 MiB (bench/results/scale-2026-12-03-paced-looks-ab-
+// 10m), most likely in a burst from idle such as the inventory queries, which
+// map pages faster than the growth such a pacer can assume; so the interval
+// is fixed.
 inline constexpr std::chrono::milliseconds kMappedPagesCheckEvery{10};
 // The longest the mappings are kept whatever their size.
 inline constexpr std::chrono::seconds kMappedPagesKeptAtMost{1};
