@@ -3,12 +3,18 @@
 // into the process exceed storage.mapped_mib. Under load at ten million
 // stored certificates every random B-tree page read maps 64 KB (the kernel's
 // fault-around), about 600 MiB a second, all of it page cache that VmRSS
-// counts; the budget keeps VmRSS near it. Thread safety: free functions,
-// safe from any thread.
+// counts; the budget keeps VmRSS near it. An idle server stops looking
+// (QuietLooks, WakingStorage). Thread safety: the free functions and
+// WakingStorage from any thread; QuietLooks is the maintenance thread's.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "storage/storage.h"
 
 namespace hostca::server {
 
@@ -27,6 +33,10 @@ namespace hostca::server {
 inline constexpr std::chrono::milliseconds kMappedPagesCheckEvery{10};
 // The longest the mappings are kept whatever their size.
 inline constexpr std::chrono::seconds kMappedPagesKeptAtMost{1};
+// Looks in a row that find no more mapped pages than the one before, after
+// which the server is idle: it drops its mappings once and stops looking
+// (and so waking up 100 times a second) until the store is used again.
+inline constexpr int kQuietLooksBeforeIdle = 100;  // a second
 
 // Bytes of file-backed pages mapped into this process: the third field of
 // /proc/self/statm (RssFile + RssShmem), 0 when it cannot be read.
@@ -36,5 +46,69 @@ uint64_t MappedFileBytes();
 // or `since_last_release` reached kMappedPagesKeptAtMost.
 bool ShouldReleaseMappedPages(uint64_t mapped_bytes, uint64_t budget_bytes,
                               std::chrono::steady_clock::duration since_last_release);
+
+// Tells when the looks found the mapped pages still for kQuietLooksBeforeIdle
+// looks in a row. A release in between is not growth.
+class QuietLooks {
+ public:
+  // The mapped bytes a look found (after its release, if it made one); true
+  // once they have not grown for kQuietLooksBeforeIdle looks.
+  bool Look(uint64_t mapped_bytes) {
+    quiet_ = mapped_bytes > last_ ? 0 : quiet_ + 1;
+    last_ = mapped_bytes;
+    return quiet_ >= kQuietLooksBeforeIdle;
+  }
+  void Reset() { quiet_ = 0; }
+
+ private:
+  uint64_t last_ = 0;
+  int quiet_ = 0;
+};
+
+// The server's store: every call goes to `inner`. After Sleep, the first
+// call that may map store pages (View, Update, CopyCompactTo, Stats) runs
+// `wake` once, before its own work: the maintenance thread then looks
+// again from the first page a burst maps. Only that call pays more than a
+// relaxed load; `wake` must not call back into this store.
+class WakingStorage final : public storage::Storage {
+ public:
+  WakingStorage(std::unique_ptr<storage::Storage> inner, std::function<void()> wake)
+      : inner_(std::move(inner)), wake_(std::move(wake)) {}
+
+  // The maintenance thread goes idle; the next call wakes it.
+  void Sleep() { asleep_.store(true); }
+  bool asleep() const { return asleep_.load(); }
+
+  Status View(const std::function<Status(storage::ReadTxn&)>& fn) override {
+    Touch();
+    return inner_->View(fn);
+  }
+  Status Update(storage::WriteFn fn) override {
+    Touch();
+    return inner_->Update(std::move(fn));
+  }
+  storage::StorageStats Stats() override {
+    Touch();
+    return inner_->Stats();
+  }
+  Status CopyCompactTo(int fd) override {
+    Touch();
+    return inner_->CopyCompactTo(fd);
+  }
+  void Close() override { inner_->Close(); }
+  void ReleaseMappedPages() override { inner_->ReleaseMappedPages(); }
+  Status WriteHealth() override { return inner_->WriteHealth(); }
+
+ private:
+  void Touch() {
+    if (asleep_.load(std::memory_order_relaxed) && asleep_.exchange(false)) {
+      wake_();
+    }
+  }
+
+  std::unique_ptr<storage::Storage> inner_;
+  std::function<void()> wake_;
+  std::atomic<bool> asleep_{false};
+};
 
 }  // namespace hostca::server

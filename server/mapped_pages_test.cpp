@@ -49,5 +49,61 @@ TEST_CASE("mapped store pages are dropped over budget, and every second anyway")
   REQUIRE_FALSE(ShouldReleaseMappedPages(0, kBudget, 999ms));
 }
 
+TEST_CASE("the looks find the server idle after a second without growth") {
+  QuietLooks quiet;
+  REQUIRE_FALSE(quiet.Look(10 << 20));  // grew from nothing
+  for (int i = 1; i < kQuietLooksBeforeIdle; ++i) {
+    REQUIRE_FALSE(quiet.Look(10 << 20));
+  }
+  REQUIRE(quiet.Look(10 << 20));
+  quiet.Reset();
+  // A release is not growth; any growth starts the count again.
+  for (int i = 1; i < kQuietLooksBeforeIdle; ++i) {
+    REQUIRE_FALSE(quiet.Look(i == 50 ? 2 << 20 : 10 << 20));
+  }
+  REQUIRE_FALSE(quiet.Look(11 << 20));
+  for (int i = 1; i < kQuietLooksBeforeIdle; ++i) {
+    REQUIRE_FALSE(quiet.Look(11 << 20));
+  }
+  REQUIRE(quiet.Look(11 << 20));
+}
+
+TEST_CASE("a sleeping maintenance thread is woken once by the next use of the store") {
+  int wakes = 0;
+  WakingStorage store(storage::NewMemoryStorage(), [&wakes] { ++wakes; });
+  const auto read = [&store] {
+    return store.View([](storage::ReadTxn& txn) { return txn.CountCerts().status(); });
+  };
+  REQUIRE(read().ok());
+  REQUIRE(wakes == 0);  // awake: nothing to do
+  store.Sleep();
+  REQUIRE(store.asleep());
+  // Neither the release nor the health check maps store pages.
+  store.ReleaseMappedPages();
+  REQUIRE(store.WriteHealth().ok());
+  REQUIRE(wakes == 0);
+  REQUIRE(read().ok());
+  REQUIRE(wakes == 1);
+  REQUIRE_FALSE(store.asleep());
+  REQUIRE(read().ok());
+  REQUIRE(wakes == 1);
+  // Writes, Stats and copies wake it too, and reach the store.
+  store.Sleep();
+  REQUIRE(store.Update([](storage::WriteTxn& txn) { return txn.PutMeta("k", "v"); }).ok());
+  REQUIRE(wakes == 2);
+  store.Sleep();
+  (void)store.Stats();
+  REQUIRE(wakes == 3);
+  store.Sleep();
+  REQUIRE(store.CopyCompactTo(-1).code() == Code::kInvalidArgument);  // the in-memory store
+  REQUIRE(wakes == 4);
+  REQUIRE(store
+              .View([](storage::ReadTxn& txn) -> Status {
+                HOSTCA_ASSIGN_OR_RETURN(const std::string v, txn.GetMeta("k"));
+                return v == "v" ? Status::Ok() : Internal("lost");
+              })
+              .ok());
+}
+
 }  // namespace
 }  // namespace hostca::server

@@ -51,7 +51,8 @@ struct ServerOptions {
   bool redo_log = true;           // durable through the redo log (storage/README.md)
   int checkpoint_ms = 1000;       // LMDB's pages reach the disk at least this often
   // Store pages this process maps (VmRSS's RssFile) are dropped every second,
-  // and as soon as they exceed this many MiB (checked every 10 ms).
+  // and as soon as they exceed this many MiB (checked every 10 ms while the
+  // store is in use; mapped_pages.h).
   uint64_t mapped_mib = 128;
   // [external] (DESIGN.md section 7). Relative paths in the file are taken
   // from the configuration file's directory. No trust bundle: external

@@ -536,6 +536,14 @@ Status Server::Load() {
       return Internal("the store wrapper returned no store");
     }
   }
+  // The maintenance thread sleeps while nothing uses the store (TidyLoop);
+  // the lock orders the wake-up after its check of asleep().
+  auto waking = std::make_unique<WakingStorage>(std::move(store_), [this] {
+    { std::lock_guard<std::mutex> lock(tidy_mu_); }
+    tidy_cv_.notify_all();
+  });
+  waking_ = waking.get();
+  store_ = std::move(waking);
   HOSTCA_RETURN_IF_ERROR(LoadBackupSchedule());
   limiter_ =
       std::make_unique<enrollment::FailureRateLimiter>(clock_, enrollment::RateLimitOptions{});
@@ -955,28 +963,45 @@ Status Server::Bind() {
 }
 
 // The maintenance thread: drops mapped store pages every second, and
-// sooner when they exceed storage.mapped_mib (mapped_pages.h); the tidy job
-// runs a minute after start, then every tidy.interval_seconds.
+// sooner when they exceed storage.mapped_mib (mapped_pages.h); once they
+// stop growing it drops them and sleeps until the store is used again. The
+// tidy job runs a minute after start, then every tidy.interval_seconds.
 void Server::TidyLoop() {
   // Start-up read the CRL's entries (and the revoked records of a store
   // written before they held their revocation): no need to keep them mapped.
   store_->ReleaseMappedPages();
   auto released = std::chrono::steady_clock::now();
   const uint64_t budget = options_.mapped_mib << 20;
+  QuietLooks quiet;
   auto next = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (true) {
     {
       std::unique_lock<std::mutex> lock(tidy_mu_);
-      const auto wake = std::min(next, std::chrono::steady_clock::now() + kMappedPagesCheckEvery);
-      if (tidy_cv_.wait_until(lock, wake, [this] { return stopped_.load(); })) {
+      const bool idle = waking_->asleep();
+      const auto wake =
+          idle ? next : std::min(next, std::chrono::steady_clock::now() + kMappedPagesCheckEvery);
+      tidy_cv_.wait_until(lock, wake,
+                          [&] { return stopped_.load() || (idle && !waking_->asleep()); });
+      if (stopped_) {
         return;
+      }
+      if (idle && !waking_->asleep()) {
+        released = std::chrono::steady_clock::now();  // nothing was mapped while asleep
       }
     }
     // Keeps the resident set independent of the store's size (storage.h).
     const auto now = std::chrono::steady_clock::now();
-    if (ShouldReleaseMappedPages(MappedFileBytes(), budget, now - released)) {
+    uint64_t mapped = MappedFileBytes();
+    if (ShouldReleaseMappedPages(mapped, budget, now - released)) {
       store_->ReleaseMappedPages();
       released = now;
+      mapped = MappedFileBytes();
+    }
+    if (!waking_->asleep() && quiet.Look(mapped)) {
+      store_->ReleaseMappedPages();
+      released = now;
+      quiet.Reset();
+      waking_->Sleep();
     }
     if (std::chrono::steady_clock::now() < next) {
       continue;

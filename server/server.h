@@ -40,6 +40,7 @@ namespace hostca::server {
 
 // Whole-request deadlines for the HTTPS listener (server.cpp).
 class RequestDeadlines;
+class WakingStorage;
 
 // Reads the whole store in `db_dir` (storage::CheckLmdbStore), beside a
 // running server. A data.mdb cut short or with damaged pages ends the
@@ -124,6 +125,7 @@ class Server {
   std::mutex tidy_mu_;
   std::condition_variable tidy_cv_;
   std::thread tidy_thread_;
+  WakingStorage* waking_ = nullptr;  // store_ itself: wakes the idle tidy thread
   // Scheduled backups ([backup]); null when off. Their thread waits on
   // tidy_mu_/tidy_cv_ too, so Stop wakes both.
   std::string backup_passphrase_;
