@@ -980,12 +980,13 @@ void Server::TidyLoop() {
       const bool idle = waking_->asleep();
       const auto wake =
           idle ? next : std::min(next, std::chrono::steady_clock::now() + kMappedPagesCheckEvery);
-      tidy_cv_.wait_until(lock, wake,
-                          [&] { return stopped_.load() || (idle && !waking_->asleep()); });
+      // True when stopped, or woken from idle by a use of the store.
+      const bool woken = tidy_cv_.wait_until(
+          lock, wake, [&] { return stopped_.load() || (idle && !waking_->asleep()); });
       if (stopped_) {
         return;
       }
-      if (idle && !waking_->asleep()) {
+      if (woken) {
         released = std::chrono::steady_clock::now();  // nothing was mapped while asleep
       }
     }
