@@ -403,7 +403,12 @@ TEST_CASE("redo log: checkpoints release their pins, so a store of steady size s
   INFO("used bytes after rounds 2 and 8: " << used[1] << ", " << used[7] << "; checkpoints "
                                            << stats.checkpoints);
   REQUIRE(stats.checkpoints >= 20);
-  REQUIRE(used[7] <= used[1] + used[1] / 2);
+  // Within three times: a checkpoint pins what it copies for as long as it
+  // runs, which on a loaded machine (ctest -j2 beside a bulk load) let the
+  // store reach up to 1.86 times its size after round 2; about one run in
+  // fifteen failed the earlier bound of 1.5. A pin left behind grows it
+  // with every round: 42 -> 223 MB (5.3 times) with the release removed.
+  REQUIRE(used[7] <= 3 * used[1]);
   (*store)->Close();
 }
 
