@@ -61,6 +61,9 @@ std::string Metrics::Render(const Gauges& g) const {
   }
   gauge("hostca_store_certificates", "Certificate records in the store.", g.store.cert_count);
   gauge("hostca_store_map_bytes", "Size of the LMDB map.", g.store.map_size_bytes);
+  gauge("hostca_store_single_page_faults",
+        "1 when a read of the store maps one page, not its neighbours (Linux 6.7+).",
+        g.store.single_page_faults ? 1 : 0);
   gauge("hostca_store_used_bytes", "Bytes of the LMDB map in use.", g.store.used_bytes);
   gauge("hostca_store_free_bytes",
         "Bytes of the used map on LMDB's freelist, free for commits to reuse.", g.store.free_bytes);

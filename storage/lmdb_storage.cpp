@@ -31,6 +31,7 @@
 #include "storage/internal/record_txn.h"
 #include "storage/internal/redo.h"
 #include "storage/internal/resize_gate.h"
+#include "storage/internal/single_page_faults.h"
 #include "storage/storage.h"
 
 namespace hostca::storage {
@@ -321,7 +322,23 @@ class LmdbBackend final : public Backend {
   std::mutex map_mu_;
   std::vector<std::pair<uintptr_t, uintptr_t>> map_ranges_;  // GUARDED_BY(map_mu_)
   uint64_t map_known_for_ = 0;  // resizes_ + 1 when map_ranges_ was read; GUARDED_BY(map_mu_)
+  SinglePageFaults single_page_faults_;  // armed under gate_ exclusively (Open, Grow)
+  // Arms single_page_faults_ (again: the map moved) once the store holds
+  // options_.single_page_faults_from bytes. Only at Open and Grow, where
+  // the map cannot move; the map and the file only ever grow.
+  void ArmSinglePageFaultsIfLarge();
 };
+
+void LmdbBackend::ArmSinglePageFaultsIfLarge() {
+  MDB_envinfo info;
+  MDB_stat st;
+  mdb_env_info(env_, &info);
+  mdb_env_stat(env_, &st);
+  const uint64_t used = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+  if (used >= options_.single_page_faults_from) {
+    single_page_faults_.Arm(FindMappings(options_.path + "/data.mdb"));
+  }
+}
 
 Status LmdbBackend::Grow() {
   std::unique_lock<ResizeGate> lock(gate_);  // no read transaction may be active
@@ -338,6 +355,7 @@ Status LmdbBackend::Grow() {
     return LmdbError("cannot grow the store", rc);
   }
   ++resizes_;
+  ArmSinglePageFaultsIfLarge();
   return Status::Ok();
 }
 
@@ -390,6 +408,7 @@ void LmdbBackend::FillStats(StorageStats* s) {
   if (env_ == nullptr) {
     return;
   }
+  s->single_page_faults = single_page_faults_.armed();
   if (redo_ != nullptr) {
     const RedoStats r = redo_->stats();
     s->checkpoints = r.checkpoints;
@@ -473,6 +492,7 @@ Status LmdbBackend::Open() {
     }
     return LmdbError("cannot open the store in " + options_.path, rc);
   }
+  ArmSinglePageFaultsIfLarge();
   int stale = 0;
   mdb_reader_check(env_, &stale);  // frees reader slots of crashed processes
   HOSTCA_RETURN_IF_ERROR(OpenTables());

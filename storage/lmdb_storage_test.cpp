@@ -1,9 +1,11 @@
 // LMDB-only behaviour: durability across reopen, group commit under load,
 // map growth and exhaustion, refusing foreign or corrupt stores.
 #include <lmdb.h>
+#include <sys/mman.h>
 
 #include <array>
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -11,6 +13,7 @@
 #include <thread>
 
 #include "storage/internal/codec.h"
+#include "storage/internal/single_page_faults.h"
 #include "storage/internal/test_util.h"
 #include "storage/storage.h"
 #include "tests/testutil.h"
@@ -578,12 +581,57 @@ TEST_CASE("16 threads store 10000 certificates through group commit, all durable
               .ok());
 }
 
+// The VmFlags of each mapping of `file` in this process (/proc/self/smaps).
+std::vector<std::string> VmFlagsOf(const std::string& file) {
+  const std::string canonical = std::filesystem::weakly_canonical(file).string();
+  std::ifstream smaps("/proc/self/smaps");
+  std::vector<std::string> out;
+  std::string line;
+  bool in_file = false;
+  while (std::getline(smaps, line)) {
+    if (line.rfind("VmFlags:", 0) == 0) {
+      if (in_file) {
+        out.push_back(line.substr(8) + " ");
+      }
+      in_file = false;
+    } else if (const auto slash = line.find('/');
+               slash != std::string::npos && line.find(' ') < slash && !line.empty() &&
+               std::isxdigit(static_cast<unsigned char>(line[0]))) {
+      in_file = line.compare(slash, std::string::npos, canonical) == 0;
+    }
+  }
+  return out;
+}
+
+// Whether this kernel lets a map be armed for one page per read fault.
+bool KernelArmsSinglePageFaults() {
+  void* p = ::mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(p != MAP_FAILED);
+  const auto begin = reinterpret_cast<uintptr_t>(p);
+  bool armed = false;
+  {
+    internal::SinglePageFaults probe;
+    armed = probe.Arm({{begin, begin + 4096}});
+  }
+  ::munmap(p, 4096);
+  return armed;
+}
+
 TEST_CASE("the map grows on its own") {
   TempDir dir;
-  const LmdbOptions opts{.path = dir.Sub("db"), .initial_map_size = 1 << 20, .durable = false};
+  const LmdbOptions opts{.path = dir.Sub("db"),
+                         .initial_map_size = 1 << 20,
+                         .durable = false,
+                         .single_page_faults_from = 8 << 20};
+  const bool supported = KernelArmsSinglePageFaults();
   {
     auto store = *OpenLmdbStorage(opts);
     for (int i = 0; i < 80; ++i) {  // 80 batches x 5 x 50 KiB = 20 MiB
+      if (i == 20) {                // 5 MiB: under single_page_faults_from
+        REQUIRE(store->Stats().map_resizes >= 2);
+        REQUIRE_FALSE(store->Stats().single_page_faults);
+        REQUIRE(VmFlagsOf(opts.path + "/data.mdb").at(0).find(" uw ") == std::string::npos);
+      }
       REQUIRE(store
                   ->Update([i](WriteTxn& txn) -> Status {
                     for (int j = 0; j < 5; ++j) {
@@ -597,8 +645,19 @@ TEST_CASE("the map grows on its own") {
     const StorageStats stats = store->Stats();
     REQUIRE(stats.map_resizes >= 4);
     REQUIRE(stats.map_size_bytes >= (20u << 20));
+    // Armed once the store held 8 MiB, again each time the map moved
+    // (single_page_faults.h).
+    REQUIRE(stats.single_page_faults == supported);
+    const std::vector<std::string> flags = VmFlagsOf(opts.path + "/data.mdb");
+    REQUIRE(flags.size() == 1);
+    INFO("VmFlags:" << flags[0]);
+    REQUIRE((flags[0].find(" uw ") != std::string::npos) == supported);
+    if (!supported) {
+      WARN("this kernel keeps fault-around on the store's map (no WP_ASYNC userfaultfd)");
+    }
   }
   auto store = *OpenLmdbStorage(opts);
+  REQUIRE(store->Stats().single_page_faults == supported);  // armed at open: 20 MiB stored
   REQUIRE(store
               ->View([](ReadTxn& txn) -> Status {
                 REQUIRE(*txn.CountCerts() == 400);

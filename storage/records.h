@@ -80,6 +80,9 @@ struct StorageStats {
   // reuse (storage/README.md, "Free pages"). 0 in memory.
   uint64_t free_bytes = 0;
   uint64_t map_resizes = 0;  // times the LMDB map grew since open
+  // The map takes one page per read fault, without the kernel's
+  // fault-around (storage/internal/single_page_faults.h; Linux 6.7+).
+  bool single_page_faults = false;
   // The redo log (storage/README.md): checkpoints made durable since open,
   // their time from start to durable, the commits appended to the log and
   // the time of those appends with their fdatasync (part of commit_seconds:

@@ -18,6 +18,7 @@
 //                       without NUL.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -193,6 +194,13 @@ struct LmdbOptions {
   bool redo_log = true;
   uint64_t checkpoint_bytes = 16ull << 20;  // a checkpoint once the log holds this much
   uint32_t checkpoint_ms = 1000;            // or this long after the previous one
+  // Once the store holds this many bytes (checked at open and each time
+  // the map grows), a read fault in its map maps that one page, not its
+  // cached neighbours too (internal/single_page_faults.h; Linux 6.7+).
+  // Worth it only when the store is much larger than what the process
+  // keeps mapped (ReleaseMappedPages); the server sets 4 x
+  // storage.mapped_mib. Default: never.
+  uint64_t single_page_faults_from = UINT64_MAX;
 };
 
 // Opens the store in options.path, creating it (with a format marker in
