@@ -3,9 +3,11 @@
 // into the process exceed storage.mapped_mib. Under load at ten million
 // stored certificates every random B-tree page read maps 64 KB (the kernel's
 // fault-around), about 600 MiB a second, all of it page cache that VmRSS
-// counts; the budget keeps VmRSS near it. An idle server stops looking
-// (QuietLooks, WakingStorage). Thread safety: the free functions and
-// WakingStorage from any thread; QuietLooks is the maintenance thread's.
+// counts; the budget keeps VmRSS near it. A store of four budgets or more
+// maps one page per fault instead (StoreOptions, storage::LmdbOptions::
+// single_page_faults_from), so the budget fills later. An idle server stops
+// looking (QuietLooks, WakingStorage). Thread safety: the free functions
+// and WakingStorage from any thread; QuietLooks is the maintenance thread's.
 #pragma once
 
 #include <atomic>
