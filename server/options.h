@@ -49,7 +49,7 @@ struct ServerOptions {
   int max_batch = 512;            // most writes per group commit
   bool durable = true;            // fsync every group commit (never turn off in production)
   bool redo_log = true;           // durable through the redo log (storage/README.md)
-  int checkpoint_ms = 1000;       // LMDB's pages reach the disk at least this often
+  int checkpoint_ms = 3000;       // LMDB's pages reach the disk at least this often
   // Store pages this process maps (VmRSS's RssFile) are dropped every second,
   // and as soon as they exceed this many MiB (checked every 10 ms while the
   // store is in use; mapped_pages.h).

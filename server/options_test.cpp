@@ -16,6 +16,10 @@ TEST_CASE("the documented example configuration loads") {
   REQUIRE(o.listen == "127.0.0.1:8443");
   REQUIRE(o.validity_days == 365);
   REQUIRE(o.mapped_mib == 128);
+  // The example states the defaults: a checkpoint every 3 s (conf/hostca.toml
+  // says why), which the server hands to the store.
+  REQUIRE(o.checkpoint_ms == ServerOptions{}.checkpoint_ms);
+  REQUIRE(StoreOptions(ServerOptions{}).checkpoint_ms == 3000);
 }
 
 TEST_CASE("storage.mapped_mib loads within its bounds") {
