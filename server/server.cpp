@@ -491,6 +491,7 @@ Status Server::Load() {
   std::string fingerprint;
   {
     const CorruptStoreGuard guard(layout.db());
+    const auto open_start = std::chrono::steady_clock::now();
     auto opened = storage::OpenLmdbStorage(lmdb);
     if (!opened.ok()) {
       const std::string why = opened.status().reason();
@@ -503,6 +504,16 @@ Status Server::Load() {
                  : opened.status();
     }
     store_ = std::move(*opened);
+    // The open replays what the redo log holds after a crash (at most
+    // storage.checkpoint_ms of commits and one checkpoint's time): say so,
+    // since the previous run did not stop cleanly.
+    if (const uint64_t replayed = store_->Stats().replayed; replayed > 0) {
+      spdlog::warn(
+          "the store was not closed cleanly: replayed {} transaction{} from its redo log, opened "
+          "in {:.3f}s",
+          replayed, replayed == 1 ? "" : "s",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - open_start).count());
+    }
     HOSTCA_RETURN_IF_ERROR(store_->View([&](storage::ReadTxn& txn) -> Status {
       auto org = txn.GetMeta(kMetaOrganization);
       if (!org.ok()) {

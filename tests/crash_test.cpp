@@ -220,7 +220,7 @@ void Check(const Target& t, int http_port, Ledger& ledger, int64_t* last_crl_num
 }
 
 // `config`: the [storage] lines of the server's configuration file.
-void KillRepeatedly(const std::string& config) {
+void KillRepeatedly(const std::string& config, bool redo_log) {
   // Clients write to connections the kill just closed.
   signal(SIGPIPE, SIG_IGN);
   TempDir tmp;
@@ -278,6 +278,19 @@ void KillRepeatedly(const std::string& config) {
       w.join();
     }
   }
+  // With the redo log, a start after a kill says what it replayed.
+  if (redo_log && iterations >= 2) {
+    int recovered = 0;
+    for (int it = 1; it < iterations; ++it) {
+      const auto log = ReadFile(tmp.Sub("server-" + std::to_string(it) + ".log"));
+      REQUIRE(log.ok());
+      if (log->find("the store was not closed cleanly: replayed ") != std::string::npos) {
+        ++recovered;
+      }
+    }
+    INFO("starts that replayed the redo log: " << recovered << " of " << iterations - 1);
+    REQUIRE(recovered > 0);
+  }
   // What the last kill left, read as an operator would check it (with the
   // redo log, this read recovers the store first).
   const auto check = Run(ShellQuote(BinaryPath("hostca-server")) + " check --data " +
@@ -305,17 +318,19 @@ void KillRepeatedly(const std::string& config) {
   INFO(audit.output);
   REQUIRE(audit.exit_code == 0);
   REQUIRE(server.Terminate() == 0);
+  // `check` recovered the store, so this start had nothing to replay.
+  REQUIRE_THAT(*ReadFile(tmp.Sub("server-final.log")), !Catch::Contains("not closed cleanly"));
 }
 
 // LMDB syncing its own pages at every commit (the redo log off).
 TEST_CASE("SIGKILL at random moments loses nothing acknowledged and breaks no invariant") {
-  KillRepeatedly("redo_log = false\n");
+  KillRepeatedly("redo_log = false\n", false);
 }
 
 // The default: the redo log, with checkpoints every 20 ms, so kills land
 // before, during and after them.
 TEST_CASE("SIGKILL with the redo log loses nothing acknowledged and breaks no invariant") {
-  KillRepeatedly("checkpoint_ms = 20\n");
+  KillRepeatedly("checkpoint_ms = 20\n", true);
 }
 
 }  // namespace
