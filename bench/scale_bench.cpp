@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,6 +67,9 @@ struct Options {
   // builds on the loaded store (MeasureBudgets); "": no such comparison.
   std::string server_b;
   std::string config_b;  // --config FILE for B's runs
+  // In that phase, SIGKILL the loaded store's server after each run and
+  // time the next start, which replays the redo log (MeasureBudgets).
+  bool crash = false;
   // A size directory an earlier --keep run left (its empty/ and loaded/
   // data directories): measured again without init or bulk load.
   std::string reuse;
@@ -100,6 +104,10 @@ constexpr char kUsage[] =
     "                  a same-run A/B of two builds\n"
     "  --config-b FILE  the same, B being --server-b (default --server) started with\n"
     "                  --config FILE (e.g. [storage] redo_log = false): an A/B of settings\n"
+    "  --crash         in that phase (on its own: at the default budget), kill the loaded\n"
+    "                  store's server with SIGKILL after each run instead of stopping it, and\n"
+    "                  time the next start, which replays the redo log: the report gives the\n"
+    "                  transactions replayed and the start's seconds after each server's crash\n"
     "  --reuse DIR     measure the stores an earlier --keep run left in DIR (the directory\n"
     "                  it printed as kept, holding empty/ and loaded/) instead of making and\n"
     "                  loading new ones; --sizes must then name the one size they hold.\n"
@@ -145,6 +153,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.server_b = argv[++i];
     } else if (arg == "--config-b" && has_value) {
       opts.config_b = argv[++i];
+    } else if (arg == "--crash") {
+      opts.crash = true;
     } else if (arg == "--reuse" && has_value) {
       opts.reuse = argv[++i];
       opts.keep = true;  // never delete what this run did not make
@@ -201,6 +211,9 @@ Result<Options> ParseArgs(int argc, char** argv) {
       return InvalidArgument("--server-b " + opts.server_b + " is not an executable file");
     }
     opts.report_suffix += "-ab";
+  }
+  if (opts.crash) {
+    opts.report_suffix += "-crash";
   }
   return opts;
 }
@@ -551,6 +564,30 @@ Status MeasureBudgets(const Options& opts, const std::string& dir, Store& empty,
                  opts.config_b.empty() ? "" : " --config ", opts.config_b.c_str());
   }
   std::fprintf(stderr, "\n");
+  // --crash: the budget whose server was killed last. The next start of the
+  // loaded store replays what that server's redo log held; its figures go
+  // to the killed server's budget.
+  std::optional<size_t> crashed;
+  auto start_loaded = [&](size_t i) -> Status {
+    HOSTCA_ASSIGN_OR_RETURN(loaded.server, StartHostca(paths[i], loaded.data_dir, loaded.log,
+                                                       std::chrono::seconds(600), args[i]));
+    if (!crashed) {
+      return Status::Ok();
+    }
+    HOSTCA_ASSIGN_OR_RETURN(const LoadResult m,
+                            Get(loaded.server, loaded.server.endpoint, "/metrics", 1));
+    HOSTCA_ASSIGN_OR_RETURN(const double replayed,
+                            MetricValue(m.sample_body, "hostca_store_replayed_transactions"));
+    BudgetRun& c = size->budgets[*crashed];
+    c.crash_replayed.push_back(replayed);
+    c.crash_start_seconds.push_back(loaded.server.start_seconds);
+    std::fprintf(stderr,
+                 "   after a crash of the run before: replayed %.0f transactions, /healthz 200 "
+                 "after %.3f s\n",
+                 replayed, loaded.server.start_seconds);
+    crashed.reset();
+    return Status::Ok();
+  };
   HOSTCA_ASSIGN_OR_RETURN(empty.server, StartHostca(opts.server, empty.data_dir, empty.log));
   empty.run = &size->empty_beside_budgets;
   empty.name = "empty";
@@ -567,14 +604,22 @@ Status MeasureBudgets(const Options& opts, const std::string& dir, Store& empty,
                     (b.mapped_mib == 0 ? std::string("default") : std::to_string(b.mapped_mib)) +
                     (b.server.empty() ? "" : ", server " + b.server);
       loaded.run = &b.run;
-      HOSTCA_ASSIGN_OR_RETURN(loaded.server, StartHostca(paths[i], loaded.data_dir, loaded.log,
-                                                         std::chrono::seconds(600), args[i]));
+      HOSTCA_RETURN_IF_ERROR(start_loaded(i));
       HOSTCA_RETURN_IF_ERROR(IssuanceRun(loaded, csrs, next_host, r));
       HOSTCA_ASSIGN_OR_RETURN(const ProcessMemory mem,
                               ReadProcessMemory(loaded.server.process->pid()));
       b.vm_rss_bytes.push_back(mem.vm_rss);
-      HOSTCA_RETURN_IF_ERROR(StopServer(loaded.server));
+      if (opts.crash) {
+        loaded.server.process.reset();  // SIGKILL, reaped
+        crashed = i;
+      } else {
+        HOSTCA_RETURN_IF_ERROR(StopServer(loaded.server));
+      }
     }
+  }
+  if (crashed) {  // the last crash's replay, by the first server; then a clean stop
+    HOSTCA_RETURN_IF_ERROR(start_loaded(0));
+    HOSTCA_RETURN_IF_ERROR(StopServer(loaded.server));
   }
   return StopServer(empty.server);
 }
@@ -652,7 +697,7 @@ Status MeasureStores(const Options& opts, const std::string& dir, Store& empty, 
   HOSTCA_RETURN_IF_ERROR(Finish(opts, empty));
   HOSTCA_RETURN_IF_ERROR(Finish(opts, loaded));
   TimeDisk(empty, loaded, size);
-  if (!opts.mapped_mib.empty() || !opts.server_b.empty()) {
+  if (!opts.mapped_mib.empty() || !opts.server_b.empty() || opts.crash) {
     HOSTCA_RETURN_IF_ERROR(MeasureBudgets(opts, dir, empty, loaded, csrs, &next_host, size));
   }
   return Status::Ok();

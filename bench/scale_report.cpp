@@ -212,6 +212,15 @@ StringTable BudgetTable(const ScaleResults& res) {
   StringTable t = {{"store", "storage.mapped_mib", "server", "issuance certs/s (median, min–max)",
                     "loaded/empty", "issuance p99 ms", "server CPU ms/cert",
                     "page cache dirtied KiB/cert", "VmRSS after a run MiB (median, max)"}};
+  // --crash: what the next start replayed after this server was killed.
+  const bool crashes = std::any_of(res.sizes.begin(), res.sizes.end(), [](const ScaleSize& s) {
+    return std::any_of(s.budgets.begin(), s.budgets.end(),
+                       [](const BudgetRun& b) { return !b.crash_replayed.empty(); });
+  });
+  if (crashes) {
+    t[0].push_back("after its SIGKILL: transactions replayed (median, min–max)");
+    t[0].push_back("the next start s (median, min–max)");
+  }
   for (const ScaleSize& s : res.sizes) {
     if (s.skipped || s.budgets.empty()) {
       continue;
@@ -222,6 +231,10 @@ StringTable BudgetTable(const ScaleResults& res) {
                  "1.00", Millis(Median(e.issuance_p99)),
                  Format("%.3f", Median(e.server_cpu_per_cert) * 1000),
                  Format("%.0f", Median(e.dirtied_per_cert) / 1024), "-"});
+    if (crashes) {
+      t.back().push_back("-");
+      t.back().push_back("-");
+    }
     for (const BudgetRun& b : s.budgets) {
       const StoreRun& r = b.run;
       std::vector<double> rss(b.vm_rss_bytes.begin(), b.vm_rss_bytes.end());
@@ -235,6 +248,10 @@ StringTable BudgetTable(const ScaleResults& res) {
                    Format("%.0f", Median(r.dirtied_per_cert) / 1024),
                    MiB(static_cast<uint64_t>(Median(rss))) + " (" +
                        MiB(static_cast<uint64_t>(max_rss)) + ")"});
+      if (crashes) {
+        t.back().push_back(Spread(b.crash_replayed, [](double v) { return Format("%.0f", v); }));
+        t.back().push_back(Spread(b.crash_start_seconds, Secs));
+      }
     }
   }
   return t;
@@ -432,7 +449,10 @@ std::string ScaleMarkdownReport(const ScaleResults& res) {
         "(A: `--server`, B: `--server-b`) before each run and stopped after it (so every run "
         "starts with no store pages mapped; the figures above come from one server that stayed "
         "up). loaded/empty is against the empty store's runs of this phase. VmRSS is read right "
-        "after each run.\n\n";
+        "after each run. With `--crash` each such server is killed with SIGKILL after its run "
+        "instead, and the next start of the loaded store (by whichever server runs next) "
+        "replays its redo log: the last two columns are those replays, under the server that "
+        "was killed, and that start's time from the exec to the first /healthz 200.\n\n";
     md += RenderMarkdown(BudgetTable(res), 1);
   }
   md += ProfileSection(res);
@@ -505,6 +525,8 @@ std::string ScaleJsonReport(const ScaleResults& res) {
              {"issuance_loaded_over_empty",
               Ratio(Median(b.run.issuance_rates), Median(s.empty_beside_budgets.issuance_rates))},
              {"vm_rss_bytes_after_runs", b.vm_rss_bytes},
+             {"crash_replayed_transactions", b.crash_replayed},
+             {"crash_next_start_seconds", b.crash_start_seconds},
              {"loaded", RunJson(b.run)}});
       }
     }

@@ -58,6 +58,12 @@ struct BudgetRun {
   std::string server;                  // --server-b: "A" (--server) or "B" (--server-b); else ""
   StoreRun run;                        // the issuance figures
   std::vector<uint64_t> vm_rss_bytes;  // VmRSS right after each issuance run
+  // --crash: after each SIGKILL of this server, the next start of the
+  // store: transactions it replayed from the redo log
+  // (hostca_store_replayed_transactions) and its seconds from the exec to
+  // the first /healthz 200.
+  std::vector<double> crash_replayed;
+  std::vector<double> crash_start_seconds;
 };
 
 // One size N: the same CA measured empty, then with N records loaded.
