@@ -236,11 +236,7 @@ class LmdbBackend final : public Backend {
       return;
     }
     std::lock_guard<std::mutex> map_lock(map_mu_);
-    if (map_known_for_ != resizes_.load() + 1) {
-      map_ranges_ = FindMappings(options_.path + "/data.mdb");
-      map_known_for_ = resizes_.load() + 1;
-    }
-    for (const auto& [begin, end] : map_ranges_) {
+    for (const auto& [begin, end] : MapRangesLocked()) {
       madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
     }
   }
@@ -322,6 +318,15 @@ class LmdbBackend final : public Backend {
   std::mutex map_mu_;
   std::vector<std::pair<uintptr_t, uintptr_t>> map_ranges_;  // GUARDED_BY(map_mu_)
   uint64_t map_known_for_ = 0;  // resizes_ + 1 when map_ranges_ was read; GUARDED_BY(map_mu_)
+  // map_ranges_, read again when the map moved since. Holds map_mu_ and
+  // the gate (shared or exclusive).
+  const std::vector<std::pair<uintptr_t, uintptr_t>>& MapRangesLocked() {
+    if (map_known_for_ != resizes_.load() + 1) {
+      map_ranges_ = FindMappings(options_.path + "/data.mdb");
+      map_known_for_ = resizes_.load() + 1;
+    }
+    return map_ranges_;
+  }
   SinglePageFaults single_page_faults_;  // armed under gate_ exclusively (Open, Grow)
   // Arms single_page_faults_ (again: the map moved) once the store holds
   // options_.single_page_faults_from bytes. Only at Open and Grow, where
@@ -336,7 +341,8 @@ void LmdbBackend::ArmSinglePageFaultsIfLarge() {
   mdb_env_stat(env_, &st);
   const uint64_t used = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
   if (used >= options_.single_page_faults_from) {
-    single_page_faults_.Arm(FindMappings(options_.path + "/data.mdb"));
+    std::lock_guard<std::mutex> map_lock(map_mu_);
+    single_page_faults_.Arm(MapRangesLocked());  // ReleaseMappedPages reuses the read
   }
 }
 
