@@ -1004,13 +1004,17 @@ void Server::TidyLoop() {
     // Keeps the resident set independent of the store's size (storage.h).
     const auto now = std::chrono::steady_clock::now();
     uint64_t mapped = MappedFileBytes();
+    bool dropped = false;
     if (ShouldReleaseMappedPages(mapped, budget, now - released)) {
       store_->ReleaseMappedPages();
       released = now;
+      dropped = true;
       mapped = MappedFileBytes();
     }
     if (!waking_->asleep() && quiet.Look(mapped)) {
-      store_->ReleaseMappedPages();
+      if (!dropped) {  // a second madvise would walk the whole map for nothing
+        store_->ReleaseMappedPages();
+      }
       released = now;
       quiet.Reset();
       waking_->Sleep();

@@ -334,13 +334,29 @@ class LmdbBackend final : public Backend {
   void ArmSinglePageFaultsIfLarge();
 };
 
-void LmdbBackend::ArmSinglePageFaultsIfLarge() {
+namespace {
+
+// The end of the store's used pages (the file may be longer: preallocated,
+// or shaped ahead by ShapeTail), its page size and its map size.
+struct MapUse {
+  uint64_t used_end = 0;
+  uint64_t page = 0;
+  uint64_t map_size = 0;
+};
+
+MapUse ReadMapUse(MDB_env* env) {
   MDB_envinfo info;
   MDB_stat st;
-  mdb_env_info(env_, &info);
-  mdb_env_stat(env_, &st);
-  const uint64_t used = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
-  if (used >= options_.single_page_faults_from) {
+  mdb_env_info(env, &info);
+  mdb_env_stat(env, &st);
+  return {(static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize, st.ms_psize,
+          info.me_mapsize};
+}
+
+}  // namespace
+
+void LmdbBackend::ArmSinglePageFaultsIfLarge() {
+  if (ReadMapUse(env_).used_end >= options_.single_page_faults_from) {
     std::lock_guard<std::mutex> map_lock(map_mu_);
     single_page_faults_.Arm(MapRangesLocked());  // ReleaseMappedPages reuses the read
   }
@@ -369,12 +385,9 @@ void LmdbBackend::ShapeTail() {
   if (env_ == nullptr || tail_fd_ < 0) {
     return;
   }
-  MDB_envinfo info;
-  MDB_stat st;
-  mdb_env_info(env_, &info);
-  mdb_env_stat(env_, &st);
-  const uint64_t page = st.ms_psize;
-  const uint64_t used_end = (static_cast<uint64_t>(info.me_last_pgno) + 1) * page;
+  const MapUse use = ReadMapUse(env_);
+  const uint64_t page = use.page;
+  const uint64_t used_end = use.used_end;
   // Ahead by four times the last commit's growth, at least 32 MiB, renewed
   // when less than half of that is left: a commit should find all its new
   // pages shaped (the bench's bulk loader grows the file by up to about
@@ -385,7 +398,7 @@ void LmdbBackend::ShapeTail() {
   if (shaped_end_ >= used_end + ahead / 2) {
     return;
   }
-  const uint64_t target = std::min<uint64_t>(info.me_mapsize, used_end + ahead);
+  const uint64_t target = std::min<uint64_t>(use.map_size, used_end + ahead);
   const uint64_t from = std::max(shaped_end_, used_end);
   if (target <= from) {
     return;
@@ -423,18 +436,15 @@ void LmdbBackend::FillStats(StorageStats* s) {
     s->log_seconds = r.log_seconds;
     s->replayed = r.replayed;
   }
-  MDB_envinfo info;
-  MDB_stat st;
-  mdb_env_info(env_, &info);
-  mdb_env_stat(env_, &st);
-  s->map_size_bytes = info.me_mapsize;
-  s->used_bytes = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+  const MapUse use = ReadMapUse(env_);
+  s->map_size_bytes = use.map_size;
+  s->used_bytes = use.used_end;
   auto txn = BeginTxn(env_, nullptr, MDB_RDONLY, "stats");
   if (txn.ok()) {
     LmdbKv kv(txn->get(), dbis_);
     auto n = kv.Count(kCerts);
     s->cert_count = n.ok() ? *n : 0;
-    s->free_bytes = FreePages(txn->get()) * st.ms_psize;
+    s->free_bytes = FreePages(txn->get()) * use.page;
   }
 }
 
