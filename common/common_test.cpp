@@ -4,8 +4,11 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <utility>
+#include <vector>
 
 #include "common/clock.h"
+#include "common/der.h"
 #include "common/encoding.h"
 #include "common/file.h"
 #include "common/pem.h"
@@ -73,6 +76,22 @@ TEST_CASE("fake clock moves only when told") {
   REQUIRE(clock.NowSeconds() == 105);
   REQUIRE(ConstantTimeEquals("abc", "abc"));
   REQUIRE_FALSE(ConstantTimeEquals("abc", "abd"));
+}
+
+TEST_CASE("DER headers take the short form under 128 bytes, then the fewest length bytes") {
+  for (const auto& [len, expect] : std::vector<std::pair<size_t, std::string>>{
+           {0, std::string("\x30\x00", 2)},
+           {127, "\x30\x7f"},
+           {128, "\x30\x81\x80"},
+           {255, "\x30\x81\xff"},
+           {256, std::string("\x30\x82\x01\x00", 4)},
+           {65535, "\x30\x82\xff\xff"},
+           {65536, std::string("\x30\x83\x01\x00\x00", 5)}}) {
+    std::string out;
+    der::AppendHeader(&out, der::kSequence, len);
+    REQUIRE(out == expect);
+    REQUIRE(der::HeaderSize(len) == expect.size());
+  }
 }
 
 TEST_CASE("DerToPem armours exactly like OpenSSL's PEM writer") {

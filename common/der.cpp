@@ -54,9 +54,18 @@ bool ReadDer(std::string_view* in, uint8_t tag, DerTlv* out) {
 
 namespace der {
 
-void AppendTlv(std::string* out, uint8_t tag, std::string_view content) {
+size_t HeaderSize(size_t content_len) {
+  size_t bytes = 2;
+  if (content_len >= 0x80) {
+    for (size_t v = content_len; v > 0; v >>= 8) {
+      ++bytes;
+    }
+  }
+  return bytes;
+}
+
+void AppendHeader(std::string* out, uint8_t tag, size_t len) {
   out->push_back(static_cast<char>(tag));
-  const size_t len = content.size();
   if (len < 0x80) {
     out->push_back(static_cast<char>(len));
   } else {
@@ -69,6 +78,10 @@ void AppendTlv(std::string* out, uint8_t tag, std::string_view content) {
       out->push_back(static_cast<char>((len >> (8 * i)) & 0xff));
     }
   }
+}
+
+void AppendTlv(std::string* out, uint8_t tag, std::string_view content) {
+  AppendHeader(out, tag, content.size());
   out->append(content);
 }
 

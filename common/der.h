@@ -45,6 +45,11 @@ constexpr uint8_t kContext3 = 0xa3;  // [3] constructed
 
 // tag, definite length (short or long form), then `content`.
 void AppendTlv(std::string* out, uint8_t tag, std::string_view content);
+// The tag and length of a TLV whose content, `content_len` bytes, the caller
+// appends itself (a large one written in place, as the CRL's entries), and
+// their size.
+void AppendHeader(std::string* out, uint8_t tag, size_t content_len);
+size_t HeaderSize(size_t content_len);
 std::string Tlv(uint8_t tag, std::string_view content);
 // INTEGER from a non-negative big-endian magnitude (leading zeros dropped,
 // a 0x00 added when the top bit is set).

@@ -87,35 +87,72 @@ Result<std::unique_ptr<CrlSigner>> CrlSigner::Create(const ca::Issuer& issuer,
   return s;
 }
 
+// The CRL is written into one buffer: the kept entries copied once, in
+// place, the TBS signed where it lies, the signature appended. A 1M-entry
+// CRL is 49 MB, and every full-size copy of it is fresh memory that the
+// kernel maps a page at a time: some 12,000 page faults, 0.2 s on the
+// benchmark machine of 2026-12-05 (16 us a fault), where the five copies
+// this used to make (the entries, the TBS's content, the TBS, the body, the
+// whole) took the 1M sign from 0.4 s to 1.25 s (bench/results/crl-2026-12-05).
 Result<std::string> CrlSigner::Sign(const CrlEntrySet& entries, uint64_t number,
                                     int64_t this_update, int64_t next_update) const {
-  std::string revoked;
-  revoked.reserve(entries.encoded_bytes());
-  for (const auto& [serial, kept] : entries.entries_) {
-    revoked += kept.der;
-  }
-  std::string tbs_body = der::IntegerFromU64(1);  // v2
-  tbs_body += issuer_.signature_algorithm_der();
-  tbs_body += issuer_.issuer_name_der();
-  tbs_body += der::Time(this_update);
-  tbs_body += der::Time(next_update);
-  if (!revoked.empty()) {
-    AppendTlv(&tbs_body, der::kSequence, revoked);
-  }
-  revoked.clear();
-  revoked.shrink_to_fit();
-  const std::string exts =
-      aki_ext_der_ + idp_ext_der_ +
-      Extension(std::string_view(kOidCrlNumber, 5), der::IntegerFromU64(number));
-  AppendTlv(&tbs_body, 0xa0, Tlv(der::kSequence, exts));
-  const std::string tbs = Tlv(der::kSequence, tbs_body);
+  const std::string& alg = issuer_.signature_algorithm_der();
+  std::string head = der::IntegerFromU64(1);  // v2
+  head += alg;
+  head += issuer_.issuer_name_der();
+  head += der::Time(this_update);
+  head += der::Time(next_update);
+  const std::string exts = Tlv(
+      0xa0, Tlv(der::kSequence,
+                aki_ext_der_ + idp_ext_der_ +
+                    Extension(std::string_view(kOidCrlNumber, 5), der::IntegerFromU64(number))));
+  const size_t revoked = entries.encoded_bytes();
+  const size_t tbs_content =
+      head.size() + (revoked == 0 ? 0 : der::HeaderSize(revoked) + revoked) + exts.size();
+  const size_t tbs_len = der::HeaderSize(tbs_content) + tbs_content;
 
-  HOSTCA_ASSIGN_OR_RETURN(std::string sig, issuer_.Sign(tbs));
-  sig.insert(sig.begin(), '\0');  // no unused bits in the BIT STRING
-  std::string body = tbs;
-  body += issuer_.signature_algorithm_der();
-  AppendTlv(&body, der::kBitString, sig);
-  return Tlv(der::kSequence, body);
+  // The outer SEQUENCE's length depends on the signature's, known only
+  // after signing: room is left for the header the longest signature of
+  // this key would need, and what a shorter one leaves unused is cut off
+  // the front (a move of the whole buffer only when the lengths straddle a
+  // power of 256).
+  const int key_max = EVP_PKEY_get_size(issuer_.key());
+  const size_t max_sig = key_max > 0 ? static_cast<size_t>(key_max) : 1024;
+  const size_t max_body = tbs_len + alg.size() + der::HeaderSize(max_sig + 1) + max_sig + 1;
+  const size_t lead = der::HeaderSize(max_body);
+  std::string out;
+  out.reserve(lead + max_body);
+  out.resize(lead);
+  der::AppendHeader(&out, der::kSequence, tbs_content);
+  out += head;
+  if (revoked != 0) {
+    der::AppendHeader(&out, der::kSequence, revoked);
+    for (const auto& [serial, kept] : entries.entries_) {
+      out += kept.der;
+    }
+  }
+  out += exts;
+  if (out.size() != lead + tbs_len) {
+    return Internal("the CRL's entries do not add up to their counted size");
+  }
+  HOSTCA_ASSIGN_OR_RETURN(std::string sig,
+                          issuer_.Sign(std::string_view(out).substr(lead, tbs_len)));
+  out += alg;
+  der::AppendHeader(&out, der::kBitString, sig.size() + 1);
+  out.push_back('\0');  // no unused bits in the BIT STRING
+  out += sig;
+
+  std::string header;
+  der::AppendHeader(&header, der::kSequence, out.size() - lead);
+  if (header.size() > lead) {  // a signature longer than the key's maximum
+    out.insert(0, header.size() - lead, '\0');
+  }
+  const size_t begin = header.size() > lead ? 0 : lead - header.size();
+  out.replace(begin, header.size(), header);
+  if (begin != 0) {
+    out.erase(0, begin);
+  }
+  return out;
 }
 
 }  // namespace hostca::crl

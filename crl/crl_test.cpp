@@ -6,11 +6,13 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <tuple>
 
 #include "ca/authority.h"
 #include "ca/issuer.h"
 #include "ca/keys.h"
 #include "common/clock.h"
+#include "common/der.h"
 #include "common/pem.h"
 #include "crl/crl_builder.h"
 #include "crl/publisher.h"
@@ -99,6 +101,69 @@ TEST_CASE("an empty CRL is valid too") {
   REQUIRE(crl.ok());
   REQUIRE(X509_CRL_verify(crl->get(), ca.issuer->key()) == 1);
   REQUIRE(X509_CRL_get_REVOKED(crl->get()) == nullptr);
+}
+
+// Sign writes the whole CRL in one buffer and sizes its outer header for the
+// longest signature of the key (72 bytes for P-256): where the CRL's content
+// sits just under 65536 bytes, a shorter signature (ECDSA's are 70 to 72
+// bytes, at random) needs a header one byte shorter, which Sign cuts off.
+TEST_CASE("a CRL whose length sits where the signature's length changes its header") {
+  TestCa ca(ca::KeyType::kP256);
+  auto signer = *CrlSigner::Create(*ca.issuer);
+  const int64_t now = ca.clock.NowSeconds();
+  auto with = [&](int n, size_t extra_serial_bytes) {
+    CrlEntrySet entries;
+    for (int i = 0; i < n; ++i) {
+      std::string serial(16, '\x01');
+      serial[14] = static_cast<char>(i >> 8);
+      serial[15] = static_cast<char>(i & 0xff);
+      entries.Put({serial, now - 5, 1, now + 1000});
+    }
+    entries.Put({std::string(extra_serial_bytes, '\x02'), now - 5, 1, now + 1000});
+    auto der = signer->Sign(entries, 7, now, now + 60);
+    REQUIRE(der.ok());
+    return *der;
+  };
+  // The CRL's content and its signature's length.
+  auto measure = [](const std::string& der) {
+    std::string_view in = der;
+    DerTlv crl, tbs, alg, sig;
+    REQUIRE(ReadDer(&in, der::kSequence, &crl));
+    REQUIRE(in.empty());
+    std::string_view body = crl.content;
+    REQUIRE(ReadDer(&body, der::kSequence, &tbs));
+    REQUIRE(ReadDer(&body, der::kSequence, &alg));
+    REQUIRE(ReadDer(&body, der::kBitString, &sig));
+    return std::make_pair(crl.content.size(), sig.content.size() - 1);
+  };
+  // Entries of 49 bytes, then one whose serial's length moves the CRL a
+  // byte at a time: calibrated so that with a 72-byte signature the content
+  // would run from 65530 to 65541 bytes.
+  constexpr size_t kBoundary = 65536;
+  int n = 1330;  // about 65400 bytes
+  auto [content, sig_len] = measure(with(n, 1));
+  REQUIRE(content + (72 - sig_len) <= kBoundary - 6);
+  n += static_cast<int>((kBoundary - 6 - (content + 72 - sig_len)) / 49);
+  std::tie(content, sig_len) = measure(with(n, 1));
+  const size_t at_max = content + (72 - sig_len);
+  REQUIRE(at_max <= kBoundary - 6);
+  const size_t first = 1 + (kBoundary - 6 - at_max);  // under 50
+  REQUIRE(first < 60);
+  bool shortened = false;
+  for (int round = 0; round < 40 && !shortened; ++round) {
+    for (size_t extra = first; extra < first + 12; ++extra) {
+      const std::string der = with(n, extra);
+      std::tie(content, sig_len) = measure(der);
+      INFO("content " << content << " bytes, signature " << sig_len << " bytes");
+      auto crl = CrlFromPemOrDer(der);
+      REQUIRE(crl.ok());
+      REQUIRE(X509_CRL_verify(crl->get(), ca.issuer->key()) == 1);
+      REQUIRE(*CrlToDer(crl->get()) == der);  // canonical, header included
+      REQUIRE(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl->get())) == n + 1);
+      shortened |= content < kBoundary && content + (72 - sig_len) >= kBoundary;
+    }
+  }
+  REQUIRE(shortened);  // the case was met (in about four rounds of five)
 }
 
 TEST_CASE("the publisher's CRL number rises by one per publish and survives a restart") {
