@@ -1,5 +1,7 @@
 #include "server/http_util.h"
 
+#include <algorithm>
+
 namespace hostca::server {
 
 int HttpStatusFor(const Status& status) {
@@ -45,6 +47,15 @@ void WriteJsonText(httplib::Response& res, int http_status, std::string json_tex
   res.status = http_status;
   res.body = std::move(json_text);
   res.set_header("Content-Type", "application/json");
+}
+
+void WriteKeptBody(httplib::Response& res, std::shared_ptr<const void> owner, std::string_view body,
+                   const std::string& content_type, size_t slice) {
+  res.set_content_provider(body.size(), content_type,
+                           [owner = std::move(owner), body, slice](size_t offset, size_t length,
+                                                                   httplib::DataSink& sink) {
+                             return sink.write(body.data() + offset, std::min(length, slice));
+                           });
 }
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -23,6 +24,14 @@ void WriteError(httplib::Response& res, const Status& status);
 void WriteJson(httplib::Response& res, int http_status, const nlohmann::json& body);
 // An answer whose JSON text is already made (moved in, not copied).
 void WriteJsonText(httplib::Response& res, int http_status, std::string json_text);
+// Answers with `body`, which `owner` keeps alive, without copying it: the
+// connection's thread writes it from where it lies, `slice` bytes at a time
+// (so a server stopping is noticed between slices). For large bodies that
+// are kept anyway, as the published CRL (49 MB at 1M entries), which
+// set_content would copy for every download. HEAD and Range requests are
+// cpp-httplib's, as with set_content.
+void WriteKeptBody(httplib::Response& res, std::shared_ptr<const void> owner, std::string_view body,
+                   const std::string& content_type, size_t slice = 1 << 20);
 // The JSON error for an answer cpp-httplib made itself (res.body empty),
 // keeping res.status: 400 bad_request, 404 not_found, 408 request_timeout,
 // 413 body_too_large, 414 uri_too_long, 416 range_not_satisfiable, any other

@@ -1,7 +1,9 @@
 #include "server/http_util.h"
 
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/api_util.h"
@@ -56,6 +58,39 @@ TEST_CASE("the issuance answer is the JSON object of DESIGN.md section 8") {
   CHECK(text == expected.dump());
   CHECK(JsonStringArray({}) == "[]");
   CHECK(JsonStringArray({"a", "b"}) == R"(["a","b"])");
+}
+
+TEST_CASE("a kept body is sent whole, in ranges and to HEAD, slice after slice") {
+  auto kept = std::make_shared<std::string>();
+  for (int i = 0; kept->size() < 300000; ++i) {
+    *kept += std::to_string(i) + ',';
+  }
+  httplib::Server srv;
+  srv.Get("/kept", [&](const httplib::Request&, httplib::Response& res) {
+    WriteKeptBody(res, kept, *kept, "application/octet-stream", 4096);
+  });
+  // Bound and listening on return: the client's connection waits in the
+  // backlog until the thread accepts it.
+  const int port = srv.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  std::thread serving([&] { srv.listen_after_bind(); });
+  httplib::Client cli("127.0.0.1", port);
+  auto whole = cli.Get("/kept");
+  REQUIRE(whole);
+  CHECK(whole->status == 200);
+  CHECK(whole->get_header_value("Content-Length") == std::to_string(kept->size()));
+  CHECK(whole->body == *kept);
+  auto part = cli.Get("/kept", {httplib::make_range_header({{5000, 204999}})});
+  REQUIRE(part);
+  CHECK(part->status == 206);
+  CHECK(part->body == kept->substr(5000, 200000));
+  auto head = cli.Head("/kept");
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(head->get_header_value("Content-Length") == std::to_string(kept->size()));
+  CHECK(head->body.empty());
+  srv.stop();
+  serving.join();
 }
 
 }  // namespace

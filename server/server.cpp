@@ -848,18 +848,12 @@ void Server::HandleCrl(const httplib::Request& req, httplib::Response& res) {
     res.status = 304;
     return;
   }
-  // Sent from the published CRL itself, which the provider keeps alive: a
-  // 1M-entry CRL is 49 MB, and set_content would copy it into fresh memory
-  // for every download (and hold a copy per download in flight).
-  const bool pem = req.get_param_value("format") == "pem";
-  const std::string& body = pem ? crl->pem : crl->der;
-  res.set_content_provider(body.size(), pem ? "application/x-pem-file" : "application/pkix-crl",
-                           [crl, pem](size_t offset, size_t length, httplib::DataSink& sink) {
-                             const std::string& b = pem ? crl->pem : crl->der;
-                             constexpr size_t kSlice =
-                                 1 << 20;  // the server's shutdown is checked between slices
-                             return sink.write(b.data() + offset, std::min(length, kSlice));
-                           });
+  // Sent from the published CRL itself, not a copy per download.
+  if (req.get_param_value("format") == "pem") {
+    WriteKeptBody(res, crl, crl->pem, "application/x-pem-file");
+  } else {
+    WriteKeptBody(res, crl, crl->der, "application/pkix-crl");
+  }
 }
 
 void Server::HandleMetrics(const httplib::Request&, httplib::Response& res) {
