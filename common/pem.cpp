@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/encoding.h"
+#include "common/huge_pages.h"
 
 namespace hostca {
 namespace {
@@ -219,6 +220,7 @@ std::string DerToPem(std::string_view der, std::string_view label) {
   // Sized once: a 1M-entry CRL's PEM is 66 MB, and growing it by doubling
   // touched twice that in fresh pages (crl/crl_builder.cpp, CrlSigner::Sign).
   out.reserve(begin.size() + (der.size() + 47) / 48 * 65 + end.size());
+  AdviseHugePages(out.data(), out.capacity());
   out.append(begin);
   for (size_t off = 0; off < der.size(); off += 48) {
     const size_t n = std::min<size_t>(48, der.size() - off);

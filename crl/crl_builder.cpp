@@ -1,6 +1,7 @@
 #include "crl/crl_builder.h"
 
 #include "common/der.h"
+#include "common/huge_pages.h"
 #include "common/ossl.h"
 
 namespace hostca::crl {
@@ -122,6 +123,7 @@ Result<std::string> CrlSigner::Sign(const CrlEntrySet& entries, uint64_t number,
   const size_t lead = der::HeaderSize(max_body);
   std::string out;
   out.reserve(lead + max_body);
+  AdviseHugePages(out.data(), out.capacity());
   out.resize(lead);
   der::AppendHeader(&out, der::kSequence, tbs_content);
   out += head;
