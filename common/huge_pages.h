@@ -3,9 +3,9 @@
 // middle with transparent huge pages when they are first touched (THP in
 // "madvise" mode, Debian's default), one fault per 2 MiB instead of one per
 // 4 KiB page. On the benchmark machine of 2026-12-05 a first touch cost about
-// 16 us a page, and the 1M CRL's sign went from 0.39 to 0.30 s with it
-// (bench/results/crl-2026-12-05*). Without THP the call fails and nothing
-// changes.
+// 16 us a page, and the 1M CRL's sign went from 0.39 to 0.24 s with it
+// (bench/results/crl-2026-12-05-one-buffer, crl-2026-12-05). Without THP
+// the call fails and nothing changes.
 #pragma once
 
 #include <sys/mman.h>

@@ -94,7 +94,8 @@ Result<std::unique_ptr<CrlSigner>> CrlSigner::Create(const ca::Issuer& issuer,
 // kernel maps a page at a time: some 12,000 page faults, 0.2 s on the
 // benchmark machine of 2026-12-05 (16 us a fault), where the five copies
 // this used to make (the entries, the TBS's content, the TBS, the body, the
-// whole) took the 1M sign from 0.4 s to 1.25 s (bench/results/crl-2026-12-05).
+// whole) took the 1M sign to 1.25 s, and one buffer to 0.39 s
+// (bench/results/crl-2026-12-05-five-copies, -one-buffer).
 Result<std::string> CrlSigner::Sign(const CrlEntrySet& entries, uint64_t number,
                                     int64_t this_update, int64_t next_update) const {
   const std::string& alg = issuer_.signature_algorithm_der();
