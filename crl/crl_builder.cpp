@@ -78,8 +78,8 @@ Result<std::unique_ptr<CrlSigner>> CrlSigner::Create(const ca::Issuer& issuer,
   s->aki_ext_der_ = Extension(std::string_view(kOidAki, 5), Tlv(der::kSequence, Tlv(0x80, keyid)));
   if (!distribution_point.empty()) {
     // IssuingDistributionPoint { distributionPoint [0] { fullName [0] { URI [6] } } }
-    const std::string idp =
-        Tlv(der::kSequence, Tlv(0xa0, Tlv(0xa0, Tlv(0x86, distribution_point))));
+    const std::string idp = Tlv(
+        der::kSequence, Tlv(der::kContext0, Tlv(der::kContext0, Tlv(0x86, distribution_point))));
     std::string body(kOidIdp, 5);
     body.append(kCritical, 3);
     AppendTlv(&body, der::kOctetString, idp);
@@ -140,17 +140,17 @@ Result<std::string> CrlSigner::Sign(const CrlEntrySet& entries, uint64_t number,
   }
   HOSTCA_ASSIGN_OR_RETURN(std::string sig,
                           issuer_.Sign(std::string_view(out).substr(lead, tbs_len)));
+  if (sig.size() > max_sig) {
+    return Internal("the CA key's signature is longer than its stated maximum");
+  }
   out += alg;
   der::AppendHeader(&out, der::kBitString, sig.size() + 1);
   out.push_back('\0');  // no unused bits in the BIT STRING
   out += sig;
 
-  std::string header;
+  std::string header;  // at most lead bytes: the body is at most max_body
   der::AppendHeader(&header, der::kSequence, out.size() - lead);
-  if (header.size() > lead) {  // a signature longer than the key's maximum
-    out.insert(0, header.size() - lead, '\0');
-  }
-  const size_t begin = header.size() > lead ? 0 : lead - header.size();
+  const size_t begin = lead - header.size();
   out.replace(begin, header.size(), header);
   if (begin != 0) {
     out.erase(0, begin);
