@@ -94,6 +94,31 @@ TEST_CASE("DER headers take the short form under 128 bytes, then the fewest leng
   }
 }
 
+TEST_CASE("DER times match OpenSSL's: UTCTime from 1950 to 2049, GeneralizedTime outside") {
+  std::vector<int64_t> times = {-631152001, -631152000, -1,          0,
+                                951782400,  951868799,  2524607999,  2524608000,
+                                4102444800, 4107542399, 253402300799};
+  uint64_t x = 88172645463325252ull;  // xorshift: a fixed sweep over 1940 to 9999
+  for (int i = 0; i < 5000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    times.push_back(-946771200 + static_cast<int64_t>(x % 254348800000ull));
+  }
+  for (const int64_t t : times) {
+    ASN1_TIME* expected = ASN1_TIME_set(nullptr, static_cast<time_t>(t));
+    REQUIRE(expected != nullptr);
+    unsigned char* der = nullptr;
+    const int len = i2d_ASN1_TIME(expected, &der);
+    REQUIRE(len > 0);
+    const std::string want(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
+    OPENSSL_free(der);
+    ASN1_TIME_free(expected);
+    INFO("unix time " << t);
+    REQUIRE(der::Time(t) == want);
+  }
+}
+
 TEST_CASE("DerToPem armours exactly like OpenSSL's PEM writer") {
   // Any bytes do; wrap lengths are what matters (0, 1, 47, 48, 49, 100 bytes).
   for (size_t n : {0, 1, 47, 48, 49, 100}) {

@@ -1,6 +1,8 @@
 #include "common/der.h"
 
+#include <chrono>
 #include <cstdlib>
+#include <iterator>
 
 #include "common/encoding.h"
 
@@ -117,12 +119,35 @@ std::string IntegerFromU64(uint64_t v) {
 }
 
 std::string Time(int64_t unix_seconds) {
-  const std::string generalized = FormatUtc(unix_seconds, "%Y%m%d%H%M%SZ");
-  const int year = std::atoi(generalized.substr(0, 4).c_str());
-  if (generalized.size() == 15 && year >= 1950 && year < 2050) {
-    return Tlv(0x17, std::string_view(generalized).substr(2));  // UTCTime: YY
+  // The calendar of <chrono> rather than gmtime_r and strftime: every
+  // certificate has two times and every revoked certificate one, and the C
+  // functions' locale and time-zone handling cost more than the rest of a
+  // CRL entry's encoding.
+  using namespace std::chrono;
+  const sys_seconds t{seconds{unix_seconds}};
+  const sys_days day = floor<days>(t);
+  const year_month_day date{day};
+  const int year = static_cast<int>(date.year());
+  if (year < 0 || year > 9999) {
+    return Tlv(0x18, FormatUtc(unix_seconds, "%Y%m%d%H%M%SZ"));  // not valid DER either way
   }
-  return Tlv(0x18, generalized);  // GeneralizedTime
+  const hh_mm_ss<seconds> clock{t - day};
+  const int fields[] = {year / 100,
+                        year % 100,
+                        static_cast<int>(static_cast<unsigned>(date.month())),
+                        static_cast<int>(static_cast<unsigned>(date.day())),
+                        static_cast<int>(clock.hours().count()),
+                        static_cast<int>(clock.minutes().count()),
+                        static_cast<int>(clock.seconds().count())};
+  const bool utc = year >= 1950 && year < 2050;  // UTCTime: YY
+  std::string out(1, static_cast<char>(utc ? 0x17 : 0x18));
+  out.push_back(static_cast<char>(utc ? 13 : 15));
+  for (size_t i = utc ? 1 : 0; i < std::size(fields); ++i) {
+    out.push_back(static_cast<char>('0' + fields[i] / 10));
+    out.push_back(static_cast<char>('0' + fields[i] % 10));
+  }
+  out.push_back('Z');
+  return out;
 }
 
 }  // namespace der
