@@ -5,20 +5,20 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <fstream>
+#include <optional>
 #include <string>
 
+#include "common/resident_memory.h"
 #include "tests/testutil.h"
 
 namespace hostca::storage::internal {
 namespace {
 
-// File-backed pages mapped into this process (/proc/self/statm, third field).
+// File-backed pages mapped into this process.
 long MappedFilePages() {
-  std::ifstream statm("/proc/self/statm");
-  long size = 0, resident = 0, shared = 0;
-  statm >> size >> resident >> shared;
-  return shared;
+  const std::optional<ResidentMemory> memory = ReadResidentMemory();
+  REQUIRE(memory);
+  return static_cast<long>(memory->shared_bytes / static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
 }
 
 // A read-only shared map of a 4 MiB file whose pages are all in the page
