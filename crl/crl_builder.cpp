@@ -1,5 +1,11 @@
 #include "crl/crl_builder.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <utility>
+
 #include "common/der.h"
 #include "common/huge_pages.h"
 #include "common/ossl.h"
@@ -26,43 +32,221 @@ std::string Extension(std::string_view oid_der, std::string_view value_der) {
 
 }  // namespace
 
-std::string EncodeCrlEntry(const CrlEntry& e) {
-  std::string body = der::IntegerFromMagnitude(e.serial);
-  body += der::Time(e.revoked_at);
-  if (e.reason > 0) {
-    const std::string reason = Tlv(der::kEnumerated, std::string(1, static_cast<char>(e.reason)));
-    body += Tlv(der::kSequence, Extension(std::string_view(kOidReasonCode, 5), reason));
+void AppendCrlEntry(std::string* out, const CrlEntry& e) {
+  // As der::IntegerFromMagnitude: leading zeros dropped, a 0x00 in front
+  // when the top bit is set (or nothing is left); written in place, since
+  // every revoked certificate is encoded once at start-up.
+  std::string_view magnitude = e.serial;
+  while (!magnitude.empty() && magnitude.front() == '\0') {
+    magnitude.remove_prefix(1);
   }
-  return Tlv(der::kSequence, body);
+  const bool pad = magnitude.empty() || (static_cast<uint8_t>(magnitude.front()) & 0x80) != 0;
+  const size_t integer_len = magnitude.size() + (pad ? 1 : 0);
+  const std::string time = der::Time(e.revoked_at);  // at most 17 bytes
+  // crlEntryExtensions { Extension { reasonCode, OCTET STRING { ENUMERATED } } }
+  const char reason[] = {der::kSequence,
+                         12,
+                         der::kSequence,
+                         10,
+                         kOidReasonCode[0],
+                         kOidReasonCode[1],
+                         kOidReasonCode[2],
+                         kOidReasonCode[3],
+                         kOidReasonCode[4],
+                         der::kOctetString,
+                         3,
+                         der::kEnumerated,
+                         1,
+                         static_cast<char>(e.reason)};
+  const size_t reason_len = e.reason > 0 ? sizeof(reason) : 0;
+  der::AppendHeader(out, der::kSequence,
+                    der::HeaderSize(integer_len) + integer_len + time.size() + reason_len);
+  der::AppendHeader(out, der::kInteger, integer_len);
+  if (pad) {
+    out->push_back('\0');
+  }
+  out->append(magnitude);
+  out->append(time);
+  out->append(reason, reason_len);
+}
+
+std::string EncodeCrlEntry(const CrlEntry& e) {
+  std::string out;
+  AppendCrlEntry(&out, e);
+  return out;
+}
+
+namespace {
+uint64_t SerialHash(std::string_view serial) { return std::hash<std::string_view>{}(serial); }
+}  // namespace
+
+CrlEntrySet::Head CrlEntrySet::HeadAt(uint64_t offset) const {
+  Head head;
+  std::memcpy(&head, arena_.data() + offset, sizeof(head));
+  return head;
+}
+
+std::string_view CrlEntrySet::SerialAt(uint64_t offset) const {
+  return std::string_view(arena_.data() + offset + sizeof(Head), HeadAt(offset).serial_len);
+}
+
+size_t CrlEntrySet::Find(std::string_view serial, uint64_t hash) const {
+  if (slots_size_ == 0) {
+    return 0;
+  }
+  const size_t mask = slots_size_ - 1;
+  const uint64_t tag = hash >> kOffsetBits;
+  constexpr uint64_t kOffsetMask = (uint64_t{1} << kOffsetBits) - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const uint64_t slot = slots_[i];
+    if (slot == 0) {
+      return slots_size_;
+    }
+    if (slot != kTombstone && slot >> kOffsetBits == tag &&
+        SerialAt((slot & kOffsetMask) - 1) == serial) {
+      return i;
+    }
+  }
+}
+
+void CrlEntrySet::Insert(uint64_t offset, uint64_t hash) {
+  const size_t mask = slots_size_ - 1;
+  size_t i = hash & mask;
+  while (slots_[i] != 0 && slots_[i] != kTombstone) {
+    i = (i + 1) & mask;
+  }
+  if (slots_[i] == kTombstone) {
+    --tombstones_;
+  }
+  slots_[i] = (hash >> kOffsetBits) << kOffsetBits | (offset + 1);
+  ++live_;
+}
+
+void CrlEntrySet::Rehash() {
+  size_t size = 16;
+  while (size < 2 * (live_ + 1)) {
+    size *= 2;
+  }
+  // A fresh mapping is zero (all slots empty) and costs no writes to clear.
+  slots_buffer_ = MappedBuffer(size * sizeof(uint64_t));
+  slots_ = reinterpret_cast<uint64_t*>(slots_buffer_.data());
+  slots_size_ = size;
+  live_ = 0;
+  tombstones_ = 0;
+  for (uint64_t offset = 0; offset < arena_.size();) {
+    const Head head = HeadAt(offset);
+    if ((head.der_len & kRemoved) == 0) {
+      Insert(offset, SerialHash(SerialAt(offset)));
+    }
+    offset += sizeof(Head) + head.serial_len + (head.der_len & ~kRemoved);
+  }
+}
+
+bool CrlEntrySet::Contains(std::string_view serial) const {
+  return Find(serial, SerialHash(serial)) < slots_size_;
+}
+
+void CrlEntrySet::Arena::Reserve(size_t bytes) {
+  if (size_ + bytes > buffer_.capacity()) {
+    buffer_.Grow(std::max({buffer_.capacity() * 2, size_ + bytes, size_t{64} << 10}));
+  }
+}
+
+void CrlEntrySet::Arena::Append(std::string_view bytes) {
+  Reserve(bytes.size());
+  std::memcpy(buffer_.data() + size_, bytes.data(), bytes.size());
+  size_ += bytes.size();
 }
 
 void CrlEntrySet::Put(const CrlEntry& entry) {
   Remove(entry.serial);
-  Kept kept{EncodeCrlEntry(entry), entry.not_after};
-  bytes_ += kept.der.size();
-  entries_.emplace(entry.serial, std::move(kept));
+  if (arena_.size() + 1 >= uint64_t{1} << kOffsetBits) {
+    std::abort();  // a terabyte of entries: the slots cannot name the offset
+  }
+  scratch_.clear();
+  AppendCrlEntry(&scratch_, entry);
+  const Head head{entry.not_after, static_cast<uint32_t>(entry.serial.size()),
+                  static_cast<uint32_t>(scratch_.size())};
+  const uint64_t offset = arena_.size();
+  arena_.Reserve(sizeof(Head) + entry.serial.size() + scratch_.size());
+  arena_.Append(std::string_view(reinterpret_cast<const char*>(&head), sizeof(head)));
+  arena_.Append(entry.serial);
+  arena_.Append(scratch_);
+  bytes_ += head.der_len;
+  if (4 * (live_ + tombstones_ + 1) > 3 * slots_size_) {
+    Rehash();  // the new record is in the arena: Rehash indexes it
+  } else {
+    Insert(offset, SerialHash(entry.serial));
+  }
 }
 
-void CrlEntrySet::Remove(const std::string& serial) {
-  auto it = entries_.find(serial);
-  if (it != entries_.end()) {
-    bytes_ -= it->second.der.size();
-    entries_.erase(it);
+void CrlEntrySet::MarkRemoved(uint64_t offset) {
+  Head head = HeadAt(offset);
+  bytes_ -= head.der_len;
+  removed_bytes_ += sizeof(Head) + head.serial_len + head.der_len;
+  head.der_len |= kRemoved;
+  std::memcpy(arena_.data() + offset, &head, sizeof(head));
+}
+
+void CrlEntrySet::Remove(std::string_view serial) {
+  const size_t i = Find(serial, SerialHash(serial));
+  if (i >= slots_size_) {
+    return;
   }
+  const uint64_t offset = (slots_[i] & ((uint64_t{1} << kOffsetBits) - 1)) - 1;
+  slots_[i] = kTombstone;
+  --live_;
+  ++tombstones_;
+  MarkRemoved(offset);
+  MaybeCompact();
 }
 
 size_t CrlEntrySet::DropExpired(int64_t now) {
   size_t dropped = 0;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->second.not_after < now) {
-      bytes_ -= it->second.der.size();
-      it = entries_.erase(it);
+  for (uint64_t offset = 0; offset < arena_.size();) {
+    const Head head = HeadAt(offset);
+    if ((head.der_len & kRemoved) == 0 && head.not_after < now) {
+      const std::string_view serial = SerialAt(offset);
+      slots_[Find(serial, SerialHash(serial))] = kTombstone;
+      --live_;
+      ++tombstones_;
+      MarkRemoved(offset);
       ++dropped;
-    } else {
-      ++it;
     }
+    offset += sizeof(Head) + head.serial_len + (head.der_len & ~kRemoved);
   }
+  MaybeCompact();
   return dropped;
+}
+
+void CrlEntrySet::MaybeCompact() {
+  if (removed_bytes_ == 0 || removed_bytes_ * 2 < arena_.size()) {
+    return;
+  }
+  Arena kept;
+  kept.Reserve(arena_.size() - removed_bytes_);
+  for (uint64_t offset = 0; offset < arena_.size();) {
+    const Head head = HeadAt(offset);
+    const size_t size = sizeof(Head) + head.serial_len + (head.der_len & ~kRemoved);
+    if ((head.der_len & kRemoved) == 0) {
+      kept.Append(std::string_view(arena_.data() + offset, size));
+    }
+    offset += size;
+  }
+  arena_ = std::move(kept);
+  removed_bytes_ = 0;
+  Rehash();  // the offsets moved
+}
+
+void CrlEntrySet::AppendEncodings(std::string* out) const {
+  for (uint64_t offset = 0; offset < arena_.size();) {
+    const Head head = HeadAt(offset);
+    const uint32_t der_len = head.der_len & ~kRemoved;
+    if ((head.der_len & kRemoved) == 0) {
+      out->append(arena_.data() + offset + sizeof(Head) + head.serial_len, der_len);
+    }
+    offset += sizeof(Head) + head.serial_len + der_len;
+  }
 }
 
 Result<std::unique_ptr<CrlSigner>> CrlSigner::Create(const ca::Issuer& issuer,
@@ -130,9 +314,7 @@ Result<std::string> CrlSigner::Sign(const CrlEntrySet& entries, uint64_t number,
   out += head;
   if (revoked != 0) {
     der::AppendHeader(&out, der::kSequence, revoked);
-    for (const auto& [serial, kept] : entries.entries_) {
-      out += kept.der;
-    }
+    entries.AppendEncodings(&out);
   }
   out += exts;
   if (out.size() != lead + tbs_len) {

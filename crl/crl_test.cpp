@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
 #include <tuple>
 
 #include "ca/authority.h"
@@ -13,6 +14,7 @@
 #include "ca/keys.h"
 #include "common/clock.h"
 #include "common/der.h"
+#include "common/encoding.h"
 #include "common/pem.h"
 #include "crl/crl_builder.h"
 #include "crl/publisher.h"
@@ -164,6 +166,103 @@ TEST_CASE("a CRL whose length sits where the signature's length changes its head
     }
   }
   REQUIRE(shortened);  // the case was met (in about four rounds of five)
+}
+
+// The set is an arena of records with an open-addressing index of its own
+// (crl_builder.h): puts, replacements, removals and expiry in a random
+// order, with its compactions and rehashes, must keep exactly what a
+// std::map keeps, and every CRL signed from it must list exactly that.
+TEST_CASE("the entry set keeps what a map would through replacements, removals and expiry") {
+  TestCa ca(ca::KeyType::kP256);
+  auto signer = *CrlSigner::Create(*ca.issuer);
+  int64_t now = ca.clock.NowSeconds();
+  CrlEntrySet set;
+  std::map<std::string, CrlEntry> model;
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  // 4000 distinct serials of 3 to 22 bytes, no leading zero (so each is its own
+  // INTEGER's magnitude), about half with the top bit set.
+  std::vector<std::string> serials;
+  for (int i = 0; i < 4000; ++i) {
+    std::string serial(1 + next() % 20, '\0');
+    for (char& c : serial) {
+      c = static_cast<char>(next());
+    }
+    serial.back() = static_cast<char>(i);
+    serial.insert(serial.size() - 1, std::string(1, static_cast<char>(i >> 8)));
+    serial.insert(serial.begin(), static_cast<char>(1 + next() % 255));
+    serials.push_back(serial);
+  }
+  size_t most_arena = 0;
+  for (int round = 0; round < 24; ++round) {
+    for (int op = 0; op < 3000; ++op) {
+      const std::string& serial = serials[next() % serials.size()];
+      // The first rounds mostly put; later ones mostly remove.
+      if (next() % 24 < static_cast<uint64_t>(24 - round)) {
+        const CrlEntry e{serial, now - static_cast<int64_t>(next() % 1000),
+                         static_cast<int>(next() % 6), now + static_cast<int64_t>(next() % 5000)};
+        set.Put(e);
+        model[serial] = e;
+      } else {
+        set.Remove(serial);
+        model.erase(serial);
+      }
+    }
+    now += 300;
+    size_t expired = 0;
+    for (auto it = model.begin(); it != model.end();) {
+      it = it->second.not_after < now ? (++expired, model.erase(it)) : std::next(it);
+    }
+    REQUIRE(set.DropExpired(now) == expired);
+    most_arena = std::max(most_arena, set.arena_bytes());
+
+    INFO("round " << round << ", " << model.size() << " entries");
+    REQUIRE(set.size() == model.size());
+    size_t bytes = 0;
+    for (const auto& [serial, e] : model) {
+      bytes += EncodeCrlEntry(e).size();
+      REQUIRE(set.Contains(serial));
+    }
+    REQUIRE(set.encoded_bytes() == bytes);
+    for (int i = 0; i < 200; ++i) {
+      const std::string& serial = serials[next() % serials.size()];
+      REQUIRE(set.Contains(serial) == (model.count(serial) != 0));
+    }
+    // Removed records take at most half the arena, and the index is at
+    // most three quarters full, counting removed slots.
+    REQUIRE(set.arena_bytes() <= 2 * (bytes + model.size() * 64) + 64);
+    REQUIRE(4 * model.size() <= 3 * set.index_slots());
+
+    auto der = signer->Sign(set, static_cast<uint64_t>(round + 1), now, now + 60);
+    REQUIRE(der.ok());
+    auto crl = CrlFromPemOrDer(*der);
+    REQUIRE(crl.ok());
+    REQUIRE(*CrlToDer(crl->get()) == *der);
+    std::map<std::string, int> listed;
+    const STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl->get());
+    for (int i = 0; i < (revoked == nullptr ? 0 : sk_X509_REVOKED_num(revoked)); ++i) {
+      const X509_REVOKED* r = sk_X509_REVOKED_value(revoked, i);
+      const ASN1_INTEGER* serial = X509_REVOKED_get0_serialNumber(r);
+      std::unique_ptr<ASN1_ENUMERATED, OsslDeleter<ASN1_ENUMERATED_free>> reason(
+          static_cast<ASN1_ENUMERATED*>(
+              X509_REVOKED_get_ext_d2i(r, NID_crl_reason, nullptr, nullptr)));
+      listed[std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(serial)),
+                         static_cast<size_t>(ASN1_STRING_length(serial)))] =
+          reason == nullptr ? 0 : static_cast<int>(ASN1_ENUMERATED_get(reason.get()));
+    }
+    std::map<std::string, int> expected;
+    for (const auto& [serial, e] : model) {
+      expected[serial] = e.reason;
+    }
+    REQUIRE(listed == expected);
+  }
+  // The last rounds removed most entries: the arena was rewritten smaller.
+  REQUIRE(set.arena_bytes() < most_arena / 2);
 }
 
 TEST_CASE("the publisher's CRL number rises by one per publish and survives a restart") {
