@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "common/clock.h"
 #include "common/encoding.h"
 #include "common/file.h"
+#include "common/resident_memory.h"
 #include "crl/crl_builder.h"
 #include "crl/publisher.h"
 #include "storage/storage.h"
@@ -108,16 +110,27 @@ Result<std::unique_ptr<ca::Issuer>> MakeCa(const Clock& clock) {
   return ca::Issuer::Create(std::move(key), std::move(cert), {}, "hostca");
 }
 
+// Anonymous memory this process has resident, 0 when it cannot be read.
+// Counts the entry set's own mappings as well as anything it mallocs, which
+// mallinfo would not.
+size_t AnonymousResidentBytes() {
+  const std::optional<ResidentMemory> memory = ReadResidentMemory();
+  return memory ? memory->anonymous_bytes() : 0;
+}
+
 // (a), (b), (c): fill a CrlEntrySet, sign it kSignRuns times, check the CRL.
 Status MeasureSigner(const ca::Issuer& issuer, const std::vector<crl::CrlEntry>& entries,
                      int64_t now, SizeResult* result) {
   HOSTCA_ASSIGN_OR_RETURN(auto signer, crl::CrlSigner::Create(issuer));
   crl::CrlEntrySet set;
+  const size_t memory_before = AnonymousResidentBytes();
   const auto fill_start = SteadyClock::now();
   for (const crl::CrlEntry& e : entries) {
     set.Put(e);
   }
   result->fill_seconds = SecondsSince(fill_start);
+  const size_t memory_after = AnonymousResidentBytes();
+  result->set_memory_bytes = memory_after > memory_before ? memory_after - memory_before : 0;
   if (set.size() != entries.size()) {
     return Internal("the entry set holds " + std::to_string(set.size()) + " entries, expected " +
                     std::to_string(entries.size()) + " (a serial repeated?)");
@@ -220,8 +233,12 @@ Result<SizeResult> RunSize(const ca::Issuer& issuer, size_t n, const std::string
   std::fprintf(stderr, "== %zu entries\n", n);
   const std::vector<crl::CrlEntry> entries = MakeEntries(n, clock.NowSeconds());
   HOSTCA_RETURN_IF_ERROR(MeasureSigner(issuer, entries, clock.NowSeconds(), &result));
-  std::fprintf(stderr, "   hostca: fill %.4f s, sign median %.4f s, %zu bytes (verified)\n",
-               result.fill_seconds, Median(result.sign_seconds), result.crl_bytes);
+  std::fprintf(stderr,
+               "   hostca: fill %.4f s (entry set %.0f bytes/entry), sign median %.4f s, %zu bytes "
+               "(verified)\n",
+               result.fill_seconds,
+               static_cast<double>(result.set_memory_bytes) / static_cast<double>(result.entries),
+               Median(result.sign_seconds), result.crl_bytes);
   HOSTCA_RETURN_IF_ERROR(MeasurePublisher(issuer, entries, clock, &result));
   std::fprintf(stderr,
                "   publisher: revocation to CRL %.4f s (setup: store preload %.2f s, "

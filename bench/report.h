@@ -15,6 +15,7 @@ namespace hostca::bench {
 struct SizeResult {
   size_t entries = 0;
   double fill_seconds = 0;              // CrlEntrySet::Put of every entry (encodes each once)
+  size_t set_memory_bytes = 0;          // resident anonymous memory the fill added
   std::vector<double> sign_seconds;     // CrlSigner::Sign, every run
   double revoke_to_crl_seconds = 0;     // Publisher: OnRevoked(one more) + PublishNow
   double store_preload_seconds = 0;     // setup: N revoked records into the memory store
