@@ -7,7 +7,9 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <map>
+#include <thread>
 #include <tuple>
+#include <vector>
 
 #include "ca/authority.h"
 #include "ca/issuer.h"
@@ -295,6 +297,43 @@ TEST_CASE("the publisher's CRL number rises by one per publish and survives a re
   auto store = *storage::OpenLmdbStorage({.path = dir.Sub("db")});
   auto pub = Publisher::Create(*ca.issuer, *store, ca.clock, CrlOptions{});
   REQUIRE((*pub)->Current()->number == last + 1);
+}
+
+TEST_CASE("the published CRL's PEM is made once, on request, and decodes to its DER") {
+  TestCa ca(ca::KeyType::kP256);
+  TempDir dir;
+  auto store = *storage::OpenLmdbStorage({.path = dir.Sub("db")});
+  storage::CertRecord r;
+  r.serial = std::string("\x7f\x01\x02", 3);
+  r.host_id = "h";
+  r.not_after = ca.clock.NowSeconds() + 100;
+  r.status = storage::CertStatus::kRevoked;
+  r.revocation_reason = 4;
+  r.revoked_at = ca.clock.NowSeconds();
+  REQUIRE(store->Update([&](storage::WriteTxn& txn) { return txn.InsertCert(r); }).ok());
+  auto pub = Publisher::Create(*ca.issuer, *store, ca.clock, CrlOptions{});
+  REQUIRE(pub.ok());
+  const auto crl = (*pub)->Current();
+  // Readers on several threads at once all get the one kept copy.
+  std::vector<const std::string*> seen(4, nullptr);
+  std::vector<std::thread> readers;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    readers.emplace_back([&, i] { seen[i] = &crl->pem(); });
+  }
+  for (auto& t : readers) {
+    t.join();
+  }
+  for (const std::string* p : seen) {
+    REQUIRE(p == &crl->pem());
+  }
+  REQUIRE(crl->pem() == DerToPem(crl->der, "X509 CRL"));
+  auto parsed = CrlFromPemOrDer(crl->pem());
+  REQUIRE(parsed.ok());
+  REQUIRE(*CrlToDer(parsed->get()) == crl->der);
+  // A later CRL has its own.
+  const auto next = *(*pub)->PublishNow();
+  REQUIRE(next->pem() != crl->pem());
+  REQUIRE(*CrlToDer(CrlFromPemOrDer(next->pem())->get()) == next->der);
 }
 
 }  // namespace

@@ -17,6 +17,11 @@ CrlEntry EntryOf(const storage::CertRecord& r) {
 
 }  // namespace
 
+const std::string& PublishedCrl::pem() const {
+  std::call_once(pem_once_, [this] { pem_ = DerToPem(der, "X509 CRL"); });
+  return pem_;
+}
+
 Result<std::unique_ptr<Publisher>> Publisher::Create(const ca::Issuer& issuer,
                                                      storage::Storage& store, const Clock& clock,
                                                      CrlOptions options) {
@@ -108,7 +113,6 @@ Result<std::shared_ptr<const PublishedCrl>> Publisher::Publish(bool only_if_dirt
                           signer_->Sign(entries_, number, now, now + options_.validity_seconds));
   crl->build_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  crl->pem = DerToPem(crl->der, "X509 CRL");
   crl->number = number;
   crl->this_update = now;
   crl->next_update = now + options_.validity_seconds;

@@ -850,7 +850,7 @@ void Server::HandleCrl(const httplib::Request& req, httplib::Response& res) {
   }
   // Sent from the published CRL itself, not a copy per download.
   if (req.get_param_value("format") == "pem") {
-    WriteKeptBody(res, crl, crl->pem, "application/x-pem-file");
+    WriteKeptBody(res, crl, crl->pem(), "application/x-pem-file");
   } else {
     WriteKeptBody(res, crl, crl->der, "application/pkix-crl");
   }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/encoding.h"
+#include "common/pem.h"
 #include "tests/api_fixture.h"
 #include "tests/server_process.h"
 
@@ -135,8 +136,12 @@ TEST_CASE("ETag: the second GET gets 304 with no body, PEM on request, HTTPS too
   const Crl again = FetchCrl(ca.http_port(), "/crl", first.etag);
   REQUIRE(again.status == 304);
   REQUIRE(again.body.empty());
-  REQUIRE(FetchCrl(ca.http_port(), "/crl?format=pem").body.rfind("-----BEGIN X509 CRL-----", 0) ==
-          0);
+  const Crl pem = FetchCrl(ca.http_port(), "/crl?format=pem");
+  REQUIRE(pem.body.rfind("-----BEGIN X509 CRL-----", 0) == 0);
+  REQUIRE(pem.etag == first.etag);
+  auto parsed = CrlFromPemOrDer(pem.body);
+  REQUIRE(parsed.ok());
+  REQUIRE(*CrlToDer(parsed->get()) == first.body);
   const HttpResult https = ca.Call("GET", "/v1/crl");
   REQUIRE(https.status == 200);
   REQUIRE(https.raw == first.body);
