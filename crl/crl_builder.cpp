@@ -122,9 +122,9 @@ void CrlEntrySet::Insert(uint64_t offset, uint64_t hash) {
   ++live_;
 }
 
-void CrlEntrySet::Rehash() {
+void CrlEntrySet::Rehash(size_t live) {
   size_t size = 16;
-  while (size < 2 * (live_ + 1)) {
+  while (size < 2 * (live + 1)) {
     size *= 2;
   }
   // A fresh mapping is zero (all slots empty) and costs no writes to clear.
@@ -136,7 +136,16 @@ void CrlEntrySet::Rehash() {
   for (uint64_t offset = 0; offset < arena_.size();) {
     const Head head = HeadAt(offset);
     if ((head.der_len & kRemoved) == 0) {
-      Insert(offset, SerialHash(SerialAt(offset)));
+      const std::string_view serial = SerialAt(offset);
+      const uint64_t hash = SerialHash(serial);
+      if (const size_t i = Find(serial, hash); i < slots_size_) {
+        // An earlier record of the serial (a Load gave it twice): replaced.
+        constexpr uint64_t kOffsetMask = (uint64_t{1} << kOffsetBits) - 1;
+        MarkRemoved((slots_[i] & kOffsetMask) - 1);
+        slots_[i] = (hash >> kOffsetBits) << kOffsetBits | (offset + 1);
+      } else {
+        Insert(offset, hash);
+      }
     }
     offset += sizeof(Head) + head.serial_len + (head.der_len & ~kRemoved);
   }
@@ -158,8 +167,7 @@ void CrlEntrySet::Arena::Append(std::string_view bytes) {
   size_ += bytes.size();
 }
 
-void CrlEntrySet::Put(const CrlEntry& entry) {
-  Remove(entry.serial);
+uint64_t CrlEntrySet::AppendRecord(const CrlEntry& entry) {
   if (arena_.size() + 1 >= uint64_t{1} << kOffsetBits) {
     std::abort();  // a terabyte of entries: the slots cannot name the offset
   }
@@ -173,11 +181,35 @@ void CrlEntrySet::Put(const CrlEntry& entry) {
   arena_.Append(entry.serial);
   arena_.Append(scratch_);
   bytes_ += head.der_len;
+  return offset;
+}
+
+void CrlEntrySet::Put(const CrlEntry& entry) {
+  Remove(entry.serial);
+  const uint64_t offset = AppendRecord(entry);
   if (4 * (live_ + tombstones_ + 1) > 3 * slots_size_) {
-    Rehash();  // the new record is in the arena: Rehash indexes it
+    Rehash(live_ + 1);  // the new record is in the arena: Rehash indexes it
   } else {
     Insert(offset, SerialHash(entry.serial));
   }
+}
+
+Status CrlEntrySet::Load(const std::function<Status(const AddEntry& add)>& produce) {
+  size_t added = 0;
+  const AddEntry add = [&](const CrlEntry& entry) {
+    AppendRecord(entry);
+    ++added;
+  };
+  Status st = Status::Ok();
+  try {
+    st = produce(add);
+  } catch (...) {
+    Rehash(live_ + added);  // what was appended is indexed before anything else runs
+    throw;
+  }
+  Rehash(live_ + added);
+  MaybeCompact();  // entries given twice
+  return st;
 }
 
 void CrlEntrySet::MarkRemoved(uint64_t offset) {
@@ -207,7 +239,10 @@ size_t CrlEntrySet::DropExpired(int64_t now) {
     const Head head = HeadAt(offset);
     if ((head.der_len & kRemoved) == 0 && head.not_after < now) {
       const std::string_view serial = SerialAt(offset);
-      slots_[Find(serial, SerialHash(serial))] = kTombstone;
+      const size_t i = Find(serial, SerialHash(serial));
+      if (i < slots_size_) {  // always: every live record is indexed
+        slots_[i] = kTombstone;
+      }
       --live_;
       ++tombstones_;
       MarkRemoved(offset);
@@ -235,7 +270,7 @@ void CrlEntrySet::MaybeCompact() {
   }
   arena_ = std::move(kept);
   removed_bytes_ = 0;
-  Rehash();  // the offsets moved
+  Rehash(live_);  // the offsets moved
 }
 
 void CrlEntrySet::AppendEncodings(std::string* out) const {

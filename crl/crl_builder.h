@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -34,7 +35,7 @@ struct CrlEntry {
 
 // The kept encodings of a CRL's entries, by serial.
 //
-// Each entry is one record in one arena string: {notAfter, serial length,
+// Each entry is one record in one arena: {notAfter, serial length,
 // DER length with a removed flag, serial, DER}, about 80 bytes for a 16-byte
 // serial. The index is an open-addressing table (linear probing) of 8-byte
 // slots, each the record's offset and 24 bits of its serial's hash, filled
@@ -59,6 +60,14 @@ class CrlEntrySet {
 
   // Adds the entry, replacing one of the same serial.
   void Put(const CrlEntry& entry);
+  // Many entries at once, as Put of each in turn (a serial given again
+  // replaces its entry): `produce` hands each to `add`. For a start-up load
+  // of a million, where Put's lookup of each serial and the index's
+  // regrowths are half the time: the entries go to the arena as they come
+  // and are indexed once, at the end. Returns what `produce` returns, with
+  // every entry added before it returned kept.
+  using AddEntry = std::function<void(const CrlEntry&)>;
+  Status Load(const std::function<Status(const AddEntry& add)>& produce);
   void Remove(std::string_view serial);
   // Drops entries of certificates expired before `now`; returns how many.
   size_t DropExpired(int64_t now);
@@ -92,9 +101,12 @@ class CrlEntrySet {
   size_t Find(std::string_view serial, uint64_t hash) const;
   // Puts the record at `offset` into a free slot; the table has room.
   void Insert(uint64_t offset, uint64_t hash);
+  // Appends a record for `entry` to the arena (not indexed); its offset.
+  uint64_t AppendRecord(const CrlEntry& entry);
   // Rebuilds the table from the arena's live records, at most half full
-  // with one more.
-  void Rehash();
+  // with `live` + 1 entries. Of two records of one serial the later stays,
+  // the earlier is marked removed (none after Put; a Load may give some).
+  void Rehash(size_t live);
   // Flags the record at `offset` removed; the caller freed its slot.
   void MarkRemoved(uint64_t offset);
   // Rewrites the arena without removed records once they are half of it.

@@ -37,14 +37,17 @@ Publisher::~Publisher() { Stop(); }
 Status Publisher::LoadEntries() {
   const int64_t now = clock_.NowSeconds();
   std::lock_guard<std::mutex> lock(publish_mu_);
-  return store_.View([&](storage::ReadTxn& txn) {
-    return txn.ForEachCertWithStatus(storage::CertStatus::kRevoked, storage::CertRead::kRevocation,
-                                     [&](const storage::CertRecord& r) {
-                                       if (r.not_after >= now) {
-                                         entries_.Put(EntryOf(r));
-                                       }
-                                       return true;
-                                     });
+  return entries_.Load([&](const CrlEntrySet::AddEntry& add) {
+    return store_.View([&](storage::ReadTxn& txn) {
+      return txn.ForEachCertWithStatus(storage::CertStatus::kRevoked,
+                                       storage::CertRead::kRevocation,
+                                       [&](const storage::CertRecord& r) {
+                                         if (r.not_after >= now) {
+                                           add(EntryOf(r));
+                                         }
+                                         return true;
+                                       });
+    });
   });
 }
 
