@@ -226,8 +226,8 @@ std::string MarkdownReport(const Environment& env, const std::vector<SizeResult>
     md += "\n";
   }
   md +=
-      "\nSetup, not part of the comparison: the in-memory store preloaded with the revoked "
-      "records, and Publisher::Create (loads them and publishes the first CRL).\n\n"
+      "\nSetup, not part of the comparison: a durable LMDB store, as a server's, preloaded with "
+      "the revoked records, and Publisher::Create (loads them and publishes the first CRL).\n\n"
       "| entries | store preload s | publisher start s | openssl CRL bytes |\n"
       "|---:|---:|---:|---:|\n";
   for (const SizeResult& r : results) {

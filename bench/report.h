@@ -18,7 +18,7 @@ struct SizeResult {
   size_t set_memory_bytes = 0;          // resident anonymous memory the fill added
   std::vector<double> sign_seconds;     // CrlSigner::Sign, every run
   double revoke_to_crl_seconds = 0;     // Publisher: OnRevoked(one more) + PublishNow
-  double store_preload_seconds = 0;     // setup: N revoked records into the memory store
+  double store_preload_seconds = 0;     // setup: N revoked records into the LMDB store
   double publisher_start_seconds = 0;   // setup: Publisher::Create (load N, first CRL)
   size_t crl_bytes = 0;                 // DER of hostca's CRL
   size_t openssl_crl_bytes = 0;         // DER of openssl's CRL
