@@ -94,19 +94,41 @@ std::string Tlv(uint8_t tag, std::string_view content) {
   return out;
 }
 
+namespace {
+// The INTEGER's content: the magnitude without its leading zeros, after a
+// 0x00 when its top bit is set or nothing is left (zero is 02 01 00).
+struct IntegerContent {
+  std::string_view magnitude;
+  bool pad;
+  size_t size() const { return magnitude.size() + (pad ? 1 : 0); }
+};
+
+IntegerContent ContentOf(std::string_view magnitude) {
+  while (!magnitude.empty() && magnitude.front() == '\0') {
+    magnitude.remove_prefix(1);
+  }
+  return {magnitude, magnitude.empty() || (static_cast<uint8_t>(magnitude.front()) & 0x80) != 0};
+}
+}  // namespace
+
+void AppendIntegerFromMagnitude(std::string* out, std::string_view magnitude) {
+  const IntegerContent content = ContentOf(magnitude);
+  AppendHeader(out, kInteger, content.size());
+  if (content.pad) {
+    out->push_back('\0');
+  }
+  out->append(content.magnitude);
+}
+
+size_t IntegerFromMagnitudeSize(std::string_view magnitude) {
+  const size_t content = ContentOf(magnitude).size();
+  return HeaderSize(content) + content;
+}
+
 std::string IntegerFromMagnitude(std::string_view magnitude) {
-  size_t first = 0;
-  while (first + 1 < magnitude.size() && magnitude[first] == 0) {
-    ++first;
-  }
-  std::string content(magnitude.substr(first));
-  if (content.empty()) {
-    content.push_back('\0');
-  }
-  if ((static_cast<uint8_t>(content[0]) & 0x80) != 0) {
-    content.insert(content.begin(), '\0');
-  }
-  return Tlv(kInteger, content);
+  std::string out;
+  AppendIntegerFromMagnitude(&out, magnitude);
+  return out;
 }
 
 std::string IntegerFromU64(uint64_t v) {

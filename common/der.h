@@ -52,8 +52,12 @@ void AppendHeader(std::string* out, uint8_t tag, size_t content_len);
 size_t HeaderSize(size_t content_len);
 std::string Tlv(uint8_t tag, std::string_view content);
 // INTEGER from a non-negative big-endian magnitude (leading zeros dropped,
-// a 0x00 added when the top bit is set).
+// a 0x00 added when the top bit is set). The Append form writes it onto
+// *out; IntegerFromMagnitudeSize is the size of its whole TLV, for a
+// caller that writes the enclosing header first.
 std::string IntegerFromMagnitude(std::string_view magnitude);
+void AppendIntegerFromMagnitude(std::string* out, std::string_view magnitude);
+size_t IntegerFromMagnitudeSize(std::string_view magnitude);
 std::string IntegerFromU64(uint64_t v);
 // UTCTime for 1950 to 2049, GeneralizedTime otherwise (RFC 5280 4.1.2.5).
 std::string Time(int64_t unix_seconds);

@@ -33,15 +33,7 @@ std::string Extension(std::string_view oid_der, std::string_view value_der) {
 }  // namespace
 
 void AppendCrlEntry(std::string* out, const CrlEntry& e) {
-  // As der::IntegerFromMagnitude: leading zeros dropped, a 0x00 in front
-  // when the top bit is set (or nothing is left); written in place, since
-  // every revoked certificate is encoded once at start-up.
-  std::string_view magnitude = e.serial;
-  while (!magnitude.empty() && magnitude.front() == '\0') {
-    magnitude.remove_prefix(1);
-  }
-  const bool pad = magnitude.empty() || (static_cast<uint8_t>(magnitude.front()) & 0x80) != 0;
-  const size_t integer_len = magnitude.size() + (pad ? 1 : 0);
+  // Written in place: every revoked certificate is encoded once at start-up.
   const std::string time = der::Time(e.revoked_at);  // at most 17 bytes
   // crlEntryExtensions { Extension { reasonCode, OCTET STRING { ENUMERATED } } }
   const char reason[] = {der::kSequence,
@@ -60,12 +52,8 @@ void AppendCrlEntry(std::string* out, const CrlEntry& e) {
                          static_cast<char>(e.reason)};
   const size_t reason_len = e.reason > 0 ? sizeof(reason) : 0;
   der::AppendHeader(out, der::kSequence,
-                    der::HeaderSize(integer_len) + integer_len + time.size() + reason_len);
-  der::AppendHeader(out, der::kInteger, integer_len);
-  if (pad) {
-    out->push_back('\0');
-  }
-  out->append(magnitude);
+                    der::IntegerFromMagnitudeSize(e.serial) + time.size() + reason_len);
+  der::AppendIntegerFromMagnitude(out, e.serial);
   out->append(time);
   out->append(reason, reason_len);
 }
