@@ -84,14 +84,12 @@ size_t CrlEntrySet::Find(std::string_view serial, uint64_t hash) const {
   }
   const size_t mask = slots_size_ - 1;
   const uint64_t tag = hash >> kOffsetBits;
-  constexpr uint64_t kOffsetMask = (uint64_t{1} << kOffsetBits) - 1;
   for (size_t i = hash & mask;; i = (i + 1) & mask) {
     const uint64_t slot = slots_[i];
     if (slot == 0) {
       return slots_size_;
     }
-    if (slot != kTombstone && slot >> kOffsetBits == tag &&
-        SerialAt((slot & kOffsetMask) - 1) == serial) {
+    if (slot != kTombstone && slot >> kOffsetBits == tag && SerialAt(OffsetOf(slot)) == serial) {
       return i;
     }
   }
@@ -106,7 +104,7 @@ void CrlEntrySet::Insert(uint64_t offset, uint64_t hash) {
   if (slots_[i] == kTombstone) {
     --tombstones_;
   }
-  slots_[i] = (hash >> kOffsetBits) << kOffsetBits | (offset + 1);
+  slots_[i] = SlotOf(offset, hash);
   ++live_;
 }
 
@@ -121,22 +119,17 @@ void CrlEntrySet::Rehash(size_t live) {
   slots_size_ = size;
   live_ = 0;
   tombstones_ = 0;
-  for (uint64_t offset = 0; offset < arena_.size();) {
-    const Head head = HeadAt(offset);
-    if ((head.der_len & kRemoved) == 0) {
-      const std::string_view serial = SerialAt(offset);
-      const uint64_t hash = SerialHash(serial);
-      if (const size_t i = Find(serial, hash); i < slots_size_) {
-        // An earlier record of the serial (a Load gave it twice): replaced.
-        constexpr uint64_t kOffsetMask = (uint64_t{1} << kOffsetBits) - 1;
-        MarkRemoved((slots_[i] & kOffsetMask) - 1);
-        slots_[i] = (hash >> kOffsetBits) << kOffsetBits | (offset + 1);
-      } else {
-        Insert(offset, hash);
-      }
+  ForEachLiveRecord([this](uint64_t offset, const Head&) {
+    const std::string_view serial = SerialAt(offset);
+    const uint64_t hash = SerialHash(serial);
+    if (const size_t i = Find(serial, hash); i < slots_size_) {
+      // An earlier record of the serial (a Load gave it twice): replaced.
+      MarkRemoved(OffsetOf(slots_[i]));
+      slots_[i] = SlotOf(offset, hash);
+    } else {
+      Insert(offset, hash);
     }
-    offset += sizeof(Head) + head.serial_len + (head.der_len & ~kRemoved);
-  }
+  });
 }
 
 bool CrlEntrySet::Contains(std::string_view serial) const {
@@ -203,9 +196,17 @@ Status CrlEntrySet::Load(const std::function<Status(const AddEntry& add)>& produ
 void CrlEntrySet::MarkRemoved(uint64_t offset) {
   Head head = HeadAt(offset);
   bytes_ -= head.der_len;
-  removed_bytes_ += sizeof(Head) + head.serial_len + head.der_len;
+  removed_bytes_ += RecordSize(head);
   head.der_len |= kRemoved;
   std::memcpy(arena_.data() + offset, &head, sizeof(head));
+}
+
+void CrlEntrySet::RemoveSlot(size_t i) {
+  const uint64_t offset = OffsetOf(slots_[i]);
+  slots_[i] = kTombstone;
+  --live_;
+  ++tombstones_;
+  MarkRemoved(offset);
 }
 
 void CrlEntrySet::Remove(std::string_view serial) {
@@ -213,31 +214,21 @@ void CrlEntrySet::Remove(std::string_view serial) {
   if (i >= slots_size_) {
     return;
   }
-  const uint64_t offset = (slots_[i] & ((uint64_t{1} << kOffsetBits) - 1)) - 1;
-  slots_[i] = kTombstone;
-  --live_;
-  ++tombstones_;
-  MarkRemoved(offset);
+  RemoveSlot(i);
   MaybeCompact();
 }
 
 size_t CrlEntrySet::DropExpired(int64_t now) {
   size_t dropped = 0;
-  for (uint64_t offset = 0; offset < arena_.size();) {
-    const Head head = HeadAt(offset);
-    if ((head.der_len & kRemoved) == 0 && head.not_after < now) {
+  ForEachLiveRecord([&](uint64_t offset, const Head& head) {
+    if (head.not_after < now) {
       const std::string_view serial = SerialAt(offset);
-      const size_t i = Find(serial, SerialHash(serial));
-      if (i < slots_size_) {  // always: every live record is indexed
-        slots_[i] = kTombstone;
+      if (const size_t i = Find(serial, SerialHash(serial)); i < slots_size_) {
+        RemoveSlot(i);  // always: every live record is indexed
       }
-      --live_;
-      ++tombstones_;
-      MarkRemoved(offset);
       ++dropped;
     }
-    offset += sizeof(Head) + head.serial_len + (head.der_len & ~kRemoved);
-  }
+  });
   MaybeCompact();
   return dropped;
 }
@@ -248,28 +239,18 @@ void CrlEntrySet::MaybeCompact() {
   }
   Arena kept;
   kept.Reserve(arena_.size() - removed_bytes_);
-  for (uint64_t offset = 0; offset < arena_.size();) {
-    const Head head = HeadAt(offset);
-    const size_t size = sizeof(Head) + head.serial_len + (head.der_len & ~kRemoved);
-    if ((head.der_len & kRemoved) == 0) {
-      kept.Append(std::string_view(arena_.data() + offset, size));
-    }
-    offset += size;
-  }
+  ForEachLiveRecord([&](uint64_t offset, const Head& head) {
+    kept.Append(std::string_view(arena_.data() + offset, RecordSize(head)));
+  });
   arena_ = std::move(kept);
   removed_bytes_ = 0;
   Rehash(live_);  // the offsets moved
 }
 
 void CrlEntrySet::AppendEncodings(std::string* out) const {
-  for (uint64_t offset = 0; offset < arena_.size();) {
-    const Head head = HeadAt(offset);
-    const uint32_t der_len = head.der_len & ~kRemoved;
-    if ((head.der_len & kRemoved) == 0) {
-      out->append(arena_.data() + offset + sizeof(Head) + head.serial_len, der_len);
-    }
-    offset += sizeof(Head) + head.serial_len + der_len;
-  }
+  ForEachLiveRecord([&](uint64_t offset, const Head& head) {
+    out->append(arena_.data() + offset + sizeof(Head) + head.serial_len, head.der_len);
+  });
 }
 
 Result<std::unique_ptr<CrlSigner>> CrlSigner::Create(const ca::Issuer& issuer,

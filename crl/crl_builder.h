@@ -95,8 +95,30 @@ class CrlEntrySet {
   static constexpr uint64_t kTombstone = ~uint64_t{0};
   static constexpr int kOffsetBits = 40;
 
+  static size_t RecordSize(const Head& head) {
+    return sizeof(Head) + head.serial_len + (head.der_len & ~kRemoved);
+  }
+  static uint64_t OffsetOf(uint64_t slot) {
+    return (slot & ((uint64_t{1} << kOffsetBits) - 1)) - 1;
+  }
+  static uint64_t SlotOf(uint64_t offset, uint64_t hash) {
+    return (hash >> kOffsetBits) << kOffsetBits | (offset + 1);
+  }
+
   Head HeadAt(uint64_t offset) const;
   std::string_view SerialAt(uint64_t offset) const;
+  // Calls visit(offset, head) for each record not removed, in arena order
+  // (visit may mark records removed).
+  template <typename Visit>
+  void ForEachLiveRecord(Visit&& visit) const {
+    for (uint64_t offset = 0; offset < arena_.size();) {
+      const Head head = HeadAt(offset);
+      if ((head.der_len & kRemoved) == 0) {
+        visit(offset, head);
+      }
+      offset += RecordSize(head);
+    }
+  }
   // The slot holding `serial`, or slots_size_ when there is none.
   size_t Find(std::string_view serial, uint64_t hash) const;
   // Puts the record at `offset` into a free slot; the table has room.
@@ -109,6 +131,8 @@ class CrlEntrySet {
   void Rehash(size_t live);
   // Flags the record at `offset` removed; the caller freed its slot.
   void MarkRemoved(uint64_t offset);
+  // Removes the record slot `i` holds: a tombstone, the record flagged.
+  void RemoveSlot(size_t i);
   // Rewrites the arena without removed records once they are half of it.
   void MaybeCompact();
   // Appends every live entry's DER to *out, in arena order.
