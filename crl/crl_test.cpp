@@ -284,20 +284,25 @@ TEST_CASE("the entry set keeps what a map would through replacements, removals a
   REQUIRE(set.arena_bytes() < most_arena / 2);
 }
 
+// A certificate revoked at `now` with `reason`, expiring 100 s later.
+void StoreRevoked(storage::Storage& store, const std::string& serial, int reason, int64_t now) {
+  storage::CertRecord r;
+  r.serial = serial;
+  r.host_id = "h";
+  r.not_after = now + 100;
+  r.status = storage::CertStatus::kRevoked;
+  r.revocation_reason = reason;
+  r.revoked_at = now;
+  REQUIRE(store.Update([&](storage::WriteTxn& txn) { return txn.InsertCert(r); }).ok());
+}
+
 TEST_CASE("the publisher's CRL number rises by one per publish and survives a restart") {
   TestCa ca(ca::KeyType::kP256);
   TempDir dir;
   uint64_t last = 0;
   {
     auto store = *storage::OpenLmdbStorage({.path = dir.Sub("db")});
-    storage::CertRecord r;
-    r.serial = std::string("\x11\x22", 2);
-    r.host_id = "h";
-    r.not_after = ca.clock.NowSeconds() + 100;
-    r.status = storage::CertStatus::kRevoked;
-    r.revocation_reason = 1;
-    r.revoked_at = ca.clock.NowSeconds();
-    REQUIRE(store->Update([&](storage::WriteTxn& txn) { return txn.InsertCert(r); }).ok());
+    StoreRevoked(*store, std::string("\x11\x22", 2), 1, ca.clock.NowSeconds());
     auto pub = Publisher::Create(*ca.issuer, *store, ca.clock, CrlOptions{});
     REQUIRE(pub.ok());
     REQUIRE((*pub)->Current()->number == 1);
@@ -320,14 +325,7 @@ TEST_CASE("the published CRL's PEM is made once, on request, and decodes to its 
   TestCa ca(ca::KeyType::kP256);
   TempDir dir;
   auto store = *storage::OpenLmdbStorage({.path = dir.Sub("db")});
-  storage::CertRecord r;
-  r.serial = std::string("\x7f\x01\x02", 3);
-  r.host_id = "h";
-  r.not_after = ca.clock.NowSeconds() + 100;
-  r.status = storage::CertStatus::kRevoked;
-  r.revocation_reason = 4;
-  r.revoked_at = ca.clock.NowSeconds();
-  REQUIRE(store->Update([&](storage::WriteTxn& txn) { return txn.InsertCert(r); }).ok());
+  StoreRevoked(*store, std::string("\x7f\x01\x02", 3), 4, ca.clock.NowSeconds());
   auto pub = Publisher::Create(*ca.issuer, *store, ca.clock, CrlOptions{});
   REQUIRE(pub.ok());
   const auto crl = (*pub)->Current();
