@@ -435,6 +435,7 @@ void LmdbBackend::FillStats(StorageStats* s) {
     s->log_appends = r.log_appends;
     s->log_seconds = r.log_seconds;
     s->replayed = r.replayed;
+    s->writebacks = r.writebacks;
   }
   const MapUse use = ReadMapUse(env_);
   s->map_size_bytes = use.map_size;
@@ -480,6 +481,7 @@ Status LmdbBackend::Open() {
   RedoOptions redo_options;
   redo_options.checkpoint_bytes = options_.checkpoint_bytes;
   redo_options.checkpoint_interval = std::chrono::milliseconds(options_.checkpoint_ms);
+  redo_options.writeback_interval = std::chrono::milliseconds(options_.writeback_ms);
   HOSTCA_ASSIGN_OR_RETURN(redo_, Redo::Acquire(options_.path, redo_options, logging_));
   HOSTCA_RETURN_IF_ERROR(redo_->RestoreMetaPages());  // after a crash of a logging process
   if (const int rc = mdb_env_create(&env_); rc != 0) {

@@ -93,6 +93,9 @@ struct StorageStats {
   uint64_t log_appends = 0;
   double log_seconds = 0;
   uint64_t replayed = 0;
+  // Writebacks of data.mdb's dirty pages started between checkpoints
+  // (LmdbOptions::writeback_ms).
+  uint64_t writebacks = 0;
   // True once the store stopped writing (Storage::WriteHealth).
   bool writes_stopped = false;
 };

@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "common/file.h"
 #include "storage/internal/redo.h"
@@ -410,6 +413,60 @@ TEST_CASE("redo log: checkpoints release their pins, so a store of steady size s
   // with every round: 42 -> 223 MB (5.3 times) with the release removed.
   REQUIRE(used[7] <= 3 * used[1]);
   (*store)->Close();
+}
+
+// Polls the store's stats until `done` holds them, for at most 30 s.
+bool StatsReach(Storage& store, const std::function<bool(const StorageStats&)>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!done(store.Stats())) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+TEST_CASE("redo log: commits' pages start to reach the disk between checkpoints, idle nothing") {
+  hostca::testing::TempDir dir;
+  LmdbOptions o = Logged(dir.Sub("db"));
+  o.checkpoint_bytes = 1ull << 40;  // no checkpoint but the one at open
+  o.checkpoint_ms = 1u << 30;
+  o.writeback_ms = 5;
+  auto store = OpenLmdbStorage(o);
+  REQUIRE(store.ok());
+  REQUIRE((*store)->Stats().writebacks == 0);  // nothing committed yet
+  REQUIRE(
+      (*store)->Update([&](WriteTxn& txn) { return txn.InsertCert(Cert("a", "h", 1, 9)); }).ok());
+  REQUIRE(StatsReach(**store, [](const StorageStats& s) { return s.writebacks >= 1; }));
+  // No commit since: the thread waits for one instead of writing back
+  // every 5 ms (a loop would have started about 20 here).
+  const uint64_t after_one = (*store)->Stats().writebacks;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE((*store)->Stats().writebacks == after_one);
+  // The next commit wakes it.
+  REQUIRE(
+      (*store)->Update([&](WriteTxn& txn) { return txn.InsertCert(Cert("b", "h", 2, 9)); }).ok());
+  REQUIRE(StatsReach(**store, [&](const StorageStats& s) { return s.writebacks > after_one; }));
+  REQUIRE((*store)->Stats().checkpoints == 0);  // writebacks are no checkpoints
+  (*store)->Close();
+  // Off: only checkpoints write.
+  o.writeback_ms = 0;
+  auto off = OpenLmdbStorage(o);
+  REQUIRE(off.ok());
+  REQUIRE((*off)->Update([&](WriteTxn& txn) { return txn.InsertCert(Cert("c", "h", 3, 9)); }).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE((*off)->Stats().writebacks == 0);
+  (*off)->Close();
+  auto reopened = OpenLmdbStorage(o);
+  REQUIRE(reopened.ok());
+  REQUIRE((*reopened)
+              ->View([](ReadTxn& txn) -> Status {
+                HOSTCA_ASSIGN_OR_RETURN(const uint64_t count, txn.CountCerts());
+                return count == 3 ? Status::Ok() : Internal("lost a record");
+              })
+              .ok());
+  (*reopened)->Close();
 }
 
 TEST_CASE("a store has one writing process at a time, with or without the log") {

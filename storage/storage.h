@@ -194,6 +194,10 @@ struct LmdbOptions {
   bool redo_log = true;
   uint64_t checkpoint_bytes = 16ull << 20;  // a checkpoint once the log holds this much
   uint32_t checkpoint_ms = 1000;            // or this long after the previous one
+  // Between checkpoints, the writeback of the pages commits dirtied starts
+  // this long after them, so checkpoints find little left to write
+  // (internal/redo.h RedoOptions::writeback_interval). 0: off.
+  uint32_t writeback_ms = 50;
   // Once the store holds this many bytes (checked at open and each time
   // the map grows), a read fault in its map maps that one page, not its
   // cached neighbours too (internal/single_page_faults.h; Linux 6.7+).

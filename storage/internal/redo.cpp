@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "common/encoding.h"
 #include "storage/internal/codec.h"
@@ -301,10 +302,15 @@ Status Redo::Log(uint64_t txnid, std::string_view ops) {
   Status st = logs_[gen_ & 1]->Append(txnid, payload);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.log_appends;
     stats_.log_seconds += seconds;
+    wake = std::exchange(waiting_for_commit_, false);
+  }
+  if (wake) {  // once per pause in the commits, not per commit
+    cv_.notify_all();
   }
   if (!st.ok()) {
     // After a failed write or fdatasync what reached the disk is unknown.
@@ -384,7 +390,10 @@ void Redo::MaybeCheckpoint(MDB_env* env) {
   // (the generation before gen_), which the durable checkpoint covers.
   if (Status st = logs_[c.gen & 1]->Reset(); !st.ok()) {
     mdb_txn_abort(pin);
-    Stop(Unavailable("the store stopped writing: " + st.message(), "storage_io"));
+    // As a failed append: what reached the log file is unknown.
+    Stop(Unavailable("the store stopped writing: " + st.message() +
+                         "; restart the server, which recovers from the redo log",
+                     "storage_io"));
     return;
   }
   gen_ = c.gen;
@@ -398,12 +407,56 @@ void Redo::MaybeCheckpoint(MDB_env* env) {
   cv_.notify_one();
 }
 
+void Redo::WaitForJob(std::unique_lock<std::mutex>& lock) {
+  const auto interval = options_.writeback_interval;
+  if (interval.count() <= 0) {
+    cv_.wait(lock, [this] { return job_.has_value() || stop_; });
+    return;
+  }
+  uint64_t written_back = stats_.log_appends;
+  while (!job_ && !stop_) {
+    if (stats_.log_appends == written_back || writeback_refused_) {
+      // Nothing committed since the last writeback: sleep until a commit.
+      waiting_for_commit_ = true;
+      cv_.wait(lock, [&] {
+        return job_.has_value() || stop_ ||
+               (stats_.log_appends != written_back && !writeback_refused_);
+      });
+      waiting_for_commit_ = false;
+      continue;
+    }
+    // Commits came: let more gather for `interval`, then start their
+    // writeback. A job that comes meanwhile goes first.
+    if (cv_.wait_for(lock, interval, [this] { return job_.has_value() || stop_; })) {
+      return;
+    }
+    written_back = stats_.log_appends;
+    lock.unlock();
+    StartWriteback();
+    lock.lock();
+  }
+}
+
+// Starts the writeback of every dirty page of data.mdb and returns without
+// waiting for it (SYNC_FILE_RANGE_WRITE alone). Only an optimization: where
+// the call fails (a file system without it) the checkpoints write them as
+// before, and an I/O error would show at the next checkpoint's fdatasync.
+void Redo::StartWriteback() {
+  if (!OpenDataFd().ok() || ::sync_file_range(data_fd_, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    writeback_refused_ = true;
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.writebacks;
+}
+
 void Redo::CheckpointLoop() {
   while (true) {
     Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return job_.has_value() || stop_; });
+      WaitForJob(lock);
       if (!job_) {
         return;
       }

@@ -22,6 +22,9 @@
 //     the checkpoint durable on disk made all its records redundant.
 //     Records carry their generation, so a file's older records never
 //     replay into a newer generation.
+//   - Between checkpoints the thread starts the writeback of data.mdb's
+//     dirty pages (RedoOptions::writeback_interval): the kernel may write
+//     any dirty page at any time anyway, and T's pages are not among them.
 //   - A checkpoint that fails (fdatasync errors) stops the store's writes
 //     until a restart recovers: after a failed fdatasync the page cache
 //     cannot be trusted to reach the disk.
@@ -35,7 +38,8 @@
 //
 // Thread safety: everything runs on the store's writer thread (or at open
 // and close, with the writer stopped), except the checkpoint's fdatasync
-// and slot write, which run on a thread of this class's own.
+// and slot write and the writebacks between checkpoints, which run on a
+// thread of this class's own.
 #pragma once
 
 #include <lmdb.h>
@@ -68,6 +72,11 @@ struct RedoOptions {
   // after the previous one started, whichever comes first.
   uint64_t checkpoint_bytes = 16ull << 20;
   std::chrono::milliseconds checkpoint_interval{1000};
+  // Between checkpoints, this long after a commit the checkpoint thread
+  // starts the writeback of data.mdb's dirty pages (sync_file_range, not
+  // waiting for it), so that a checkpoint's fdatasync finds little left to
+  // write and the pin it holds moves on sooner. 0: only checkpoints write.
+  std::chrono::milliseconds writeback_interval{0};
 };
 
 struct RedoStats {
@@ -76,6 +85,7 @@ struct RedoStats {
   uint64_t log_appends = 0;       // commits written to the log
   double log_seconds = 0;         // their append + fdatasync time, summed
   uint64_t replayed = 0;          // transactions replayed at open
+  uint64_t writebacks = 0;        // writebacks started between checkpoints
 };
 
 class Redo {
@@ -158,6 +168,10 @@ class Redo {
   // page. nullopt meta: the slot already holds a later transaction's.
   Status PinLatest(MDB_env* env, MDB_txn** pin, Ckpt* c);
   void CheckpointLoop();
+  // On the checkpoint thread, mu_ held: waits for a checkpoint job or the
+  // stop, starting writebacks of data.mdb while commits come (StartWriteback).
+  void WaitForJob(std::unique_lock<std::mutex>& lock);
+  void StartWriteback();
   void StopThread();
   void CollectDone();
   // Sets what failed() and Health report.
@@ -183,8 +197,11 @@ class Redo {
   bool in_flight_ = false;      // GUARDED_BY(mu_)
   std::optional<Status> done_;  // GUARDED_BY(mu_): the finished job's outcome
   bool stop_ = false;           // GUARDED_BY(mu_)
-  RedoStats stats_;             // GUARDED_BY(mu_)
-  Status stopped_;              // GUARDED_BY(mu_): failed()
+  // The thread waits for a commit to write back after (Log wakes it).
+  bool waiting_for_commit_ = false;  // GUARDED_BY(mu_)
+  bool writeback_refused_ = false;   // GUARDED_BY(mu_): sync_file_range failed once
+  RedoStats stats_;                  // GUARDED_BY(mu_)
+  Status stopped_;                   // GUARDED_BY(mu_): failed()
 };
 
 // For a process that opens the store read-only (backup, check): true when
