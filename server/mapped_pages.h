@@ -1,5 +1,5 @@
 // When the server drops its mappings of store pages (Storage::
-// ReleaseMappedPages): every second, and sooner when the file pages mapped
+// ReleaseMappedPages): every ten seconds, and sooner when the file pages mapped
 // into the process exceed storage.mapped_mib. Under load at ten million
 // stored certificates every random B-tree page read maps 64 KB (the kernel's
 // fault-around), about 600 MiB a second, all of it page cache that VmRSS
@@ -33,8 +33,14 @@ namespace hostca::server {
 // map pages faster than the growth such a pacer can assume; so the interval
 // is fixed.
 inline constexpr std::chrono::milliseconds kMappedPagesCheckEvery{10};
-// The longest the mappings are kept whatever their size.
-inline constexpr std::chrono::seconds kMappedPagesKeptAtMost{1};
+// The longest the mappings are kept whatever their size. Under load the
+// budget drops them sooner; a server that goes idle drops them after
+// kQuietLooksBeforeIdle. Between the two, each drop makes the pages the
+// next commits reuse fault in again: with 1 s (the value until 2026-12-05)
+// and the redo log's writeback, long runs on a fresh store issued 746 and
+// 682 certs/s (new connection, renewal) against 854 and 797 at 10 s
+// (bench/results/issuance-2026-12-05-writeback-*).
+inline constexpr std::chrono::seconds kMappedPagesKeptAtMost{10};
 // Looks in a row that find no more mapped pages than the one before, after
 // which the server is idle: it drops its mappings once and stops looking
 // (and so waking up 100 times a second) until the store is used again.

@@ -107,6 +107,10 @@ std::string Metrics::Render(const Gauges& g) const {
          "from start to durable.\n"
       << "# TYPE hostca_store_checkpoint_seconds_total counter\n"
       << "hostca_store_checkpoint_seconds_total " << g.store.checkpoint_seconds << "\n";
+  counter("hostca_store_writebacks_total",
+          "Writebacks of the store's dirty pages started between redo log checkpoints "
+          "(storage.writeback_ms; 0 without the log).",
+          g.store.writebacks);
   counter("hostca_store_log_appends_total",
           "Group commits appended to the redo log and synced (0 without it).", g.store.log_appends);
   out << "# HELP hostca_store_log_sync_seconds_total Time of the redo log's appends and their "

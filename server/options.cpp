@@ -26,6 +26,7 @@ const std::set<std::string>& KnownKeys() {
       "storage.durable",
       "storage.redo_log",
       "storage.checkpoint_ms",
+      "storage.writeback_ms",
       "storage.mapped_mib",
       "crl.validity_days",
       "crl.republish_seconds",
@@ -171,6 +172,7 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "durable", path, &o->durable));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "redo_log", path, &o->redo_log));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "checkpoint_ms", path, &o->checkpoint_ms));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "writeback_ms", path, &o->writeback_ms));
   HOSTCA_RETURN_IF_ERROR(Get(root, "storage", "mapped_mib", path, &o->mapped_mib));
   HOSTCA_RETURN_IF_ERROR(Get(root, "crl", "validity_days", path, &o->crl_validity_days));
   HOSTCA_RETURN_IF_ERROR(Get(root, "crl", "republish_seconds", path, &o->crl_republish_seconds));
@@ -247,6 +249,9 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   if (o->checkpoint_ms < 10 || o->checkpoint_ms > 600000) {
     return InvalidArgument(path + ": storage.checkpoint_ms must be between 10 and 600000");
   }
+  if (o->writeback_ms < 0 || o->writeback_ms > 600000) {
+    return InvalidArgument(path + ": storage.writeback_ms must be between 0 (off) and 600000");
+  }
   if (o->max_batch < 1 || o->threads < 0) {
     return InvalidArgument(path + ": storage.max_batch must be >= 1 and server.threads >= 0");
   }
@@ -262,6 +267,7 @@ storage::LmdbOptions StoreOptions(const ServerOptions& options) {
   lmdb.durable = options.durable;
   lmdb.redo_log = options.redo_log;
   lmdb.checkpoint_ms = static_cast<uint32_t>(options.checkpoint_ms);
+  lmdb.writeback_ms = static_cast<uint32_t>(options.writeback_ms);
   // A store much larger than the mapped-pages budget: the neighbours the
   // kernel maps around each random B-tree page only fill the budget sooner
   // (and each release drops the branch pages every lookup needs). A store

@@ -16,10 +16,30 @@ TEST_CASE("the documented example configuration loads") {
   REQUIRE(o.listen == "127.0.0.1:8443");
   REQUIRE(o.validity_days == 365);
   REQUIRE(o.mapped_mib == 128);
-  // The example states the defaults: a checkpoint every 3 s (conf/hostca.toml
-  // says why), which the server hands to the store.
+  // The example states the defaults: a checkpoint every 300 ms, writeback
+  // 50 ms after commits (conf/hostca.toml says why), which the server hands
+  // to the store.
   REQUIRE(o.checkpoint_ms == ServerOptions{}.checkpoint_ms);
-  REQUIRE(StoreOptions(ServerOptions{}).checkpoint_ms == 3000);
+  REQUIRE(o.writeback_ms == ServerOptions{}.writeback_ms);
+  REQUIRE(StoreOptions(ServerOptions{}).checkpoint_ms == 300);
+  REQUIRE(StoreOptions(ServerOptions{}).writeback_ms == 50);
+}
+
+TEST_CASE("storage.writeback_ms loads within its bounds, 0 turning it off") {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("c.toml");
+  ServerOptions o;
+  std::ofstream(path) << "[storage]\nwriteback_ms = 0\n";
+  REQUIRE(LoadConfigFile(path, &o).ok());
+  REQUIRE(StoreOptions(o).writeback_ms == 0);
+  for (const char* text :
+       {"[storage]\nwriteback_ms = -1\n", "[storage]\nwriteback_ms = 600001\n"}) {
+    INFO(text);
+    std::ofstream(path) << text;
+    const Status st = LoadConfigFile(path, &o);
+    REQUIRE(st.code() == Code::kInvalidArgument);
+    REQUIRE_THAT(st.message(), Catch::Contains("writeback_ms"));
+  }
 }
 
 TEST_CASE("storage.mapped_mib loads within its bounds") {

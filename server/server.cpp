@@ -974,7 +974,7 @@ Status Server::Bind() {
   return StartServices();
 }
 
-// The maintenance thread: drops mapped store pages every second, and
+// The maintenance thread: drops mapped store pages every ten seconds, and
 // sooner when they exceed storage.mapped_mib (mapped_pages.h); once they
 // stop growing it drops them and sleeps until the store is used again. The
 // tidy job runs a minute after start, then every tidy.interval_seconds.
