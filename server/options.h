@@ -50,7 +50,7 @@ struct ServerOptions {
   bool durable = true;            // fsync every group commit (never turn off in production)
   bool redo_log = true;           // durable through the redo log (storage/README.md)
   int checkpoint_ms = 300;        // LMDB's pages reach the disk at least this often
-  int writeback_ms = 50;          // and start to this long after commits (0: off)
+  int writeback_ms = 50;          // their writeback starts this long after commits (0: off)
   // Store pages this process maps (VmRSS's RssFile) are dropped every 10 s,
   // and as soon as they exceed this many MiB (checked every 10 ms while the
   // store is in use; mapped_pages.h).
