@@ -314,9 +314,7 @@ Status Redo::Log(uint64_t txnid, std::string_view ops) {
   }
   if (!st.ok()) {
     // After a failed write or fdatasync what reached the disk is unknown.
-    Stop(Unavailable("the store stopped writing: " + st.message() +
-                         "; restart the server, which recovers from the redo log",
-                     "storage_io"));
+    Stop(LogFailed(st));
   }
   return st;
 }
@@ -391,9 +389,7 @@ void Redo::MaybeCheckpoint(MDB_env* env) {
   if (Status st = logs_[c.gen & 1]->Reset(); !st.ok()) {
     mdb_txn_abort(pin);
     // As a failed append: what reached the log file is unknown.
-    Stop(Unavailable("the store stopped writing: " + st.message() +
-                         "; restart the server, which recovers from the redo log",
-                     "storage_io"));
+    Stop(LogFailed(st));
     return;
   }
   gen_ = c.gen;
@@ -442,13 +438,14 @@ void Redo::WaitForJob(std::unique_lock<std::mutex>& lock) {
 // the call fails (a file system without it) the checkpoints write them as
 // before, and an I/O error would show at the next checkpoint's fdatasync.
 void Redo::StartWriteback() {
-  if (!OpenDataFd().ok() || ::sync_file_range(data_fd_, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
-    std::lock_guard<std::mutex> lock(mu_);
-    writeback_refused_ = true;
-    return;
-  }
+  const bool started =
+      OpenDataFd().ok() && ::sync_file_range(data_fd_, 0, 0, SYNC_FILE_RANGE_WRITE) == 0;
   std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.writebacks;
+  if (started) {
+    ++stats_.writebacks;
+  } else {
+    writeback_refused_ = true;
+  }
 }
 
 void Redo::CheckpointLoop() {
@@ -531,6 +528,12 @@ void Redo::Abandon() {
     mdb_txn_abort(pin_);
     pin_ = nullptr;
   }
+}
+
+Status Redo::LogFailed(const Status& why) {
+  return Unavailable("the store stopped writing: " + why.message() +
+                         "; restart the server, which recovers from the redo log",
+                     "storage_io");
 }
 
 Status Redo::CheckpointFailed(const Status& why) {

@@ -176,6 +176,9 @@ class Redo {
   void CollectDone();
   // Sets what failed() and Health report.
   void Stop(Status st);
+  // What the store answers once a log append, or the reset of a log file,
+  // failed; and once a checkpoint did.
+  static Status LogFailed(const Status& why);
   static Status CheckpointFailed(const Status& why);
 
   const std::string dir_;
