@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <initializer_list>
 
 #include "server/http_util.h"
 #include "server/options.h"
@@ -7,6 +8,20 @@
 
 namespace hostca::server {
 namespace {
+
+// Each configuration text, written to `path`, is refused as invalid with a
+// message naming `key`.
+void RequireRefused(const std::string& path, std::initializer_list<const char*> texts,
+                    const char* key) {
+  for (const char* text : texts) {
+    INFO(text);
+    std::ofstream(path) << text;
+    ServerOptions o;
+    const Status st = LoadConfigFile(path, &o);
+    REQUIRE(st.code() == Code::kInvalidArgument);
+    REQUIRE_THAT(st.message(), Catch::Contains(key));
+  }
+}
 
 TEST_CASE("the documented example configuration loads") {
   ServerOptions o;
@@ -32,14 +47,8 @@ TEST_CASE("storage.writeback_ms loads within its bounds, 0 turning it off") {
   std::ofstream(path) << "[storage]\nwriteback_ms = 0\n";
   REQUIRE(LoadConfigFile(path, &o).ok());
   REQUIRE(StoreOptions(o).writeback_ms == 0);
-  for (const char* text :
-       {"[storage]\nwriteback_ms = -1\n", "[storage]\nwriteback_ms = 600001\n"}) {
-    INFO(text);
-    std::ofstream(path) << text;
-    const Status st = LoadConfigFile(path, &o);
-    REQUIRE(st.code() == Code::kInvalidArgument);
-    REQUIRE_THAT(st.message(), Catch::Contains("writeback_ms"));
-  }
+  RequireRefused(path, {"[storage]\nwriteback_ms = -1\n", "[storage]\nwriteback_ms = 600001\n"},
+                 "writeback_ms");
 }
 
 TEST_CASE("storage.mapped_mib loads within its bounds") {
@@ -51,14 +60,10 @@ TEST_CASE("storage.mapped_mib loads within its bounds") {
   REQUIRE(o.mapped_mib == 64);
   // One page per read fault once the store is 4x the budget.
   REQUIRE(StoreOptions(o).single_page_faults_from == (256ull << 20));
-  for (const char* text : {"[storage]\nmapped_mib = 15\n", "[storage]\nmapped_mib = 1048577\n",
-                           "[storage]\nmapped_mib = -1\n"}) {
-    INFO(text);
-    std::ofstream(path) << text;
-    const Status st = LoadConfigFile(path, &o);
-    REQUIRE(st.code() == Code::kInvalidArgument);
-    REQUIRE_THAT(st.message(), Catch::Contains("mapped_mib"));
-  }
+  RequireRefused(path,
+                 {"[storage]\nmapped_mib = 15\n", "[storage]\nmapped_mib = 1048577\n",
+                  "[storage]\nmapped_mib = -1\n"},
+                 "mapped_mib");
 }
 
 TEST_CASE("unknown keys, wrong types and bad TOML are refused with the line") {
