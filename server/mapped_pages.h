@@ -3,7 +3,7 @@
 // into the process exceed storage.mapped_mib. Under load at ten million
 // stored certificates every random B-tree page read maps 64 KB (the kernel's
 // fault-around), about 600 MiB a second, all of it page cache that VmRSS
-// counts; the budget keeps VmRSS near it. A store of four budgets or more
+// counts; the budget keeps VmRSS near it. A store larger than the budget
 // maps one page per fault instead (StoreOptions, storage::LmdbOptions::
 // single_page_faults_from), so the budget fills later. An idle server stops
 // looking (QuietLooks, WakingStorage). Thread safety: the free functions

@@ -268,17 +268,23 @@ storage::LmdbOptions StoreOptions(const ServerOptions& options) {
   lmdb.redo_log = options.redo_log;
   lmdb.checkpoint_ms = static_cast<uint32_t>(options.checkpoint_ms);
   lmdb.writeback_ms = static_cast<uint32_t>(options.writeback_ms);
-  // A store much larger than the mapped-pages budget: the neighbours the
-  // kernel maps around each random B-tree page only fill the budget sooner
-  // (and each release drops the branch pages every lookup needs). A store
-  // that fits keeps them: they save faults. Measured (issue 5) with the
-  // default 128 MiB: at 10M certificates one page per fault issued 3485
-  // and 2591 certs/s against fault-around's 2898 and 2029 (0.47 against
-  // 0.58 ms of CPU each; bench/results/scale-2026-12-04-single-page-
-  // faults-ab-10m, -long), at 1M 3858 against 3283. Armed from the start
-  // an empty store issued 0.86 times as fast; below this threshold it is
-  // not armed and issues as before.
-  lmdb.single_page_faults_from = 4 * (options.mapped_mib << 20);
+  // A store larger than the mapped-pages budget: the neighbours the kernel
+  // maps around each random B-tree page only fill the budget sooner (and
+  // each release drops the branch pages every lookup needs). A store that
+  // fits keeps them: they save faults (armed from the start, an empty
+  // store issued 0.86 times as fast). Measured (issue 5) with the default
+  // 128 MiB: at 10M certificates one page per fault issued 3485 and 2591
+  // certs/s against fault-around's 2898 and 2029 (bench/results/scale-
+  // 2026-12-04-single-page-faults-ab-10m, -long). Until 2026-12-06 the
+  // threshold was 4 budgets: between one and four, the budget filled in a
+  // fraction of a second and every release made the writer fault its
+  // pages in again, so a store of 100k to 400k certificates issued slower
+  // than one of 10M. On one of 160k to 280k, runs alternating: 2242,
+  // 2111 and 2146 certs/s armed from one budget against 1658, 1401 and
+  // 1539 (0.50 against 0.80 ms of CPU, 57 against 241 us of the writer
+  // per write, medians; bench/results/scale-2026-12-06-single-page-
+  // faults-1x-ab-100k).
+  lmdb.single_page_faults_from = options.mapped_mib << 20;
   return lmdb;
 }
 

@@ -58,8 +58,8 @@ TEST_CASE("storage.mapped_mib loads within its bounds") {
   std::ofstream(path) << "[storage]\nmapped_mib = 64\n";
   REQUIRE(LoadConfigFile(path, &o).ok());
   REQUIRE(o.mapped_mib == 64);
-  // One page per read fault once the store is 4x the budget.
-  REQUIRE(StoreOptions(o).single_page_faults_from == (256ull << 20));
+  // One page per read fault once the store is larger than the budget.
+  REQUIRE(StoreOptions(o).single_page_faults_from == (64ull << 20));
   RequireRefused(path,
                  {"[storage]\nmapped_mib = 15\n", "[storage]\nmapped_mib = 1048577\n",
                   "[storage]\nmapped_mib = -1\n"},

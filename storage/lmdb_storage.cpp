@@ -230,12 +230,19 @@ class LmdbBackend final : public Backend {
   // MDB_MAP_RESIZED instead of remapping on its own), and this runs under
   // the gate shared. A stale range would be fatal: MADV_DONTNEED zeroes
   // anonymous memory.
+  // Also arms single_page_faults_ once a store that grew within its map
+  // (no Grow) holds options_.single_page_faults_from bytes: a server's
+  // store grows into the threshold while it runs, and the releases that
+  // the budget then makes more and more often are what arming saves.
   void ReleaseMappedPages() override {
     std::shared_lock<ResizeGate> lock(gate_);
     if (env_ == nullptr) {
       return;
     }
     std::lock_guard<std::mutex> map_lock(map_mu_);
+    if (!single_page_faults_.armed()) {
+      ArmSinglePageFaultsIfLargeLocked();
+    }
     for (const auto& [begin, end] : MapRangesLocked()) {
       madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
     }
@@ -327,11 +334,14 @@ class LmdbBackend final : public Backend {
     }
     return map_ranges_;
   }
-  SinglePageFaults single_page_faults_;  // armed under gate_ exclusively (Open, Grow)
+  // Armed with map_mu_ held, where the map cannot move: at Open and Grow
+  // (gate_ exclusive) and in ReleaseMappedPages (gate_ shared).
+  SinglePageFaults single_page_faults_;
   // Arms single_page_faults_ (again: the map moved) once the store holds
-  // options_.single_page_faults_from bytes. Only at Open and Grow, where
-  // the map cannot move; the map and the file only ever grow.
+  // options_.single_page_faults_from bytes. At Open and Grow; the map and
+  // the file only ever grow. The Locked one with map_mu_ held.
   void ArmSinglePageFaultsIfLarge();
+  void ArmSinglePageFaultsIfLargeLocked();
 };
 
 namespace {
@@ -356,8 +366,12 @@ MapUse ReadMapUse(MDB_env* env) {
 }  // namespace
 
 void LmdbBackend::ArmSinglePageFaultsIfLarge() {
+  std::lock_guard<std::mutex> map_lock(map_mu_);
+  ArmSinglePageFaultsIfLargeLocked();
+}
+
+void LmdbBackend::ArmSinglePageFaultsIfLargeLocked() {
   if (ReadMapUse(env_).used_end >= options_.single_page_faults_from) {
-    std::lock_guard<std::mutex> map_lock(map_mu_);
     single_page_faults_.Arm(MapRangesLocked());  // ReleaseMappedPages reuses the read
   }
 }
@@ -427,7 +441,10 @@ void LmdbBackend::FillStats(StorageStats* s) {
   if (env_ == nullptr) {
     return;
   }
-  s->single_page_faults = single_page_faults_.armed();
+  {
+    std::lock_guard<std::mutex> map_lock(map_mu_);  // ReleaseMappedPages may arm it
+    s->single_page_faults = single_page_faults_.armed();
+  }
   if (redo_ != nullptr) {
     const RedoStats r = redo_->stats();
     s->checkpoints = r.checkpoints;

@@ -669,6 +669,51 @@ TEST_CASE("the map grows on its own") {
               .ok());
 }
 
+TEST_CASE("a store that grows past single_page_faults_from within its map is armed at a release") {
+  TempDir dir;
+  const LmdbOptions opts{.path = dir.Sub("db"),
+                         .initial_map_size = 64 << 20,  // never grows here
+                         .durable = false,
+                         .single_page_faults_from = 4 << 20};
+  const bool supported = KernelArmsSinglePageFaults();
+  auto store = *OpenLmdbStorage(opts);
+  const auto fill = [&](int from, int to) {  // 5 x 50 KiB a batch
+    for (int i = from; i < to; i += 5) {
+      REQUIRE(store
+                  ->Update([i](WriteTxn& txn) -> Status {
+                    for (int j = i; j < i + 5; ++j) {
+                      HOSTCA_RETURN_IF_ERROR(
+                          txn.InsertCert(Cert("r" + std::to_string(j), "h", j, 50 * 1024)));
+                    }
+                    return Status::Ok();
+                  })
+                  .ok());
+    }
+  };
+  fill(0, 40);  // 2 MiB: under the threshold
+  store->ReleaseMappedPages();
+  REQUIRE_FALSE(store->Stats().single_page_faults);
+  fill(40, 120);  // 6 MiB
+  REQUIRE(store->Stats().map_resizes == 0);
+  REQUIRE_FALSE(store->Stats().single_page_faults);  // only Open, Grow and a release look
+  store->ReleaseMappedPages();
+  REQUIRE(store->Stats().single_page_faults == supported);
+  const std::vector<std::string> flags = VmFlagsOf(opts.path + "/data.mdb");
+  REQUIRE(flags.size() == 1);
+  INFO("VmFlags:" << flags[0]);
+  REQUIRE((flags[0].find(" uw ") != std::string::npos) == supported);
+  store->ReleaseMappedPages();  // armed once: a second release changes nothing
+  REQUIRE(store->Stats().single_page_faults == supported);
+  REQUIRE(store
+              ->View([](ReadTxn& txn) -> Status {
+                for (int i = 0; i < 120; ++i) {
+                  REQUIRE(txn.GetCert("r" + std::to_string(i))->der.size() == 50 * 1024);
+                }
+                return Status::Ok();
+              })
+              .ok());
+}
+
 TEST_CASE("a full store refuses writes and loses nothing acknowledged") {
   TempDir dir;
   const LmdbOptions opts{

@@ -198,12 +198,13 @@ struct LmdbOptions {
   // this long after them, so checkpoints find little left to write
   // (internal/redo.h RedoOptions::writeback_interval). 0: off.
   uint32_t writeback_ms = 50;
-  // Once the store holds this many bytes (checked at open and each time
-  // the map grows), a read fault in its map maps that one page, not its
-  // cached neighbours too (internal/single_page_faults.h; Linux 6.7+).
-  // Worth it only when the store is much larger than what the process
-  // keeps mapped (ReleaseMappedPages); the server sets 4 x
-  // storage.mapped_mib. Default: never.
+  // Once the store holds this many bytes (checked at open, each time the
+  // map grows and at ReleaseMappedPages), a read fault in its map maps
+  // that one page, not its cached neighbours too
+  // (internal/single_page_faults.h; Linux 6.7+). Worth it only when the
+  // store is larger than what the process keeps mapped
+  // (ReleaseMappedPages); the server sets storage.mapped_mib. Default:
+  // never.
   uint64_t single_page_faults_from = UINT64_MAX;
 };
 

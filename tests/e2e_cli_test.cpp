@@ -161,7 +161,7 @@ TEST_CASE("admin and host workflow through the hostca client") {
                    Catch::Contains("hostca_store_apply_seconds_total ") &&
                    Catch::Contains("hostca_store_free_bytes ") &&
                    Catch::Contains("\nhostca_store_writebacks_total ") &&
-                   // a store under 4 x storage.mapped_mib keeps fault-around
+                   // a store under storage.mapped_mib keeps fault-around
                    Catch::Contains("hostca_store_single_page_faults 0\n"));
 
   // The server cannot dump core (keys and tokens are in its memory).
