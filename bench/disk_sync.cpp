@@ -1,6 +1,7 @@
 #include "bench/disk_sync.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,12 @@ Result<double> RewriteAndSync(int fd, const std::vector<uint64_t>& pages) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Allocated bytes, not the size: LMDB's shaped tail is a hole.
+uint64_t AllocatedSpan(const struct stat& st) {
+  return std::min<uint64_t>(static_cast<uint64_t>(st.st_size),
+                            static_cast<uint64_t>(st.st_blocks) * 512);
+}
+
 double MedianOf(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -53,10 +60,7 @@ Result<SyncTiming> TimePageSyncs(const std::string& path, size_t pages, size_t s
   if (::fstat(fd.get(), &st) != 0) {
     return Errno("cannot stat " + path);
   }
-  // Allocated bytes, not the size: LMDB's shaped tail is a hole, and
-  // rewriting a hole would allocate it.
-  const uint64_t span = std::min<uint64_t>(static_cast<uint64_t>(st.st_size),
-                                           static_cast<uint64_t>(st.st_blocks) * 512);
+  const uint64_t span = AllocatedSpan(st);  // rewriting a hole would allocate it
   const uint64_t span_pages = span / kPage;
   pages = std::max<size_t>(1, pages);
   if (span_pages < 2 * pages) {
@@ -88,6 +92,68 @@ Result<SyncTiming> TimePageSyncs(const std::string& path, size_t pages, size_t s
   }
   out.scattered_seconds = MedianOf(scattered);
   out.contiguous_seconds = MedianOf(contiguous);
+  return out;
+}
+
+Result<ReadTiming> TimePageReads(const std::string& path, size_t pages) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return Errno("cannot open " + path);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return Errno("cannot stat " + path);
+  }
+  const uint64_t span = AllocatedSpan(st);
+  // One page in each of distinct 64 KB windows: a read fault maps the
+  // cached pages of its window too (fault-around), which a later touch
+  // would then find mapped.
+  constexpr uint64_t kWindow = 16;
+  const uint64_t windows = span / (kWindow * kPage);
+  const size_t n = std::min<size_t>(pages, windows / 2);
+  if (n < 20) {
+    return InvalidArgument(path + " is too small to read 20 random pages of it");
+  }
+  std::mt19937_64 rng(0x5eed);
+  std::vector<uint64_t> offsets(windows);
+  for (uint64_t w = 0; w < windows; ++w) {
+    offsets[w] = w * kWindow;
+  }
+  std::shuffle(offsets.begin(), offsets.end(), rng);
+  std::uniform_int_distribution<uint64_t> in_window(0, kWindow - 1);
+  for (size_t i = 0; i < 2 * n; ++i) {
+    offsets[i] += in_window(rng);
+  }
+  void* map = ::mmap(nullptr, span, PROT_READ, MAP_SHARED, fd.get(), 0);
+  if (map == MAP_FAILED) {
+    return Errno("cannot map " + path);
+  }
+  const auto* bytes = static_cast<const volatile char*>(map);
+  char sum = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < n; ++i) {
+    sum = static_cast<char>(sum + bytes[offsets[i] * kPage]);
+  }
+  const double faults =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ::munmap(map, span);
+  std::vector<char> buf(kPage);
+  start = std::chrono::steady_clock::now();
+  for (size_t i = n; i < 2 * n; ++i) {
+    if (::pread(fd.get(), buf.data(), kPage, static_cast<off_t>(offsets[i] * kPage)) !=
+        static_cast<ssize_t>(kPage)) {
+      return Errno("cannot read a page of " + path);
+    }
+    sum = static_cast<char>(sum + buf[0]);
+  }
+  const double preads =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  (void)sum;
+  ReadTiming out;
+  out.pages = n;
+  out.span_bytes = static_cast<double>(span);
+  out.fault_seconds = faults / static_cast<double>(n);
+  out.pread_seconds = preads / static_cast<double>(n);
   return out;
 }
 

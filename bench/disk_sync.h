@@ -27,4 +27,23 @@ struct SyncTiming {
 // writing elsewhere (a stopped server's store).
 Result<SyncTiming> TimePageSyncs(const std::string& path, size_t pages, size_t samples);
 
+// What reading one page of a store costs where a process has not mapped it
+// yet: the server reads its store through LMDB's map, so a B-tree page it
+// has not mapped (a random leaf, a page the budget dropped) is a page
+// fault, even with the page cached.
+struct ReadTiming {
+  size_t pages = 0;          // pages read each way
+  double span_bytes = 0;     // the part of the file the offsets cover
+  double fault_seconds = 0;  // mean per first touch of a page in a read-only shared map
+  double pread_seconds = 0;  // mean per 4 KB pread of a page
+};
+
+// Up to `pages` random pages of the file's allocated part, each in a 64 KB
+// window of its own, touched once each through a new read-only MAP_SHARED
+// map of the file, then as many others read with pread (fewer where the
+// file has fewer than 2 x `pages` such windows; at least 20). Both read
+// what the page cache holds (a warm store); run on files no process is
+// writing.
+Result<ReadTiming> TimePageReads(const std::string& path, size_t pages);
+
 }  // namespace hostca::bench

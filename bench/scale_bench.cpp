@@ -522,6 +522,26 @@ void TimeDisk(const Store& empty, const Store& loaded, ScaleSize* size) {
                l->scattered_seconds * 1000, l->span_bytes / 1048576, l->contiguous_seconds * 1000);
 }
 
+// What a page the server has not mapped costs to read, through a map and
+// with pread, in each store's file (bench/disk_sync.h). A failure is a note.
+constexpr size_t kReadSamples = 4000;
+void TimeReads(const Store& empty, const Store& loaded, ScaleSize* size) {
+  auto e = TimePageReads(empty.data_dir + "/db/data.mdb", kReadSamples);
+  auto l = TimePageReads(loaded.data_dir + "/db/data.mdb", kReadSamples);
+  if (!e.ok() || !l.ok()) {
+    size->read_error = (!e.ok() ? e.status() : l.status()).ToString();
+    std::fprintf(stderr, "   page reads: not timed: %s\n", size->read_error.c_str());
+    return;
+  }
+  size->empty_reads = *e;
+  size->loaded_reads = *l;
+  std::fprintf(stderr,
+               "   page reads: a first touch in a map %.1f us (pread %.1f us) over the empty "
+               "store's %.0f MiB, %.1f us (pread %.1f us) over the loaded store's %.0f MiB\n",
+               e->fault_seconds * 1e6, e->pread_seconds * 1e6, e->span_bytes / 1048576,
+               l->fault_seconds * 1e6, l->pread_seconds * 1e6, l->span_bytes / 1048576);
+}
+
 // /healthz and /metrics (memory before and after), then stops the server
 // and measures the store.
 Status Finish(const Options& opts, Store& st) {
@@ -752,6 +772,7 @@ Status MeasureStores(const Options& opts, const std::string& dir, Store& empty, 
   HOSTCA_RETURN_IF_ERROR(Finish(opts, empty));
   HOSTCA_RETURN_IF_ERROR(Finish(opts, loaded));
   TimeDisk(empty, loaded, size);
+  TimeReads(empty, loaded, size);
   if (!opts.mapped_mib.empty() || !opts.server_b.empty() || opts.crash) {
     HOSTCA_RETURN_IF_ERROR(MeasureBudgets(opts, dir, empty, loaded, csrs, &next_host, size));
   }

@@ -126,6 +126,31 @@ bool HasDisk(const ScaleResults& res) {
   return std::any_of(res.sizes.begin(), res.sizes.end(), DiskTimed);
 }
 
+bool ReadsTimed(const ScaleSize& s) {
+  return !s.skipped && s.read_error.empty() && s.loaded_reads.pages > 0;
+}
+
+StringTable ReadsTable(const ScaleResults& res) {
+  StringTable t = {{"store file", "MiB", "pages each way", "first touch in a map us",
+                    "pread 4 KB us", "map / pread"}};
+  for (const ScaleSize& s : res.sizes) {
+    if (!ReadsTimed(s)) {
+      continue;
+    }
+    for (const auto* r : {&s.empty_reads, &s.loaded_reads}) {
+      t.push_back({(r == &s.empty_reads ? "empty, for " : "loaded ") + Count(s.certificates),
+                   Format("%.0f", r->span_bytes / 1048576), std::to_string(r->pages),
+                   Format("%.1f", r->fault_seconds * 1e6), Format("%.1f", r->pread_seconds * 1e6),
+                   Format("%.1f", Ratio(r->fault_seconds, r->pread_seconds))});
+    }
+  }
+  return t;
+}
+
+bool HasReads(const ScaleResults& res) {
+  return std::any_of(res.sizes.begin(), res.sizes.end(), ReadsTimed);
+}
+
 StringTable TargetsTable(const ScaleResults& res) {
   const ScaleTargets target;
   StringTable t = {{"certificates", "issuance loaded/empty", "≥ 0.90", "query p50 ms", "< 50 ms",
@@ -388,6 +413,9 @@ std::string ScaleTextTable(const ScaleResults& res) {
   if (HasDisk(res)) {
     text += "\n" + RenderText(DiskTable(res));
   }
+  if (HasReads(res)) {
+    text += "\n" + RenderText(ReadsTable(res));
+  }
   if (HasBudgets(res)) {
     text += "\n" + RenderText(BudgetTable(res));
   }
@@ -434,6 +462,18 @@ std::string ScaleMarkdownReport(const ScaleResults& res) {
         "over the file, as LMDB's copy-on-write scatters a commit's pages over the store, and "
         "as one run, as a sequential log would write them (bench/disk_sync.h).\n\n";
     md += RenderMarkdown(DiskTable(res), 1);
+  }
+  if (HasReads(res)) {
+    md += "\n## Reading a page the server has not mapped\n\n";
+    md +=
+        "After the servers stopped: random pages of each store's cached `data.mdb`, one in "
+        "each of distinct 64 KB windows, read once each through a new read-only shared map "
+        "of the file (a page fault each, as when the server's LMDB reads a B-tree page it "
+        "has not mapped: a random leaf, a page its budget dropped, a page a commit wrote "
+        "elsewhere) and, as many others, with `pread` (bench/disk_sync.h). The loaded "
+        "store's page faults per certificate times the first column is CPU that the empty "
+        "store's server does not spend.\n\n";
+    md += RenderMarkdown(ReadsTable(res), 1);
   }
   md += "\n## Loading and store size\n\n";
   md += RenderMarkdown(LoadTable(res), 1);
@@ -515,6 +555,15 @@ std::string ScaleJsonReport(const ScaleResults& res) {
     e["disk_sync"] = s.sync_error.empty() ? nlohmann::json{{"empty", sync_json(s.empty_sync)},
                                                            {"loaded", sync_json(s.loaded_sync)}}
                                           : nlohmann::json{{"error", s.sync_error}};
+    auto read_json = [](const ReadTiming& t) {
+      return nlohmann::json{{"file_bytes_spanned", t.span_bytes},
+                            {"pages", t.pages},
+                            {"map_first_touch_s", t.fault_seconds},
+                            {"pread_4k_s", t.pread_seconds}};
+    };
+    e["page_reads"] = s.read_error.empty() ? nlohmann::json{{"empty", read_json(s.empty_reads)},
+                                                            {"loaded", read_json(s.loaded_reads)}}
+                                           : nlohmann::json{{"error", s.read_error}};
     if (!s.budgets.empty()) {
       e["empty_beside_budgets"] = RunJson(s.empty_beside_budgets);
       e["budgets"] = nlohmann::json::array();

@@ -84,6 +84,10 @@ struct ScaleSize {
   // the loaded store's commits wrote; sync_error says why when not taken.
   SyncTiming empty_sync, loaded_sync;
   std::string sync_error;
+  // Reading a page the server has not mapped (bench/disk_sync.h), on each
+  // store's data.mdb after its server stopped; read_error when not taken.
+  ReadTiming empty_reads, loaded_reads;
+  std::string read_error;
   // One more issuance run of each server under perf record (issue 5: a
   // missed target comes with its profile); empty when not taken.
   Profile empty_profile, loaded_profile;
