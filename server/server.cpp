@@ -1108,9 +1108,32 @@ Status Server::Run() {
   if (backup_scheduler_) {
     backup_thread_ = std::thread([this] { BackupLoop(); });
   }
-  std::thread http_thread([this] { http_->listen_after_bind(); });
+  std::atomic<bool> https_ended{false}, http_ended{false};
+  std::thread http_thread([this, &http_ended] {
+    http_->listen_after_bind();
+    http_ended = true;
+  });
+  // A Stop() before both accept loops started (a SIGTERM right after
+  // "ready") reached no loop and the server ran on: once both run, a stop
+  // asked for by then is sent to them. cpp-httplib has no wait for a loop
+  // to start (0.11): this thread looks every millisecond until it has.
+  std::thread relay([this, &https_ended, &http_ended] {
+    while (!https_ended && !http_ended && !(https_->is_running() && http_->is_running())) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (stopped_) {
+      StopListener(*https_, &https_stop_sent_);
+      StopListener(*http_, &http_stop_sent_);
+    }
+  });
   const bool ok = https_->listen_after_bind();
-  http_->stop();
+  const bool stop_asked = stopped_.load();
+  https_ended = true;
+  relay.join();
+  while (!http_ended) {  // its loop too may not have started yet
+    StopListener(*http_, &http_stop_sent_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   http_thread.join();
   {
     std::lock_guard<std::mutex> lock(tidy_mu_);
@@ -1124,21 +1147,30 @@ Status Server::Run() {
   publisher_->Stop();
   store_->Close();
   RemoveServeFile(options_.data_dir);
-  if (!ok && !stopped_) {
+  if (!ok && !stop_asked) {
     return Unavailable("the HTTPS listener stopped unexpectedly");
   }
   return Status::Ok();
 }
 
+void Server::StopListener(httplib::Server& srv, bool* sent) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  if (!*sent && srv.is_running()) {
+    srv.stop();
+    *sent = true;
+  }
+}
+
+// A listener whose loop has not started yet is stopped by Run once it runs.
 void Server::Stop() {
   if (stopped_.exchange(true)) {
     return;
   }
   if (https_) {
-    https_->stop();
+    StopListener(*https_, &https_stop_sent_);
   }
   if (http_) {
-    http_->stop();
+    StopListener(*http_, &http_stop_sent_);
   }
 }
 

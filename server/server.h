@@ -121,6 +121,13 @@ class Server {
   int http_port_ = 0;
   int https_listen_fd_ = -1;  // owned by https_; only to raise its backlog
   int http_listen_fd_ = -1;
+  // Stops `srv` once, if its accept loop runs: cpp-httplib's stop() does
+  // nothing to a loop that has not started, and asserts if called again
+  // while the loop still runs. Stop and Run call it.
+  void StopListener(httplib::Server& srv, bool* sent);
+  std::mutex listeners_mu_;
+  bool https_stop_sent_ = false;  // GUARDED_BY(listeners_mu_)
+  bool http_stop_sent_ = false;   // GUARDED_BY(listeners_mu_)
   std::atomic<bool> stopped_{false};
   std::mutex tidy_mu_;
   std::condition_variable tidy_cv_;
