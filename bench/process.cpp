@@ -10,9 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -47,6 +49,51 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, int out_fd) {
 
 int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 
+// The ChildProcesses still running, so that a benchmark stopped by a
+// signal (SIGTERM, SIGINT, SIGHUP) stops its servers too, which otherwise
+// ran on with their stores: their destructors do not run then. A fixed
+// table of lock-free atomics, which a signal handler may read.
+constexpr int kMaxChildren = 64;
+std::atomic<pid_t> g_children[kMaxChildren];
+
+extern "C" void StopChildrenAndDie(int sig) {
+  for (std::atomic<pid_t>& child : g_children) {
+    const pid_t pid = child.load();
+    if (pid > 0) {
+      kill(pid, SIGTERM);  // a server drains and exits 0
+    }
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);  // the benchmark's exit status still says which signal
+}
+
+void Track(pid_t pid) {
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    struct sigaction sa {};
+    sa.sa_handler = StopChildrenAndDie;
+    sigemptyset(&sa.sa_mask);
+    for (const int sig : {SIGTERM, SIGINT, SIGHUP}) {
+      sigaction(sig, &sa, nullptr);
+    }
+  });
+  for (std::atomic<pid_t>& child : g_children) {
+    pid_t free_slot = 0;
+    if (child.compare_exchange_strong(free_slot, pid)) {
+      return;
+    }
+  }  // more than kMaxChildren at once: this one is not stopped on a signal
+}
+
+void Untrack(pid_t pid) {
+  for (std::atomic<pid_t>& child : g_children) {
+    pid_t expected = pid;
+    if (child.compare_exchange_strong(expected, 0)) {
+      return;
+    }
+  }
+}
+
 double Seconds(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
 }
@@ -64,6 +111,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<std:
   if (!pid.ok()) {
     return pid.status();
   }
+  Track(*pid);
   return std::unique_ptr<ChildProcess>(new ChildProcess(*pid, log_path));
 }
 
@@ -73,6 +121,14 @@ ChildProcess::~ChildProcess() {
     int status = 0;
     while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
+  }
+  Reaped();
+}
+
+void ChildProcess::Reaped() {
+  if (tracked_) {  // once: its pid may be a new child's by the destructor
+    Untrack(pid_);
+    tracked_ = false;
   }
 }
 
@@ -84,6 +140,7 @@ bool ChildProcess::Exited() {
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
     exited_ = true;
     exit_code_ = ExitCode(status);
+    Reaped();
   }
   return exited_;
 }
@@ -104,6 +161,7 @@ int ChildProcess::Stop(std::chrono::seconds grace) {
   int status = 0;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
+  Reaped();
   exited_ = true;
   exit_code_ = -1;
   return exit_code_;

@@ -20,7 +20,9 @@ namespace hostca::bench {
 class ChildProcess {
  public:
   // Starts `argv` (argv[0] a path, or a name looked up in PATH) with stdout
-  // and stderr appended to `log_path`.
+  // and stderr appended to `log_path`. Until it is reaped, a SIGTERM, SIGINT
+  // or SIGHUP of this process sends it SIGTERM first (the first Start
+  // installs the handler).
   static Result<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
                                                      const std::string& log_path);
   ~ChildProcess();  // SIGKILL and reap when still running
@@ -37,8 +39,10 @@ class ChildProcess {
 
  private:
   ChildProcess(pid_t pid, std::string log_path) : pid_(pid), log_path_(std::move(log_path)) {}
+  void Reaped();  // no longer stopped by the signal handler
   pid_t pid_;
   std::string log_path_;
+  bool tracked_ = true;
   bool exited_ = false;
   int exit_code_ = -1;
 };

@@ -299,7 +299,8 @@ struct Store {
   // by --requests a run: past about 100000 of them (a store larger than
   // the server's 128 MiB page budget) its issuance slowed to below the 10M
   // store's (1423 against 1637 certs/s, 0.94 against 0.74 ms of CPU each,
-  // /tmp figures in issue 5's note of that day), and flattered the ratio.
+  // bench/results/scale-2026-12-06-checkpoint-100-ab-10m), and flattered
+  // the ratio.
   std::string fresh_binary;
   bool used = false;          // issued since it was made
   size_t issued_in_this = 0;  // certificates issued into this store as it is
