@@ -111,7 +111,9 @@ constexpr char kUsage[] =
     "  --reuse DIR     measure the stores an earlier --keep run left in DIR (the directory\n"
     "                  it printed as kept, holding empty/ and loaded/) instead of making and\n"
     "                  loading new ones; --sizes must then name the one size they hold.\n"
-    "                  They keep the certificates this run issues\n";
+    "                  The loaded store is read into the page cache first and keeps the\n"
+    "                  certificates this run issues; the empty store is made anew\n"
+    "The empty store is made anew (init) before each of its issuance runs after the first.\n";
 
 Result<Options> ParseArgs(int argc, char** argv) {
   Options opts;
