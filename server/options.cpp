@@ -278,8 +278,8 @@ storage::LmdbOptions StoreOptions(const ServerOptions& options) {
   // 2026-12-04-single-page-faults-ab-10m, -long). Until 2026-12-06 the
   // threshold was 4 budgets: between one and four, the budget filled in a
   // fraction of a second and every release made the writer fault its
-  // pages in again, so a store of 100k to 400k certificates issued slower
-  // than one of 10M. On one of 160k to 280k, runs alternating: 2242,
+  // pages in again, so a store of about 80k to 330k certificates issued
+  // slower than one of 10M. On one of 160k to 280k, runs alternating: 2242,
   // 2111 and 2146 certs/s armed from one budget against 1658, 1401 and
   // 1539 (0.50 against 0.80 ms of CPU, 57 against 241 us of the writer
   // per write, medians; bench/results/scale-2026-12-06-single-page-
