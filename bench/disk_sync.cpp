@@ -38,8 +38,13 @@ Result<double> RewriteAndSync(int fd, const std::vector<uint64_t>& pages) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Allocated bytes, not the size: LMDB's shaped tail is a hole.
-uint64_t AllocatedSpan(const struct stat& st) {
+// The file's allocated bytes, not its size: LMDB's shaped tail is a hole
+// (and rewriting a hole would allocate it).
+Result<uint64_t> AllocatedSpan(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return Errno("cannot stat " + path);
+  }
   return std::min<uint64_t>(static_cast<uint64_t>(st.st_size),
                             static_cast<uint64_t>(st.st_blocks) * 512);
 }
@@ -56,11 +61,7 @@ Result<SyncTiming> TimePageSyncs(const std::string& path, size_t pages, size_t s
   if (fd.get() < 0) {
     return Errno("cannot open " + path);
   }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    return Errno("cannot stat " + path);
-  }
-  const uint64_t span = AllocatedSpan(st);  // rewriting a hole would allocate it
+  HOSTCA_ASSIGN_OR_RETURN(const uint64_t span, AllocatedSpan(fd.get(), path));
   const uint64_t span_pages = span / kPage;
   pages = std::max<size_t>(1, pages);
   if (span_pages < 2 * pages) {
@@ -100,11 +101,7 @@ Result<ReadTiming> TimePageReads(const std::string& path, size_t pages) {
   if (fd.get() < 0) {
     return Errno("cannot open " + path);
   }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    return Errno("cannot stat " + path);
-  }
-  const uint64_t span = AllocatedSpan(st);
+  HOSTCA_ASSIGN_OR_RETURN(const uint64_t span, AllocatedSpan(fd.get(), path));
   // One page in each of distinct 64 KB windows: a read fault maps the
   // cached pages of its window too (fault-around), which a later touch
   // would then find mapped.

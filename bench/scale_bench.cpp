@@ -304,29 +304,38 @@ struct Store {
   // bench/results/scale-2026-12-06-checkpoint-100-ab-10m), and flattered
   // the ratio.
   std::string fresh_binary;
-  bool used = false;          // issued since it was made
   size_t issued_in_this = 0;  // certificates issued into this store as it is
 };
 
 Status StopServer(HostcaServer& server);
 
+// A new CA by `init` in `data_dir`, whatever was there removed.
+Status InitAnew(const std::string& binary, const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(data_dir, ec);
+  if (ec) {
+    return Internal("cannot remove " + data_dir + ": " + ec.message());
+  }
+  return InitHostca(binary, data_dir);
+}
+
+// The store's CA certificate, which its issued certificates are checked against.
+Status LoadCa(Store& st) {
+  HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(st.data_dir + "/ca.crt"));
+  HOSTCA_ASSIGN_OR_RETURN(st.ca, CertFromPem(ca_pem));
+  return Status::Ok();
+}
+
 // The empty store anew when it has issued: its server stopped, a new CA
 // made by `init` in its data directory, the server started again.
 Status FreshStore(Store& st) {
-  if (st.fresh_binary.empty() || !st.used) {
+  if (st.fresh_binary.empty() || st.issued_in_this == 0) {
     return Status::Ok();
   }
   HOSTCA_RETURN_IF_ERROR(StopServer(st.server));
-  std::error_code ec;
-  std::filesystem::remove_all(st.data_dir, ec);
-  if (ec) {
-    return Internal("cannot remove " + st.data_dir + ": " + ec.message());
-  }
-  HOSTCA_RETURN_IF_ERROR(InitHostca(st.fresh_binary, st.data_dir));
+  HOSTCA_RETURN_IF_ERROR(InitAnew(st.fresh_binary, st.data_dir));
   HOSTCA_ASSIGN_OR_RETURN(st.server, StartHostca(st.fresh_binary, st.data_dir, st.log));
-  HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(st.data_dir + "/ca.crt"));
-  HOSTCA_ASSIGN_OR_RETURN(st.ca, CertFromPem(ca_pem));
-  st.used = false;
+  HOSTCA_RETURN_IF_ERROR(LoadCa(st));
   st.issued_in_this = 0;
   return Status::Ok();
 }
@@ -353,9 +362,7 @@ Status StartTimed(const Options& opts, Store& st, int starts) {
                  "   %s: start %d, /healthz 200 after %.3f s (port in the log after %.3f s)\n",
                  st.name.c_str(), i + 1, st.server.start_seconds, st.server.port_seconds);
   }
-  HOSTCA_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(st.data_dir + "/ca.crt"));
-  HOSTCA_ASSIGN_OR_RETURN(st.ca, CertFromPem(ca_pem));
-  return Status::Ok();
+  return LoadCa(st);
 }
 
 // The inventory query: one untimed first, then the timed ones.
@@ -429,7 +436,6 @@ Status IssuanceRun(Store& st, const std::vector<std::string>& csrs, size_t* next
   HOSTCA_ASSIGN_OR_RETURN(const uint64_t dirtied_before, ProcessWriteBytes(pid));
   HOSTCA_ASSIGN_OR_RETURN(const StoreCounters writer_before, ReadStoreCounters(st.server));
   HOSTCA_ASSIGN_OR_RETURN(LoadResult res, Issue(st, csrs, next_host, load, nullptr));
-  st.used = true;
   st.issued_in_this += res.ok;
   HOSTCA_ASSIGN_OR_RETURN(const StoreCounters writer_after, ReadStoreCounters(st.server));
   HOSTCA_ASSIGN_OR_RETURN(const ProcessStat after, ReadProcessStat(pid));
@@ -488,7 +494,6 @@ Status ProfileRun(Store& st, const std::vector<std::string>& csrs, size_t* next_
                             Issue(st, csrs, next_host, EnrollLoad(), nullptr));
     st.issued_in_this += res.ok;
   }
-  st.used = true;
   HOSTCA_ASSIGN_OR_RETURN(
       *out, (*perf)->Finish(st.name + " keep-alive C=" + std::to_string(kConnections)));
   if (!keep_data) {
@@ -704,12 +709,7 @@ Status MeasureSize(const Options& opts, const std::string& dir,
   if (reuse) {
     size->reused = true;
     // The kept empty store holds the issuance runs of the run that kept it.
-    std::error_code ec;
-    std::filesystem::remove_all(empty.data_dir, ec);
-    if (ec) {
-      return Internal("cannot remove " + empty.data_dir + ": " + ec.message());
-    }
-    HOSTCA_RETURN_IF_ERROR(InitHostca(opts.server, empty.data_dir));
+    HOSTCA_RETURN_IF_ERROR(InitAnew(opts.server, empty.data_dir));
     // As the loader leaves a store it made: cached, one small folio a page.
     const auto warm_start = std::chrono::steady_clock::now();
     HOSTCA_ASSIGN_OR_RETURN(const uint64_t bytes,
