@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 
+#include "storage/forwarding_storage.h"
 #include "storage/storage.h"
 
 namespace hostca::server {
@@ -80,10 +81,10 @@ class QuietLooks {
 // `wake` once, before its own work: the maintenance thread then looks
 // again from the first page a burst maps. Only that call pays more than a
 // relaxed load; `wake` must not call back into this store.
-class WakingStorage final : public storage::Storage {
+class WakingStorage final : public storage::ForwardingStorage {
  public:
   WakingStorage(std::unique_ptr<storage::Storage> inner, std::function<void()> wake)
-      : inner_(std::move(inner)), wake_(std::move(wake)) {}
+      : ForwardingStorage(std::move(inner)), wake_(std::move(wake)) {}
 
   // The maintenance thread goes idle; the next call wakes it.
   void Sleep() { asleep_.store(true); }
@@ -91,23 +92,20 @@ class WakingStorage final : public storage::Storage {
 
   Status View(const std::function<Status(storage::ReadTxn&)>& fn) override {
     Touch();
-    return inner_->View(fn);
+    return ForwardingStorage::View(fn);
   }
   Status Update(storage::WriteFn fn) override {
     Touch();
-    return inner_->Update(std::move(fn));
+    return ForwardingStorage::Update(std::move(fn));
   }
   storage::StorageStats Stats() override {
     Touch();
-    return inner_->Stats();
+    return ForwardingStorage::Stats();
   }
   Status CopyCompactTo(int fd) override {
     Touch();
-    return inner_->CopyCompactTo(fd);
+    return ForwardingStorage::CopyCompactTo(fd);
   }
-  void Close() override { inner_->Close(); }
-  void ReleaseMappedPages() override { inner_->ReleaseMappedPages(); }
-  Status WriteHealth() override { return inner_->WriteHealth(); }
 
  private:
   void Touch() {
@@ -116,7 +114,6 @@ class WakingStorage final : public storage::Storage {
     }
   }
 
-  std::unique_ptr<storage::Storage> inner_;
   std::function<void()> wake_;
   std::atomic<bool> asleep_{false};
 };

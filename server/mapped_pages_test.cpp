@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "storage/internal/test_util.h"
 #include "tests/testutil.h"
 
 namespace hostca::server {
@@ -66,6 +67,16 @@ TEST_CASE("the looks find the server idle after a second without growth") {
     REQUIRE_FALSE(quiet.Look(11 << 20));
   }
   REQUIRE(quiet.Look(11 << 20));
+}
+
+TEST_CASE("the waking store passes every call through") {
+  auto owned = std::make_unique<storage::test::RecordingStorage>();
+  storage::test::RecordingStorage& inner = *owned;
+  int wakes = 0;
+  WakingStorage store(std::move(owned), [&wakes] { ++wakes; });
+  store.Sleep();
+  storage::test::RequireEveryCallForwarded(store, inner);
+  REQUIRE(wakes == 1);
 }
 
 TEST_CASE("a sleeping maintenance thread is woken once by the next use of the store") {

@@ -8,6 +8,7 @@
 
 #include "common/audit_hash.h"
 #include "storage/fault_storage.h"
+#include "storage/forwarding_storage.h"
 #include "storage/internal/test_util.h"
 #include "storage/storage.h"
 #include "tests/testutil.h"
@@ -17,6 +18,8 @@ namespace {
 
 using test::Cert;
 using test::ForBothStores;
+using test::RecordingStorage;
+using test::RequireEveryCallForwarded;
 
 std::vector<std::string> SerialsWithStatus(ReadTxn& txn, CertStatus status) {
   std::vector<std::string> out;
@@ -545,6 +548,26 @@ TEST_CASE("the fault-injecting wrapper fails writes while armed and stores nothi
   borrowed.FailCommits(Internal("boom"));
   REQUIRE(borrowed.Update([](WriteTxn&) { return Status::Ok(); }).code() == Code::kInternal);
   REQUIRE(inner->Stats().commits == 0);
+}
+
+TEST_CASE("a forwarding store and the fault-injecting wrapper pass every call through") {
+  SECTION("ForwardingStorage, borrowed") {
+    RecordingStorage inner;
+    ForwardingStorage outer(inner);
+    RequireEveryCallForwarded(outer, inner);
+  }
+  SECTION("ForwardingStorage, owned") {
+    auto owned = std::make_unique<RecordingStorage>();
+    RecordingStorage& inner = *owned;
+    ForwardingStorage outer(std::move(owned));
+    REQUIRE(&outer.inner() == &inner);
+    RequireEveryCallForwarded(outer, inner);
+  }
+  SECTION("FaultInjectingStorage, unarmed") {
+    RecordingStorage inner;
+    FaultInjectingStorage outer(inner);
+    RequireEveryCallForwarded(outer, inner);
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -67,6 +68,55 @@ inline std::vector<std::string> StoreConcurrently(Storage& store, int threads, i
   }
   REQUIRE(errors == 0);
   return serials;
+}
+
+// Counts the calls that reach it; answers with statuses a pass-through
+// cannot make up.
+class RecordingStorage final : public Storage {
+ public:
+  int views = 0, updates = 0, stats = 0, copies = 0, closes = 0, releases = 0, healths = 0;
+  Status View(const std::function<Status(ReadTxn&)>&) override {
+    ++views;
+    return NotFound("view reached");
+  }
+  Status Update(WriteFn) override {
+    ++updates;
+    return NotFound("update reached");
+  }
+  StorageStats Stats() override {
+    ++stats;
+    StorageStats s;
+    s.writes = 42;
+    return s;
+  }
+  Status CopyCompactTo(int fd) override {
+    ++copies;
+    return fd == 7 ? NotFound("copy reached") : Internal("wrong fd");
+  }
+  void Close() override { ++closes; }
+  void ReleaseMappedPages() override { ++releases; }
+  Status WriteHealth() override {
+    ++healths;
+    return Unavailable("health reached", "storage_io");
+  }
+};
+
+// Every Storage call made on `outer` once; each must reach `inner`.
+inline void RequireEveryCallForwarded(Storage& outer, RecordingStorage& inner) {
+  REQUIRE(outer.View([](ReadTxn&) { return Status::Ok(); }).message() == "view reached");
+  REQUIRE(outer.Update([](WriteTxn&) { return Status::Ok(); }).message() == "update reached");
+  REQUIRE(outer.Stats().writes == 42);
+  REQUIRE(outer.CopyCompactTo(7).message() == "copy reached");
+  outer.ReleaseMappedPages();
+  REQUIRE(outer.WriteHealth().reason() == "storage_io");
+  outer.Close();
+  REQUIRE(inner.views == 1);
+  REQUIRE(inner.updates == 1);
+  REQUIRE(inner.stats == 1);
+  REQUIRE(inner.copies == 1);
+  REQUIRE(inner.releases == 1);
+  REQUIRE(inner.healths == 1);
+  REQUIRE(inner.closes == 1);
 }
 
 }  // namespace hostca::storage::test
