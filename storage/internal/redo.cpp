@@ -405,19 +405,19 @@ void Redo::MaybeCheckpoint(MDB_env* env) {
 
 void Redo::WaitForJob(std::unique_lock<std::mutex>& lock) {
   const auto interval = options_.writeback_interval;
-  if (interval.count() <= 0) {
-    cv_.wait(lock, [this] { return job_.has_value() || stop_; });
-    return;
-  }
   uint64_t written_back = stats_.log_appends;
   while (!job_ && !stop_) {
-    if (stats_.log_appends == written_back || writeback_refused_) {
+    if (interval.count() <= 0 || writeback_refused_) {
+      // No writebacks between checkpoints: sleep until the next job, and
+      // ask no commit to wake this thread for nothing.
+      cv_.wait(lock, [this] { return job_.has_value() || stop_; });
+      return;
+    }
+    if (stats_.log_appends == written_back) {
       // Nothing committed since the last writeback: sleep until a commit.
       waiting_for_commit_ = true;
-      cv_.wait(lock, [&] {
-        return job_.has_value() || stop_ ||
-               (stats_.log_appends != written_back && !writeback_refused_);
-      });
+      cv_.wait(lock,
+               [&] { return job_.has_value() || stop_ || stats_.log_appends != written_back; });
       waiting_for_commit_ = false;
       continue;
     }
