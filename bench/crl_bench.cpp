@@ -295,15 +295,9 @@ int Main(int argc, char** argv) {
   }
   std::error_code ec;
   std::filesystem::remove(tmp_dir, ec);  // only when empty
-  std::fputs(TextTable(results).c_str(), stdout);
-  std::fflush(stdout);
-  if (Status st = WriteReportFiles(opts->out_dir, "crl", env, opts->report_suffix,
-                                   MarkdownReport(env, results), JsonReport(env, results));
-      !st.ok()) {
-    std::fprintf(stderr, "crl_bench: cannot write the reports: %s\n", st.ToString().c_str());
-    return 1;
-  }
-  return 0;
+  return PrintAndWriteReports("crl_bench", opts->out_dir, "crl", env, opts->report_suffix,
+                              TextTable(results), MarkdownReport(env, results),
+                              JsonReport(env, results));
 }
 
 }  // namespace

@@ -614,15 +614,9 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "issuance_bench: %s\n", st.ToString().c_str());
     return 1;
   }
-  std::fputs(IssuanceTextTable(results).c_str(), stdout);
-  std::fflush(stdout);
-  if (Status st = WriteReportFiles(opts->out_dir, "issuance", results.env, opts->report_suffix,
-                                   IssuanceMarkdownReport(results), IssuanceJsonReport(results));
-      !st.ok()) {
-    std::fprintf(stderr, "issuance_bench: cannot write the reports: %s\n", st.ToString().c_str());
-    return 1;
-  }
-  return 0;
+  return PrintAndWriteReports("issuance_bench", opts->out_dir, "issuance", results.env,
+                              opts->report_suffix, IssuanceTextTable(results),
+                              IssuanceMarkdownReport(results), IssuanceJsonReport(results));
 }
 
 }  // namespace

@@ -110,6 +110,18 @@ Status WriteReportFiles(const std::string& out_dir, const std::string& name, con
   return Status::Ok();
 }
 
+int PrintAndWriteReports(const char* program, const std::string& out_dir, const std::string& name,
+                         const Environment& env, const std::string& suffix, const std::string& text,
+                         const std::string& markdown, const std::string& json) {
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+  if (Status st = WriteReportFiles(out_dir, name, env, suffix, markdown, json); !st.ok()) {
+    std::fprintf(stderr, "%s: cannot write the reports: %s\n", program, st.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
 Environment DetectEnvironment(const std::string& source_dir) {
   Environment env;
   env.nproc = std::thread::hardware_concurrency();

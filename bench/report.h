@@ -58,6 +58,13 @@ Status WriteReportFiles(const std::string& out_dir, const std::string& name, con
                         const std::string& suffix, const std::string& markdown,
                         const std::string& json);
 
+// The end of every benchmark's main: prints `text` on stdout, then
+// WriteReportFiles. Returns main's exit code: 0, or 1 with the reason on
+// stderr (after "<program>: ") when the reports cannot be written.
+int PrintAndWriteReports(const char* program, const std::string& out_dir, const std::string& name,
+                         const Environment& env, const std::string& suffix, const std::string& text,
+                         const std::string& markdown, const std::string& json);
+
 // The median of `values` (the mean of the middle two for an even count);
 // 0 when empty.
 double Median(std::vector<double> values);

@@ -899,15 +899,9 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "scale_bench: %s\n", st.ToString().c_str());
     return 1;
   }
-  std::fputs(ScaleTextTable(results).c_str(), stdout);
-  std::fflush(stdout);
-  if (Status st = WriteReportFiles(opts->out_dir, "scale", results.env, opts->report_suffix,
-                                   ScaleMarkdownReport(results), ScaleJsonReport(results));
-      !st.ok()) {
-    std::fprintf(stderr, "scale_bench: cannot write the reports: %s\n", st.ToString().c_str());
-    return 1;
-  }
-  return 0;
+  return PrintAndWriteReports("scale_bench", opts->out_dir, "scale", results.env,
+                              opts->report_suffix, ScaleTextTable(results),
+                              ScaleMarkdownReport(results), ScaleJsonReport(results));
 }
 
 }  // namespace
