@@ -3,9 +3,12 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/encoding.h"
 #include "common/file.h"
@@ -176,6 +179,72 @@ TEST_CASE("serve refuses a wrong passphrase and a directory without a CA, with c
                                   ShellQuote(tmp.Sub("empty")) + " --listen 127.0.0.1:0");
   REQUIRE(empty.exit_code == 1);
   REQUIRE_THAT(empty.output, Catch::Contains("holds no CA"));
+}
+
+// Voluntary context switches of all of `pid`'s threads so far: how often
+// they went to sleep, so the difference over a window counts wake-ups.
+uint64_t Wakeups(pid_t pid) {
+  uint64_t sum = 0;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir, ec)) {
+    std::ifstream status(task.path().string() + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) {
+        sum += std::stoull(line.substr(line.find(':') + 1));
+      }
+    }
+  }
+  return sum;
+}
+
+TEST_CASE("an idle server stops looking at its mapped store pages until the store is used") {
+  // While the store is in use the maintenance thread looks at the mapped
+  // pages every 10 ms (server/mapped_pages.h); a second without growth and
+  // it sleeps until the next use. Idle, the whole server here wakes a few
+  // times a second; looking, a hundred times more. The half-second windows
+  // are the measurement, not a wait for the server.
+  TempDir tmp;
+  const std::string data = tmp.Sub("ca");
+  REQUIRE(Init(data).exit_code == 0);
+  ServerProcess server(data, tmp.Sub("server.log"));
+  REQUIRE(server.WaitReady(data + "/ca.crt"));
+  constexpr uint64_t kIdle = 10;     // most wake-ups in a half-second window when idle
+  constexpr uint64_t kLooking = 25;  // fewest when looking (about 50)
+  const auto window = [&] {
+    const uint64_t before = Wakeups(server.pid());
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return Wakeups(server.pid()) - before;
+  };
+  // Polls the windows until two in a row are idle (the first may hold the
+  // last looks); at most 20 (10 s).
+  const auto becomes_idle = [&] {
+    int quiet = 0;
+    for (int i = 0; i < 20 && quiet < 2; ++i) {
+      const uint64_t n = window();
+      UNSCOPED_INFO("window " << i << ": " << n << " wake-ups");
+      quiet = n <= kIdle ? quiet + 1 : 0;
+    }
+    return quiet == 2;
+  };
+  REQUIRE(becomes_idle());
+  // A use of the store (listing the tokens reads it) wakes the thread.
+  httplib::SSLClient tls("localhost", server.https_port());
+  tls.set_ca_cert_path(data + "/ca.crt");
+  tls.enable_server_certificate_verification(true);
+  std::string token = *ReadFile(data + "/admin.token");
+  while (!token.empty() && token.back() == '\n') {
+    token.pop_back();
+  }
+  tls.set_bearer_token_auth(token);
+  const auto res = tls.Get("/v1/tokens");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  const uint64_t looking = window();
+  INFO(looking << " wake-ups in the half second after the request");
+  REQUIRE(looking >= kLooking);
+  REQUIRE(becomes_idle());
+  REQUIRE(server.Terminate() == 0);
 }
 
 }  // namespace
