@@ -505,6 +505,25 @@ Status ProfileRun(Store& st, const std::vector<std::string>& csrs, size_t* next_
   return Status::Ok();
 }
 
+// Runs `time(file)` on each store's data.mdb (its server stopped): true
+// with the results in `*e` and `*l`; false with why in `*error`, which the
+// report shows as a note (the run goes on), and a line on stderr naming
+// `what`.
+template <typename T, typename Fn>
+bool TimeBothStores(const Store& empty, const Store& loaded, const char* what, Fn time, T* e, T* l,
+                    std::string* error) {
+  Result<T> er = time(empty.data_dir + "/db/data.mdb");
+  Result<T> lr = time(loaded.data_dir + "/db/data.mdb");
+  if (!er.ok() || !lr.ok()) {
+    *error = (!er.ok() ? er.status() : lr.status()).ToString();
+    std::fprintf(stderr, "   %s: not timed: %s\n", what, error->c_str());
+    return false;
+  }
+  *e = *er;
+  *l = *lr;
+  return true;
+}
+
 // The disk under the commits: fdatasync of as many pages as the loaded
 // store's commits wrote (writes per commit x page cache dirtied per write),
 // scattered over each store's file and in one run, on the stopped servers'
@@ -514,15 +533,14 @@ void TimeDisk(const Store& empty, const Store& loaded, ScaleSize* size) {
   const double bytes =
       Median(size->loaded.writes_per_commit) * Median(size->loaded.dirtied_per_cert);
   const size_t pages = std::max<size_t>(1, static_cast<size_t>(bytes / 4096 + 0.5));
-  auto e = TimePageSyncs(empty.data_dir + "/db/data.mdb", pages, kSyncSamples);
-  auto l = TimePageSyncs(loaded.data_dir + "/db/data.mdb", pages, kSyncSamples);
-  if (!e.ok() || !l.ok()) {
-    size->sync_error = (!e.ok() ? e.status() : l.status()).ToString();
-    std::fprintf(stderr, "   disk: not timed: %s\n", size->sync_error.c_str());
+  if (!TimeBothStores(
+          empty, loaded, "disk",
+          [pages](const std::string& file) { return TimePageSyncs(file, pages, kSyncSamples); },
+          &size->empty_sync, &size->loaded_sync, &size->sync_error)) {
     return;
   }
-  size->empty_sync = *e;
-  size->loaded_sync = *l;
+  const SyncTiming* e = &size->empty_sync;
+  const SyncTiming* l = &size->loaded_sync;
   std::fprintf(stderr,
                "   disk: fdatasync of %zu pages: %.2f ms scattered over the empty store's %.0f "
                "MiB, %.2f ms over the loaded store's %.0f MiB, %.2f ms in one run\n",
@@ -534,15 +552,14 @@ void TimeDisk(const Store& empty, const Store& loaded, ScaleSize* size) {
 // with pread, in each store's file (bench/disk_sync.h). A failure is a note.
 constexpr size_t kReadSamples = 4000;
 void TimeReads(const Store& empty, const Store& loaded, ScaleSize* size) {
-  auto e = TimePageReads(empty.data_dir + "/db/data.mdb", kReadSamples);
-  auto l = TimePageReads(loaded.data_dir + "/db/data.mdb", kReadSamples);
-  if (!e.ok() || !l.ok()) {
-    size->read_error = (!e.ok() ? e.status() : l.status()).ToString();
-    std::fprintf(stderr, "   page reads: not timed: %s\n", size->read_error.c_str());
+  if (!TimeBothStores(
+          empty, loaded, "page reads",
+          [](const std::string& file) { return TimePageReads(file, kReadSamples); },
+          &size->empty_reads, &size->loaded_reads, &size->read_error)) {
     return;
   }
-  size->empty_reads = *e;
-  size->loaded_reads = *l;
+  const ReadTiming* e = &size->empty_reads;
+  const ReadTiming* l = &size->loaded_reads;
   std::fprintf(stderr,
                "   page reads: a first touch in a map %.1f us (pread %.1f us) over the empty "
                "store's %.0f MiB, %.1f us (pread %.1f us) over the loaded store's %.0f MiB\n",

@@ -104,22 +104,41 @@ bool DiskTimed(const ScaleSize& s) {
   return !s.skipped && s.sync_error.empty() && s.loaded_sync.pages > 0;
 }
 
-StringTable DiskTable(const ScaleResults& res) {
-  StringTable t = {{"store file", "MiB", "pages per fdatasync", "scattered ms", "in one run ms",
-                    "scattered / in one run"}};
+// A table of a timing taken on both stores' files: after `header`, a row
+// per store of each size where `timed`, its label then `cells(timing)`.
+template <typename T, typename Cells>
+StringTable BothStoresTable(const ScaleResults& res, std::vector<std::string> header,
+                            bool (*timed)(const ScaleSize&), T ScaleSize::*empty,
+                            T ScaleSize::*loaded, Cells cells) {
+  StringTable t = {std::move(header)};
   for (const ScaleSize& s : res.sizes) {
-    if (!DiskTimed(s)) {
+    if (!timed(s)) {
       continue;
     }
-    for (const auto* sync : {&s.empty_sync, &s.loaded_sync}) {
-      t.push_back({(sync == &s.empty_sync ? "empty, for " : "loaded ") + Count(s.certificates),
-                   Format("%.0f", sync->span_bytes / 1048576), std::to_string(sync->pages),
-                   Format("%.2f", sync->scattered_seconds * 1000),
-                   Format("%.2f", sync->contiguous_seconds * 1000),
-                   Format("%.1f", Ratio(sync->scattered_seconds, sync->contiguous_seconds))});
+    for (const bool is_empty : {true, false}) {
+      std::vector<std::string> row = {(is_empty ? "empty, for " : "loaded ") +
+                                      Count(s.certificates)};
+      for (std::string& cell : cells(s.*(is_empty ? empty : loaded))) {
+        row.push_back(std::move(cell));
+      }
+      t.push_back(std::move(row));
     }
   }
   return t;
+}
+
+StringTable DiskTable(const ScaleResults& res) {
+  return BothStoresTable(
+      res,
+      {"store file", "MiB", "pages per fdatasync", "scattered ms", "in one run ms",
+       "scattered / in one run"},
+      DiskTimed, &ScaleSize::empty_sync, &ScaleSize::loaded_sync, [](const SyncTiming& sync) {
+        return std::vector<std::string>{
+            Format("%.0f", sync.span_bytes / 1048576), std::to_string(sync.pages),
+            Format("%.2f", sync.scattered_seconds * 1000),
+            Format("%.2f", sync.contiguous_seconds * 1000),
+            Format("%.1f", Ratio(sync.scattered_seconds, sync.contiguous_seconds))};
+      });
 }
 
 bool HasDisk(const ScaleResults& res) {
@@ -131,20 +150,16 @@ bool ReadsTimed(const ScaleSize& s) {
 }
 
 StringTable ReadsTable(const ScaleResults& res) {
-  StringTable t = {{"store file", "MiB", "pages each way", "first touch in a map us",
-                    "pread 4 KB us", "map / pread"}};
-  for (const ScaleSize& s : res.sizes) {
-    if (!ReadsTimed(s)) {
-      continue;
-    }
-    for (const auto* r : {&s.empty_reads, &s.loaded_reads}) {
-      t.push_back({(r == &s.empty_reads ? "empty, for " : "loaded ") + Count(s.certificates),
-                   Format("%.0f", r->span_bytes / 1048576), std::to_string(r->pages),
-                   Format("%.1f", r->fault_seconds * 1e6), Format("%.1f", r->pread_seconds * 1e6),
-                   Format("%.1f", Ratio(r->fault_seconds, r->pread_seconds))});
-    }
-  }
-  return t;
+  return BothStoresTable(
+      res,
+      {"store file", "MiB", "pages each way", "first touch in a map us", "pread 4 KB us",
+       "map / pread"},
+      ReadsTimed, &ScaleSize::empty_reads, &ScaleSize::loaded_reads, [](const ReadTiming& r) {
+        return std::vector<std::string>{
+            Format("%.0f", r.span_bytes / 1048576), std::to_string(r.pages),
+            Format("%.1f", r.fault_seconds * 1e6), Format("%.1f", r.pread_seconds * 1e6),
+            Format("%.1f", Ratio(r.fault_seconds, r.pread_seconds))};
+      });
 }
 
 bool HasReads(const ScaleResults& res) {
@@ -506,6 +521,21 @@ std::string ScaleMarkdownReport(const ScaleResults& res) {
   return md;
 }
 
+namespace {
+
+// A timing taken on both stores' files: {"empty": ..., "loaded": ...}, or
+// {"error": why} when it was not taken.
+template <typename T, typename ToJson>
+nlohmann::json BothStoresJson(const std::string& error, const T& empty, const T& loaded,
+                              ToJson to_json) {
+  if (!error.empty()) {
+    return nlohmann::json{{"error", error}};
+  }
+  return nlohmann::json{{"empty", to_json(empty)}, {"loaded", to_json(loaded)}};
+}
+
+}  // namespace
+
 std::string ScaleJsonReport(const ScaleResults& res) {
   const Environment& env = res.env;
   const ScaleTargets target;
@@ -552,18 +582,14 @@ std::string ScaleJsonReport(const ScaleResults& res) {
                             {"scattered_fdatasync_s", t.scattered_seconds},
                             {"contiguous_fdatasync_s", t.contiguous_seconds}};
     };
-    e["disk_sync"] = s.sync_error.empty() ? nlohmann::json{{"empty", sync_json(s.empty_sync)},
-                                                           {"loaded", sync_json(s.loaded_sync)}}
-                                          : nlohmann::json{{"error", s.sync_error}};
+    e["disk_sync"] = BothStoresJson(s.sync_error, s.empty_sync, s.loaded_sync, sync_json);
     auto read_json = [](const ReadTiming& t) {
       return nlohmann::json{{"file_bytes_spanned", t.span_bytes},
                             {"pages", t.pages},
                             {"map_first_touch_s", t.fault_seconds},
                             {"pread_4k_s", t.pread_seconds}};
     };
-    e["page_reads"] = s.read_error.empty() ? nlohmann::json{{"empty", read_json(s.empty_reads)},
-                                                            {"loaded", read_json(s.loaded_reads)}}
-                                           : nlohmann::json{{"error", s.read_error}};
+    e["page_reads"] = BothStoresJson(s.read_error, s.empty_reads, s.loaded_reads, read_json);
     if (!s.budgets.empty()) {
       e["empty_beside_budgets"] = RunJson(s.empty_beside_budgets);
       e["budgets"] = nlohmann::json::array();
