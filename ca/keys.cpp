@@ -9,66 +9,8 @@
 namespace hostca::ca {
 
 Result<KeyType> ParseKeyType(std::string_view name) {
-  if (name == "p256") {
-    return KeyType::kP256;
-  }
-  if (name == "p384") {
-    return KeyType::kP384;
-  }
-  if (name == "ed25519") {
-    return KeyType::kEd25519;
-  }
-  if (name == "rsa3072") {
-    return KeyType::kRsa3072;
-  }
-  if (name == "rsa4096") {
-    return KeyType::kRsa4096;
-  }
-  return InvalidArgument(
-      "unknown key type '" + std::string(name) + "' (p256, p384, ed25519, rsa3072, rsa4096)",
-      "bad_key_type");
-}
-
-std::string_view KeyTypeName(KeyType type) {
-  switch (type) {
-    case KeyType::kP256:
-      return "p256";
-    case KeyType::kP384:
-      return "p384";
-    case KeyType::kEd25519:
-      return "ed25519";
-    case KeyType::kRsa3072:
-      return "rsa3072";
-    case KeyType::kRsa4096:
-      return "rsa4096";
-  }
-  return "p256";
-}
-
-Result<EvpPkeyPtr> GenerateKey(KeyType type) {
-  ClearOpenSslErrors();
-  EvpPkeyPtr key;
-  switch (type) {
-    case KeyType::kP256:
-      key.reset(EVP_EC_gen("P-256"));
-      break;
-    case KeyType::kP384:
-      key.reset(EVP_EC_gen("P-384"));
-      break;
-    case KeyType::kEd25519:
-      key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
-      break;
-    case KeyType::kRsa3072:
-      key.reset(EVP_RSA_gen(3072));
-      break;
-    case KeyType::kRsa4096:
-      key.reset(EVP_RSA_gen(4096));
-      break;
-  }
-  if (!key) {
-    return OpenSslError("key generation failed");
-  }
-  return key;
+  return ::hostca::ParseKeyType(name, {KeyType::kP256, KeyType::kP384, KeyType::kEd25519,
+                                       KeyType::kRsa3072, KeyType::kRsa4096});
 }
 
 Status WriteEncryptedKey(const std::string& path, EVP_PKEY* key, std::string_view passphrase,

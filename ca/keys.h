@@ -5,18 +5,19 @@
 #include <string>
 #include <string_view>
 
+#include "common/keys.h"
 #include "common/ossl.h"
 #include "common/status.h"
 
 namespace hostca::ca {
 
-enum class KeyType { kP256, kP384, kEd25519, kRsa3072, kRsa4096 };
+using KeyType = ::hostca::KeyType;
+using ::hostca::GenerateKey;
+using ::hostca::KeyTypeName;
 
-// "p256", "p384", "ed25519", "rsa3072", "rsa4096"; invalid_argument
-// (reason "bad_key_type") otherwise.
+// The CA's key types (`init --key-type`): "p256", "p384", "ed25519",
+// "rsa3072", "rsa4096"; invalid_argument (reason "bad_key_type") otherwise.
 Result<KeyType> ParseKeyType(std::string_view name);
-std::string_view KeyTypeName(KeyType type);
-Result<EvpPkeyPtr> GenerateKey(KeyType type);
 
 // The CA key at rest: PKCS#8 encrypted with AES-256-CBC (PBES2, OpenSSL's
 // default KDF), PEM, written atomically with mode 0600. With `exclusive` an

@@ -5,22 +5,20 @@
 #include <string>
 #include <string_view>
 
+#include "common/keys.h"
 #include "common/ossl.h"
 #include "common/status.h"
 
 namespace hostca::cli {
 
-enum class KeyType { kP256, kP384, kEd25519, kRsa2048, kRsa3072 };
+using KeyType = ::hostca::KeyType;
+using ::hostca::GenerateKey;
+using ::hostca::KeyTypeName;
+using ::hostca::KeyTypeOf;
 
-// "p256" | "p384" | "ed25519" | "rsa2048" | "rsa3072"; invalid_argument otherwise.
+// The host key types (`enroll --key-type`): "p256", "p384", "ed25519",
+// "rsa2048", "rsa3072"; invalid_argument (reason "bad_key_type") otherwise.
 Result<KeyType> ParseKeyType(std::string_view name);
-std::string_view KeyTypeName(KeyType type);
-// The type of an existing key (renewal keeps the key type); invalid_argument
-// for a kind of key hostca does not generate.
-Result<KeyType> KeyTypeOf(EVP_PKEY* key);
-
-// A fresh private key; internal when OpenSSL fails.
-Result<EvpPkeyPtr> GenerateKey(KeyType type);
 
 // A PKCS#10 request for `key` with subject CN=`common_name`, signed with
 // SHA-256 (SHA-384 for P-384; none for Ed25519), PEM. The server takes the

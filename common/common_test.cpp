@@ -11,6 +11,7 @@
 #include "common/der.h"
 #include "common/encoding.h"
 #include "common/file.h"
+#include "common/keys.h"
 #include "common/pem.h"
 #include "common/status.h"
 
@@ -37,6 +38,41 @@ TEST_CASE("Result carries a value or a status with a stable reason") {
   REQUIRE(r.status().code() == Code::kInvalidArgument);
   REQUIRE(r.status().reason() == "odd_number");
   REQUIRE(Internal("x").reason() == "internal");
+}
+
+TEST_CASE("key types: names, the allowed subset, and the type of a key") {
+  const std::initializer_list<KeyType> all = {KeyType::kP256,    KeyType::kP384,
+                                              KeyType::kEd25519, KeyType::kRsa2048,
+                                              KeyType::kRsa3072, KeyType::kRsa4096};
+  for (KeyType t : all) {
+    INFO(KeyTypeName(t));
+    auto parsed = ParseKeyType(KeyTypeName(t), all);
+    REQUIRE(parsed.ok());
+    CHECK(*parsed == t);
+  }
+  auto refused = ParseKeyType("rsa4096", {KeyType::kP256, KeyType::kEd25519});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == Code::kInvalidArgument);
+  CHECK(refused.status().reason() == "bad_key_type");
+  CHECK(refused.status().message() == "unknown key type 'rsa4096' (p256, ed25519)");
+  CHECK_FALSE(ParseKeyType("P256", all).ok());  // names are exact
+
+  for (KeyType t : {KeyType::kP256, KeyType::kP384, KeyType::kEd25519, KeyType::kRsa2048}) {
+    INFO(KeyTypeName(t));
+    auto key = GenerateKey(t);
+    REQUIRE(key.ok());
+    auto type = KeyTypeOf(key->get());
+    REQUIRE(type.ok());
+    CHECK(*type == t);
+  }
+  EvpPkeyPtr x25519(EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519"));
+  REQUIRE(x25519);
+  CHECK(KeyTypeOf(x25519.get()).status().reason() == "bad_key_type");
+  EvpPkeyPtr k1(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "secp256k1"));
+  REQUIRE(k1);
+  auto k1_type = KeyTypeOf(k1.get());
+  CHECK(k1_type.status().reason() == "bad_key_type");
+  CHECK(k1_type.status().message() == "unsupported EC group secp256k1");
 }
 
 TEST_CASE("hex and base64url round-trip") {
