@@ -36,14 +36,20 @@ struct ReadTiming {
   double span_bytes = 0;     // the part of the file the offsets cover
   double fault_seconds = 0;  // mean per first touch of a page in a read-only shared map
   double pread_seconds = 0;  // mean per 4 KB pread of a page
+  // Mapping a page ahead instead (what bench/experiments' map-next-pages
+  // did): mean per madvise(MADV_POPULATE_READ) of one page, then per first
+  // touch of a page so mapped; both 0 where the kernel has no
+  // MADV_POPULATE_READ (before Linux 5.14).
+  double populate_seconds = 0;
+  double touch_populated_seconds = 0;
 };
 
 // Up to `pages` random pages of the file's allocated part, each in a 64 KB
 // window of its own, touched once each through a new read-only MAP_SHARED
-// map of the file, then as many others read with pread (fewer where the
-// file has fewer than 2 x `pages` such windows; at least 20). Both read
-// what the page cache holds (a warm store); run on files no process is
-// writing.
+// map of the file; as many others read with pread; as many others mapped
+// one at a time with MADV_POPULATE_READ, then touched (fewer where the file
+// has fewer than 3 x `pages` such windows; at least 20). All read what the
+// page cache holds (a warm store); run on files no process is writing.
 Result<ReadTiming> TimePageReads(const std::string& path, size_t pages);
 
 }  // namespace hostca::bench
