@@ -499,7 +499,7 @@ Status LmdbBackend::Open() {
   redo_options.checkpoint_bytes = options_.checkpoint_bytes;
   redo_options.checkpoint_interval = std::chrono::milliseconds(options_.checkpoint_ms);
   redo_options.writeback_interval = std::chrono::milliseconds(options_.writeback_ms);
-  HOSTCA_ASSIGN_OR_RETURN(redo_, Redo::Acquire(options_.path, redo_options, logging_));
+  HOSTCA_ASSIGN_OR_RETURN(redo_, Redo::Acquire(options_.path, redo_options));
   HOSTCA_RETURN_IF_ERROR(redo_->RestoreMetaPages());  // after a crash of a logging process
   if (const int rc = mdb_env_create(&env_); rc != 0) {
     env_ = nullptr;

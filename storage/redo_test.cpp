@@ -379,6 +379,37 @@ TEST_CASE("redo log: a clean close needs no recovery, and the store reopens eith
   RequireSerials(**store, 3000);
 }
 
+// The log reads and rewrites LMDB's meta pages by LMDB 0.9's offsets, so
+// it refuses a page that is not laid out as 0.9's (another major version of
+// the library, or a store one made) before reading or writing one.
+TEST_CASE("redo log: meta pages of another LMDB layout are refused, not read by 0.9's offsets") {
+  hostca::testing::TempDir dir;
+  const std::string db = dir.Sub("db");
+  {
+    auto store = OpenLmdbStorage(Logged(db));
+    REQUIRE(store.ok());
+    REQUIRE((*store)->Update([](WriteTxn& txn) { return txn.PutMeta("k", "v"); }).ok());
+  }
+  auto file = ReadFile(db + "/data.mdb");
+  REQUIRE(file.ok());
+  REQUIRE(file->size() >= 4096 + internal::kMetaBytes);
+  for (const size_t at : {size_t{0}, size_t{4096}}) {  // both meta slots
+    const std::string meta = file->substr(at, internal::kMetaBytes);
+    REQUIRE(internal::CheckMetaLayout(meta, "slot").ok());
+    const auto refused = [&](size_t byte, char value) {
+      std::string bad = meta;
+      bad[byte] = value;
+      const Status st = internal::CheckMetaLayout(bad, "slot");
+      return !st.ok() && st.reason() == "lmdb_layout";
+    };
+    CHECK(refused(10, 0x01));  // a branch page's flags, not P_META
+    CHECK(refused(16, 0x00));  // magic
+    CHECK(refused(19, 0x00));
+    CHECK(refused(20, 0x02));  // data version 2
+    CHECK(internal::CheckMetaLayout(meta.substr(0, 100), "slot").reason() == "lmdb_layout");
+  }
+}
+
 // Each checkpoint pins its snapshot until the next one is durable, and
 // then lets it go: if a pin stayed, LMDB could reuse no page freed after it
 // and a store of steady size would grow with every write.

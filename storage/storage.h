@@ -216,7 +216,9 @@ struct LmdbOptions {
 // unavailable "store_in_use" when another open holds it (one writing open
 // of a directory at a time, in any process: DIR/redo.ckpt is flocked). A store
 // left by a crash of a process that used the redo log is recovered here.
-// Internal "corrupt_store" also when that log cannot be replayed.
+// Internal "corrupt_store" also when that log cannot be replayed; internal
+// "lmdb_layout" when the redo log would read or write meta pages of an
+// LMDB other than 0.9 (internal/redo.h CheckMetaLayout).
 Result<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbOptions& options);
 
 // CopyCompactTo for a store another process has open (hostca-server

@@ -30,11 +30,38 @@ uint64_t MetaTxnid(std::string_view meta) {
   return id;
 }
 
+template <typename T>
+T HostOrderAt(std::string_view bytes, size_t at) {
+  T v{};
+  std::memcpy(&v, bytes.data() + at, sizeof(v));
+  return v;
+}
+
 std::string LogPath(const std::string& dir, int which) {
   return dir + "/redo-" + std::to_string(which) + ".log";
 }
 
 }  // namespace
+
+Status CheckMetaLayout(std::string_view meta, const std::string& where) {
+  int major = 0;
+  int minor = 0;
+  int patch = 0;
+  const char* version = mdb_version(&major, &minor, &patch);
+  const std::string fix = ": the redo log knows LMDB 0.9's meta pages only";
+  if (major != 0 || minor != 9) {
+    return Internal(std::string("this hostca links ") + version + fix, "lmdb_layout");
+  }
+  constexpr uint16_t kPageMeta = 0x08;  // P_META, in the page header at offset 10
+  constexpr uint32_t kMagic = 0xBEEFC0DE;
+  constexpr uint32_t kDataVersion = 1;
+  if (meta.size() < kMetaBytes || (HostOrderAt<uint16_t>(meta, 10) & kPageMeta) == 0 ||
+      HostOrderAt<uint32_t>(meta, 16) != kMagic ||
+      HostOrderAt<uint32_t>(meta, 20) != kDataVersion) {
+    return Internal(where + " is not an LMDB 0.9 meta page" + fix, "lmdb_layout");
+  }
+  return Status::Ok();
+}
 
 Result<std::optional<Redo::Ckpt>> Redo::ReadCkpt(int fd, const std::string& path) {
   std::optional<Ckpt> best;
@@ -58,6 +85,9 @@ Result<std::optional<Redo::Ckpt>> Redo::ReadCkpt(int fd, const std::string& path
     if (c.active && (c.page_size < 4096 || c.page_size > 65536 || MetaTxnid(c.meta) != c.txnid)) {
       return CorruptStore(path + " holds a checkpoint that does not describe an LMDB meta page");
     }
+    if (c.active) {  // recovery would write it over data.mdb's meta pages
+      HOSTCA_RETURN_IF_ERROR(CheckMetaLayout(c.meta, "the checkpoint in " + path));
+    }
     if (!best || c.seq > best->seq) {
       best = c;
     }
@@ -65,14 +95,13 @@ Result<std::optional<Redo::Ckpt>> Redo::ReadCkpt(int fd, const std::string& path
   return best;
 }
 
-Result<std::unique_ptr<Redo>> Redo::Acquire(const std::string& dir, RedoOptions options,
-                                            bool logging) {
+Result<std::unique_ptr<Redo>> Redo::Acquire(const std::string& dir, RedoOptions options) {
   const std::string path = dir + "/redo.ckpt";
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     return IoError("cannot open " + path);
   }
-  std::unique_ptr<Redo> redo(new Redo(dir, options, fd, logging));
+  std::unique_ptr<Redo> redo(new Redo(dir, options, fd));
   const auto lock = [&](int how) -> Status {
     if (::flock(fd, how | LOCK_NB) == 0) {
       return Status::Ok();
@@ -258,6 +287,7 @@ Status Redo::PinLatest(MDB_env* env, MDB_txn** pin, Ckpt* c) {
   if (!whole) {
     return Unavailable(what + ": the file ends before it", "storage_io");
   }
+  HOSTCA_RETURN_IF_ERROR(CheckMetaLayout(c->meta, "the meta page of " + dir_ + "/data.mdb"));
   if (MetaTxnid(c->meta) != c->txnid) {
     return Internal("the meta page of transaction " + std::to_string(c->txnid) +
                     " was overwritten before the checkpoint read it");

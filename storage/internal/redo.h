@@ -51,6 +51,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "common/status.h"
@@ -66,6 +67,15 @@ namespace hostca::storage::internal {
 // last field.
 inline constexpr size_t kMetaBytes = 256;
 inline constexpr size_t kMetaTxnidOffset = 144;
+
+// Whether `meta` (kMetaBytes read from a meta slot) has LMDB 0.9's layout,
+// the one the offsets above assume: P_META in the page header's flags, then
+// MDB_meta's magic (0xBEEFC0DE) and data version 1, in host order. Any
+// other LMDB (a Debian upgrade to a later major version, a store made by
+// one) is refused with internal "lmdb_layout" instead of being
+// read or written by those offsets. The linked library's version is checked
+// too (`mdb_version`): the log replays with it.
+Status CheckMetaLayout(std::string_view meta, const std::string& where);
 
 struct RedoOptions {
   // A checkpoint starts once the log holds this many bytes, or this long
@@ -91,12 +101,11 @@ struct RedoStats {
 class Redo {
  public:
   // Locks the store and reads the checkpoint file. Every process that
-  // writes, with the log (`logging`) or without, holds the flock
+  // writes, with the log or without, holds the flock
   // exclusively: one writing process at a time. Errors: unavailable
   // "store_in_use" when another process holds it; internal
   // "corrupt_store" when a checkpoint slot that checks is malformed.
-  static Result<std::unique_ptr<Redo>> Acquire(const std::string& dir, RedoOptions options,
-                                               bool logging);
+  static Result<std::unique_ptr<Redo>> Acquire(const std::string& dir, RedoOptions options);
   ~Redo();
   Redo(const Redo&) = delete;
   Redo& operator=(const Redo&) = delete;
@@ -156,8 +165,8 @@ class Redo {
     std::chrono::steady_clock::time_point started;
   };
 
-  Redo(std::string dir, RedoOptions options, int ckpt_fd, bool logging)
-      : dir_(std::move(dir)), options_(options), ckpt_fd_(ckpt_fd), logging_(logging) {}
+  Redo(std::string dir, RedoOptions options, int ckpt_fd)
+      : dir_(std::move(dir)), options_(options), ckpt_fd_(ckpt_fd) {}
   static Result<std::optional<Ckpt>> ReadCkpt(int fd, const std::string& path);
   friend Result<bool> RedoRecoveryPending(const std::string& dir);
   Status OpenDataFd();
@@ -184,7 +193,6 @@ class Redo {
   const std::string dir_;
   const RedoOptions options_;
   int ckpt_fd_ = -1;
-  const bool logging_;
   int data_fd_ = -1;
   Ckpt ckpt_;  // the last durable checkpoint
   std::unique_ptr<RedoLog> logs_[2];
