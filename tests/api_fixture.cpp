@@ -86,6 +86,20 @@ ApiFixture::~ApiFixture() {
   thread_.join();
 }
 
+HttpResult FromHttplib(const httplib::Result& res) {
+  HttpResult out;
+  if (!res) {
+    out.status = -1;
+    out.raw = httplib::to_string(res.error());
+    return out;
+  }
+  out.status = res->status;
+  out.raw = res->body;
+  out.headers = res->headers;
+  out.body = nlohmann::json::parse(res->body, nullptr, false);
+  return out;
+}
+
 HttpResult ApiFixture::Call(const std::string& method, const std::string& path,
                             const nlohmann::json& body, const HostCreds* creds,
                             const std::string& bearer) {
@@ -105,17 +119,7 @@ HttpResult ApiFixture::Call(const std::string& method, const std::string& path,
       : method == "POST" ? cli->Post(path.c_str(), headers, payload, "application/json")
       : method == "PUT"  ? cli->Put(path.c_str(), headers, payload, "application/json")
                          : cli->Delete(path.c_str(), headers);
-  HttpResult out;
-  if (!res) {
-    out.status = -1;
-    out.raw = httplib::to_string(res.error());
-    return out;
-  }
-  out.status = res->status;
-  out.raw = res->body;
-  out.headers = res->headers;
-  out.body = nlohmann::json::parse(res->body, nullptr, false);
-  return out;
+  return FromHttplib(res);
 }
 
 HttpResult ApiFixture::Enroll(const std::string& hostname, const std::string& token,

@@ -34,6 +34,11 @@ struct HttpResult {
   }
 };
 
+// An httplib client's answer as an HttpResult: status -1 and the error's
+// name in `raw` when no answer came; `body` is discarded JSON when the body
+// is not JSON.
+HttpResult FromHttplib(const httplib::Result& res);
+
 // Evaluates `call` (an HttpResult) once, then checks the HTTP status and the
 // error code (Catch2 REQUIREs in the calling test).
 #define REQUIRE_ANSWER(call, st, c)         \

@@ -53,17 +53,7 @@ HttpResult Send(ApiFixture& ca, const std::string& method, const std::string& pa
                         : method == "PUT"
                             ? cli.Put(path.c_str(), headers, body, content_type.c_str())
                             : cli.Post(path.c_str(), headers, body, content_type.c_str());
-  HttpResult out;
-  if (!res) {
-    out.status = -1;
-    out.raw = httplib::to_string(res.error());
-    return out;
-  }
-  out.status = res->status;
-  out.raw = res->body;
-  out.headers = res->headers;
-  out.body = json::parse(res->body, nullptr, false);
-  return out;
+  return FromHttplib(res);
 }
 
 // Percent-encodes everything but unreserved characters.
