@@ -586,8 +586,8 @@ TEST_CASE("serials are 16 bytes positive and distinct and print as hex without l
   REQUIRE(*SerialFromHex(SerialToHex(s)) == s);
   REQUIRE_FALSE(SerialFromHex("xyz").ok());
   REQUIRE_FALSE(ParseKeyType("dsa").ok());
-  CHECK(ParseKeyType("rsa2048").status().reason() ==
-        "bad_key_type");  // a host key type, not a CA's
+  // rsa2048 is a host key type, not a CA's
+  CHECK(ParseKeyType("rsa2048").status().reason() == "bad_key_type");
 }
 
 }  // namespace
