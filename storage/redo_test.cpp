@@ -278,10 +278,10 @@ TEST_CASE("redo log: a crash in the middle of a recovery leaves a store the next
 }
 
 // A recovery replays many logged transactions in each LMDB transaction, so
-// LMDB's transaction ids then run behind the records' (the store's file of
-// the other generation still holds records with greater ids). The store
-// logs on from there; the next crash, with or without checkpoints since,
-// and with any of the pages written since on disk, recovers every write.
+// LMDB's transaction ids then run behind the ids of the records it
+// replayed. The store logs on from there; the next crash, with or without
+// checkpoints since, and with any of the pages written since on disk,
+// recovers every write.
 TEST_CASE("redo log: a store recovered in chunks logs on, and its next crash recovers") {
   const bool checkpoints = GENERATE(false, true);
   INFO((checkpoints ? "a checkpoint after every batch" : "no checkpoint after the recovery's"));
