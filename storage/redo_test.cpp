@@ -219,17 +219,15 @@ TEST_CASE("redo log: a power loss keeps every logged write, whatever pages reach
 
 uint64_t g_replay_stop = 0;
 
-// A child process opens the crashed store, replaying `chunk` logged
-// transactions per LMDB transaction, and dies after the commit that
-// replays the `stop`th, in the middle of the recovery.
-void RecoverAndVanish(const std::string& crashed, uint64_t stop, size_t chunk) {
+// A child process opens the crashed store and dies after replaying
+// `stop` transactions, in the middle of the recovery.
+void RecoverAndVanish(const std::string& crashed, uint64_t stop) {
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     g_replay_stop = stop;
-    internal::SetReplayChunkForTest(chunk);
     internal::SetReplayHookForTest([](uint64_t replayed) {
-      if (replayed >= g_replay_stop) {
+      if (replayed == g_replay_stop) {
         ::_exit(0);
       }
     });
@@ -260,10 +258,8 @@ TEST_CASE("redo log: a crash in the middle of a recovery leaves a store the next
     for (int crash = 0; crash < 1 + (trial + 1) % 2; ++crash) {
       const std::string before = *ReadFile(crashed + "/data.mdb");
       const uint64_t stop = 1 + pick() % 250;
-      const size_t chunk = 1 + pick() % 16;
-      INFO("crash " << crash << " after " << stop << " replayed transactions, " << chunk
-                    << " per LMDB transaction");
-      RecoverAndVanish(crashed, stop, chunk);
+      INFO("crash " << crash << " after " << stop << " replayed transactions");
+      RecoverAndVanish(crashed, stop);
       REQUIRE(*internal::RedoRecoveryPending(crashed));
       if (trial >= 2) {
         const std::string after = *ReadFile(crashed + "/data.mdb");
@@ -274,58 +270,6 @@ TEST_CASE("redo log: a crash in the middle of a recovery leaves a store the next
       }
     }
     RequireRecovers(crashed, site.model, trial % 3 != 2);
-  }
-}
-
-// A recovery replays many logged transactions in each LMDB transaction, so
-// LMDB's transaction ids then run behind the ids of the records it
-// replayed. The store logs on from there; the next crash, with or without
-// checkpoints since, and with any of the pages written since on disk,
-// recovers every write.
-TEST_CASE("redo log: a store recovered in chunks logs on, and its next crash recovers") {
-  const bool checkpoints = GENERATE(false, true);
-  INFO((checkpoints ? "a checkpoint after every batch" : "no checkpoint after the recovery's"));
-  hostca::testing::TempDir dir;
-  const CrashSite site = WriteThenCrash(dir);
-  const std::string db = dir.Sub("recovered");
-  MakeCrashed(dir, db, site.written);
-  LmdbOptions options = Logged(db);
-  if (checkpoints) {
-    options.checkpoint_bytes = 1;
-  } else {
-    options.checkpoint_bytes = 1ull << 40;
-    options.checkpoint_ms = 1u << 30;
-  }
-  Model model = site.model;
-  std::string durable, written;
-  {
-    internal::SetReplayChunkForTest(16);  // about 300 logged transactions: 19 chunks
-    auto store = OpenLmdbStorage(options);
-    internal::SetReplayChunkForTest(0);
-    REQUIRE(store.ok());
-    REQUIRE((*store)->Stats().replayed == 300);
-    RequireHolds(**store, model);
-    durable = *ReadFile(db + "/data.mdb");  // the open checkpointed
-    std::mt19937_64 rng(11);
-    Churn(**store, rng, 60, &model);
-    written = *ReadFile(db + "/data.mdb");
-    for (const char* f : {"redo.ckpt", "redo-0.log", "redo-1.log"}) {
-      Copy(db + "/" + f, dir.Sub(std::string("saved-") + f));
-    }
-    (*store)->Close();
-  }
-  // Without checkpoints the pages written since the open may reach the
-  // disk in any subset; with them only the page cache's image is a state
-  // the disk can be in (a process killed, not a power loss).
-  for (int trial = 0; trial < (checkpoints ? 1 : 4); ++trial) {
-    INFO("trial " << trial);
-    const std::string crashed = dir.Sub("crashed" + std::to_string(trial));
-    std::mt19937_64 pick(200 + static_cast<uint64_t>(trial));
-    MakeCrashed(dir, crashed, checkpoints ? written : MixPages(durable, written, [&](size_t) {
-                  return trial == 1 || (trial > 1 && pick() % 2 == 0);
-                }));
-    REQUIRE(*internal::RedoRecoveryPending(crashed));
-    RequireRecovers(crashed, model, true);
   }
 }
 

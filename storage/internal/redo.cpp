@@ -4,13 +4,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <string>
 #include <utility>
-#include <vector>
 
 #include "common/encoding.h"
 #include "storage/internal/codec.h"
@@ -20,7 +17,6 @@ namespace hostca::storage::internal {
 namespace {
 
 std::atomic<void (*)(uint64_t)> g_replay_hook{nullptr};
-std::atomic<size_t> g_replay_chunk_records{kReplayChunkRecords};
 
 constexpr char kCkptMagic[4] = {'H', 'C', 'K', '1'};
 constexpr size_t kSlotBytes = 4 + 5 * 8 + kMetaBytes + 8;
@@ -211,71 +207,7 @@ Status Redo::Replay(MDB_env* env, const Dbis& dbis) {
                         std::to_string(ckpt_.txnid));
   }
   pin_ = pin.Release();
-  // The records after the checkpoint, consecutive, go into LMDB in chunks
-  // of up to kReplayChunkRecords records and kReplayChunkBytes of their
-  // writes, one write transaction each: a commit per record copied and
-  // wrote the same B-tree branch pages once per record (a start after a
-  // crash at 1M stored certificates: 1.4 against 0.9 ms per record
-  // replayed, storage/README.md). The first chunk's LMDB transaction must
-  // follow the checkpoint's and each later one the chunk before. LMDB's
-  // transaction ids then run behind the records' (T+chunks against
-  // T+records); Start, which follows, checkpoints the store at LMDB's latest
-  // under a generation two past the checkpoint's, so the replayed records
-  // (of the two generations read here) are never read again, and then
-  // empties both files.
-  const size_t chunk_records = std::max<size_t>(1, g_replay_chunk_records.load());
   uint64_t last = ckpt_.txnid;
-  uint64_t chunks = 0;
-  std::vector<std::string> chunk;
-  size_t chunk_bytes = 0;
-  auto apply_chunk = [&]() -> Status {
-    if (chunk.empty()) {
-      return Status::Ok();
-    }
-    while (true) {
-      HOSTCA_ASSIGN_OR_RETURN(TxnHandle txn, BeginTxn(env, nullptr, 0, "cannot replay the log"));
-      if (mdb_txn_id(txn.get()) != ckpt_.txnid + chunks + 1) {
-        return CorruptStore("the store in " + dir_ + " is at transaction " +
-                            std::to_string(mdb_txn_id(txn.get()) - 1) + " after " +
-                            std::to_string(chunks) + " replayed from its checkpoint's " +
-                            std::to_string(ckpt_.txnid));
-      }
-      LmdbKv kv(txn.get(), dbis);
-      Status st;
-      for (const std::string& ops : chunk) {
-        if (st = ReplayOps(ops, kv); !st.ok()) {
-          break;
-        }
-      }
-      if (st.ok()) {
-        st = txn.Commit("cannot commit a replayed transaction");
-      }
-      if (kv.map_full() || st.reason() == kMapFullReason) {
-        txn.Abort();
-        MDB_envinfo info;
-        mdb_env_info(env, &info);
-        if (const int rc = mdb_env_set_mapsize(env, info.me_mapsize * 2); rc != 0) {
-          return LmdbError("cannot grow the store to replay its log", rc);
-        }
-        continue;  // the whole chunk again, in the larger map
-      }
-      HOSTCA_RETURN_IF_ERROR(st);
-      break;
-    }
-    ++chunks;
-    uint64_t replayed = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.replayed += chunk.size();
-      replayed = stats_.replayed;
-    }
-    chunk.clear();
-    chunk_bytes = 0;
-    if (auto* hook = g_replay_hook.load(); hook != nullptr) {
-      hook(replayed);
-    }
-    return Status::Ok();
-  };
   for (uint64_t gen = ckpt_.gen; gen <= ckpt_.gen + 1; ++gen) {
     HOSTCA_RETURN_IF_ERROR(logs_[gen & 1]->Scan([&](uint64_t txnid, std::string_view payload) {
       if (payload.size() < 8 || ReadBigEndian64(payload) != gen || txnid <= last) {
@@ -285,16 +217,42 @@ Status Redo::Replay(MDB_env* env, const Dbis& dbis) {
         return CorruptStore("the redo log in " + dir_ + " skips from transaction " +
                             std::to_string(last) + " to " + std::to_string(txnid));
       }
+      while (true) {
+        HOSTCA_ASSIGN_OR_RETURN(TxnHandle txn, BeginTxn(env, nullptr, 0, "cannot replay the log"));
+        if (mdb_txn_id(txn.get()) != txnid) {
+          return CorruptStore("the store in " + dir_ + " is at transaction " +
+                              std::to_string(mdb_txn_id(txn.get()) - 1) +
+                              " where its redo log continues from " + std::to_string(last));
+        }
+        LmdbKv kv(txn.get(), dbis);
+        Status st = ReplayOps(payload.substr(8), kv);
+        if (st.ok()) {
+          st = txn.Commit("cannot commit a replayed transaction");
+        }
+        if (kv.map_full() || st.reason() == kMapFullReason) {
+          txn.Abort();
+          MDB_envinfo info;
+          mdb_env_info(env, &info);
+          if (const int rc = mdb_env_set_mapsize(env, info.me_mapsize * 2); rc != 0) {
+            return LmdbError("cannot grow the store to replay its log", rc);
+          }
+          continue;
+        }
+        HOSTCA_RETURN_IF_ERROR(st);
+        break;
+      }
       last = txnid;
-      chunk.emplace_back(payload.substr(8));
-      chunk_bytes += payload.size() - 8;
-      if (chunk.size() >= chunk_records || chunk_bytes >= kReplayChunkBytes) {
-        return apply_chunk();
+      uint64_t replayed = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        replayed = ++stats_.replayed;
+      }
+      if (auto* hook = g_replay_hook.load(); hook != nullptr) {
+        hook(replayed);
       }
       return Status::Ok();
     }));
   }
-  HOSTCA_RETURN_IF_ERROR(apply_chunk());
   return Status::Ok();  // Start or MarkClean, which follow, sync before their checkpoint write
 }
 
@@ -350,14 +308,8 @@ Status Redo::Start(MDB_env* env) {
   Status st = WriteCkpt(c);
   if (st.ok()) {
     // Only now: until the checkpoint above was durable, an earlier one
-    // could have named these files' records. Both: a replay leaves LMDB's
-    // transaction ids behind the records' (Replay), and the next
-    // generation's file, which the next checkpoint empties before its
-    // first append, must not keep records newer than the store until then.
+    // could have named this file's records.
     st = logs_[c.gen & 1]->Reset();
-    if (st.ok() && logs_[(c.gen + 1) & 1]->end() > 0) {
-      st = logs_[(c.gen + 1) & 1]->Reset();
-    }
   }
   if (!st.ok()) {
     mdb_txn_abort(pin);
@@ -662,9 +614,5 @@ Result<bool> RedoRecoveryPending(const std::string& dir) {
 }
 
 void SetReplayHookForTest(void (*hook)(uint64_t replayed)) { g_replay_hook.store(hook); }
-
-void SetReplayChunkForTest(size_t records) {
-  g_replay_chunk_records.store(records == 0 ? kReplayChunkRecords : records);
-}
 
 }  // namespace hostca::storage::internal

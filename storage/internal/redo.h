@@ -16,9 +16,7 @@
 //   - Recovery writes T's meta page over both of LMDB's meta pages (LMDB
 //     opens the one with the greater transaction id; a later one may have
 //     reached the disk), opens the environment at T, and replays every
-//     logged transaction after T in order, consecutive ones together in a
-//     few LMDB transactions (Replay), then checkpoints under a generation
-//     two past T's, so that no replayed record is read again.
+//     logged transaction after T in order, each with the id it had.
 //   - The log alternates between two files, by generation: a checkpoint
 //     opens the next generation at its T, and a file is emptied only when
 //     the checkpoint durable on disk made all its records redundant.
@@ -79,14 +77,6 @@ inline constexpr size_t kMetaTxnidOffset = 144;
 // too (`mdb_version`): the log replays with it.
 Status CheckMetaLayout(std::string_view meta, const std::string& where);
 
-// Replay's chunks: at most this many logged transactions, and this many
-// bytes of their writes, in one LMDB transaction. A write transaction keeps
-// each page it changes in memory (4 KiB) until its commit; an issuance
-// changes a few B-tree leaves and their branch pages, so 4 MiB of writes
-// (about 1500 issuances) keep some tens of MiB at most.
-inline constexpr size_t kReplayChunkRecords = 256;
-inline constexpr size_t kReplayChunkBytes = 4u << 20;
-
 struct RedoOptions {
   // A checkpoint starts once the log holds this many bytes, or this long
   // after the previous one started, whichever comes first.
@@ -126,12 +116,9 @@ class Redo {
   // into both meta slots of data.mdb, fdatasynced.
   Status RestoreMetaPages();
   // After the tables are open: the logged transactions after the
-  // checkpoint, in order, up to kReplayChunkRecords of them (and
-  // kReplayChunkBytes of their writes) in each LMDB transaction
-  // (MDB_NOSYNC), whose ids therefore run behind the records'. Start or
+  // checkpoint, each in a transaction of its own (MDB_NOSYNC). Start or
   // MarkClean must follow: they fdatasync before the checkpoint file
-  // changes, and until then the checkpoint stays pinned; Start's
-  // checkpoint takes LMDB's latest id and a new generation.
+  // changes, and until then the checkpoint stays pinned.
   Status Replay(MDB_env* env, const Dbis& dbis);
   // Without the log: fdatasyncs data.mdb and marks the checkpoint file not
   // active (after a recovery, so a later open does not replay again).
@@ -234,13 +221,10 @@ class Redo {
 // writing once (which recovers it) before its data.mdb may be read.
 Result<bool> RedoRecoveryPending(const std::string& dir);
 
-// Tests only: `hook` runs on the opening thread after each LMDB transaction
-// a recovery commits, with how many logged transactions this open has
-// replayed so far (a test's child process ends itself there: a crash in
-// the middle of a recovery). Null, the default, runs nothing.
+// Tests only: `hook` runs on the opening thread after each transaction a
+// recovery replays and commits, with how many this open has replayed (a
+// test's child process ends itself there: a crash in the middle of a
+// recovery). Null, the default, runs nothing.
 void SetReplayHookForTest(void (*hook)(uint64_t replayed));
-// Tests only: at most `records` logged transactions per LMDB transaction
-// of a replay (0: kReplayChunkRecords, the default).
-void SetReplayChunkForTest(size_t records);
 
 }  // namespace hostca::storage::internal
