@@ -7,7 +7,7 @@ HOSTCA_PACKAGES=(
   libssl-dev openssl
   libcpp-httplib-dev liblmdb-dev lmdb-utils libspdlog-dev catch2 libbotan-2-dev botan
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgoogle-perftools-dev
-  gnutls-bin libnss3-tools curl jq
+  gnutls-bin libnss3-tools curl jq systemd
 )
 
 hostca_install_deps() {

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@
 #include "server/p12_commands.h"
 #include "server/running_server.h"
 #include "server/server.h"
+#include "server/service_manager.h"
 #include "storage/storage.h"
 
 namespace hostca::server {
@@ -250,6 +252,23 @@ int RunImportTlsCommand(const Flags& f, const P12Flags& p) {
   return 0;
 }
 
+// Tells systemd (Type=notify, conf/hostca-server.service) the server's
+// state; a failure only costs a warning: the server serves either way, and
+// systemd then reports the start as timed out.
+void Notify(const std::string& state) {
+  if (const Status st = NotifyServiceManager(state); !st.ok()) {
+    spdlog::warn("{}", st.ToString());
+  }
+}
+
+int CannotServe(const Status& st) {
+  spdlog::error("cannot start: {}", st.ToString());
+  std::string line = st.message();  // one line: a newline would start another assignment
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  Notify("STATUS=cannot start: " + line);
+  return 1;
+}
+
 int RunServeCommand(const Flags& f) {
   auto options = BuildOptions(f);
   if (!options.ok()) {
@@ -266,21 +285,26 @@ int RunServeCommand(const Flags& f) {
 
   auto server = Server::Create(*options, SystemClock::Instance());
   if (!server.ok()) {
-    spdlog::error("cannot start: {}", server.status().ToString());
-    return 1;
+    return CannotServe(server.status());
   }
   if (Status st = (*server)->Bind(); !st.ok()) {
-    spdlog::error("cannot start: {}", st.ToString());
-    return 1;
+    return CannotServe(st);
   }
   Server* srv = server->get();
   std::thread waiter([srv, signals] {
     int sig = 0;
     sigwait(&signals, &sig);
     spdlog::info("signal {}: draining requests and stopping", sig);
+    Notify("STOPPING=1\nSTATUS=draining requests and stopping");
     srv->Stop();
   });
   spdlog::info("hostca-server ready");
+  // Both listeners are bound and listening (connections wait in their
+  // queues until the accept loops start), the store is open and any crash
+  // recovered: what a unit ordered after this one may rely on.
+  Notify("READY=1\nSTATUS=serving the API on port " + std::to_string(srv->https_port()) +
+         " (HTTPS), the CA certificate and CRL on port " + std::to_string(srv->http_port()) +
+         " (HTTP)");
   const Status st = srv->Run();
   // The waiter must be gone before the server is destroyed: if Run ended on
   // its own, wake it with the signal it waits for.

@@ -9,12 +9,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -26,8 +28,9 @@ class ServerProcess {
  public:
   // Starts `hostca-server serve --data DIR --listen 127.0.0.1:0
   // --http-listen 127.0.0.1:0 EXTRA...`; output goes to DIR/../<name>.log.
+  // `env`: "NAME=value" entries added to the server's environment.
   ServerProcess(const std::string& data_dir, const std::string& log_path,
-                std::vector<std::string> extra = {})
+                std::vector<std::string> extra = {}, std::vector<std::string> env = {})
       : log_path_(log_path) {
     std::vector<std::string> args = {BinaryPath("hostca-server"),
                                      "serve",
@@ -38,6 +41,20 @@ class ServerProcess {
                                      "--http-listen",
                                      "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> envp;  // made before the fork: the child only execs
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string_view entry(*e);
+      const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& mine) {
+        return entry.substr(0, entry.find('=') + 1) == mine.substr(0, mine.find('=') + 1);
+      });
+      if (!replaced) {
+        envp.push_back(*e);
+      }
+    }
+    for (std::string& e : env) {
+      envp.push_back(e.data());
+    }
+    envp.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ < 0) {
       throw std::runtime_error("fork failed");
@@ -51,7 +68,7 @@ class ServerProcess {
         argv.push_back(a.data());
       }
       argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
+      ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }
   }

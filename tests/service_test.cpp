@@ -1,0 +1,282 @@
+// Running under systemd (README.md, "Running as a systemd service"): the
+// real `hostca-server serve` tells a notification socket (NOTIFY_SOCKET, as
+// systemd passes it to a Type=notify service) that it is ready once it
+// serves and that it stops on SIGTERM, or why it could not start; and
+// conf/hostca-server.service passes `systemd-analyze verify` and its
+// ExecStart serves with the shipped conf/hostca.toml.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/encoding.h"
+#include "common/file.h"
+#include "tests/server_process.h"
+#include "tests/testutil.h"
+
+namespace hostca::testing {
+namespace {
+
+// What systemd does with NOTIFY_SOCKET: a datagram socket that receives the
+// service's notifications, with the sender's credentials (systemd's
+// NotifyAccess=main accepts only those of the main process).
+class NotifySocket {
+ public:
+  // `address`: a path, or "@name" for an abstract socket.
+  explicit NotifySocket(std::string address) : address_(std::move(address)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(address_.size() < sizeof(addr.sun_path));
+    std::memcpy(addr.sun_path, address_.data(), address_.size());
+    const bool abstract = address_.front() == '@';
+    if (abstract) {
+      addr.sun_path[0] = '\0';
+    }
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size() +
+                                            (abstract ? 0 : 1));
+    REQUIRE(::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), len) == 0);
+    const int one = 1;
+    REQUIRE(::setsockopt(fd_, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == 0);
+  }
+  ~NotifySocket() {
+    ::close(fd_);
+    if (address_.front() == '/') {
+      ::unlink(address_.c_str());
+    }
+  }
+  NotifySocket(const NotifySocket&) = delete;
+  NotifySocket& operator=(const NotifySocket&) = delete;
+
+  std::string env() const { return "NOTIFY_SOCKET=" + address_; }
+
+  struct Message {
+    std::string text;  // "" when none came in time
+    pid_t sender = 0;
+  };
+  // The next notification, waiting for it at most `limit`.
+  Message Next(std::chrono::seconds limit = std::chrono::seconds(30)) {
+    Message m;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(limit.count() * 1000)) != 1) {
+      return m;
+    }
+    char buf[4096];
+    iovec iov{buf, sizeof(buf)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    const ssize_t n = ::recvmsg(fd_, &msg, 0);
+    if (n <= 0) {
+      return m;
+    }
+    m.text.assign(buf, static_cast<size_t>(n));
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+        ucred cred{};
+        std::memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+        m.sender = cred.pid;
+      }
+    }
+    return m;
+  }
+
+ private:
+  std::string address_;
+  int fd_ = -1;
+};
+
+std::string InitCa(const TempDir& tmp) {
+  const std::string data = tmp.Sub("data");
+  const auto init =
+      Run(ShellQuote(BinaryPath("hostca-server")) + " init --data " + ShellQuote(data));
+  INFO(init.output);
+  REQUIRE(init.exit_code == 0);
+  return data;
+}
+
+// The port a READY=1 notification's STATUS line names for the API.
+int ApiPortOf(const std::string& status) {
+  std::smatch m;
+  static const std::regex re("STATUS=serving the API on port ([0-9]+) \\(HTTPS\\)");
+  return std::regex_search(status, m, re) ? std::stoi(m[1]) : 0;
+}
+
+// GET /healthz over TLS, pinned to the CA, with no retry: the status, or 0.
+int Health(int port, const std::string& ca_path) {
+  httplib::SSLClient cli("127.0.0.1", port);
+  cli.set_ca_cert_path(ca_path);
+  cli.enable_server_certificate_verification(true);
+  cli.set_connection_timeout(std::chrono::seconds(10));
+  cli.set_read_timeout(std::chrono::seconds(10));
+  auto res = cli.Get("/healthz");
+  return res ? res->status : 0;
+}
+
+// Ready means serving: the first health check after READY=1 answers, with
+// no wait in between; SIGTERM then brings STOPPING=1 and a clean exit.
+void ReadyThenStopping(const std::string& notify_address) {
+  TempDir tmp;
+  const std::string data = InitCa(tmp);
+  NotifySocket notify(notify_address);
+  ServerProcess server(data, tmp.Sub("server.log"), {}, {notify.env()});
+  const NotifySocket::Message ready = notify.Next();
+  INFO("notification: " << ready.text << "\nlog:\n" << server.Log());
+  REQUIRE_THAT(ready.text, Catch::StartsWith("READY=1\n"));
+  CHECK(ready.sender == server.pid());  // NotifyAccess=main
+  const int port = ApiPortOf(ready.text);
+  REQUIRE(port > 0);
+  CHECK(Health(port, data + "/ca.crt") == 200);
+  REQUIRE(server.WaitReady(data + "/ca.crt"));
+  CHECK(server.https_port() == port);
+  REQUIRE(server.Terminate() == 0);
+  const NotifySocket::Message stopping = notify.Next();
+  CHECK_THAT(stopping.text, Catch::StartsWith("STOPPING=1\n"));
+  CHECK(stopping.sender == server.pid());
+  CHECK(notify.Next(std::chrono::seconds(0)).text.empty());  // nothing else
+}
+
+TEST_CASE("serve notifies READY=1 once it serves and STOPPING=1 on SIGTERM (socket path)") {
+  TempDir sockets;
+  ReadyThenStopping(sockets.Sub("notify"));
+}
+
+TEST_CASE("serve notifies READY=1 and STOPPING=1 to an abstract NOTIFY_SOCKET") {
+  ReadyThenStopping("@hostca-test-notify-" + HexEncode(RandomBytes(8)));
+}
+
+TEST_CASE("a serve that cannot start tells the service manager why, and exits 1") {
+  TempDir tmp;
+  const std::string empty = tmp.Sub("no-ca");
+  std::filesystem::create_directories(empty);
+  NotifySocket notify(tmp.Sub("notify"));
+  ServerProcess server(empty, tmp.Sub("server.log"), {}, {notify.env()});
+  const NotifySocket::Message status = notify.Next();
+  INFO("log:\n" << server.Log());
+  REQUIRE_THAT(status.text, Catch::StartsWith("STATUS=cannot start: "));
+  CHECK(status.text.find('\n') == std::string::npos);  // one line: nothing else assigned
+  CHECK(status.text.find("READY=1") == std::string::npos);
+  CHECK(server.Wait() == 1);
+}
+
+TEST_CASE("a NOTIFY_SOCKET nobody listens on costs a warning, not the service") {
+  TempDir tmp;
+  const std::string data = InitCa(tmp);
+  ServerProcess server(data, tmp.Sub("server.log"), {},
+                       {"NOTIFY_SOCKET=" + tmp.Sub("nobody-listens")});
+  REQUIRE(server.WaitReady(data + "/ca.crt"));
+  CHECK_THAT(server.Log(), Catch::Contains("cannot notify the service manager"));
+  CHECK(server.Terminate() == 0);
+}
+
+TEST_CASE("a NOTIFY_SOCKET that names no socket is refused with a warning") {
+  TempDir tmp;
+  const std::string data = InitCa(tmp);
+  ServerProcess server(data, tmp.Sub("server.log"), {}, {"NOTIFY_SOCKET=vsock:2:1234"});
+  REQUIRE(server.WaitReady(data + "/ca.crt"));
+  CHECK_THAT(server.Log(), Catch::Contains("is neither a socket path nor an abstract socket"));
+  CHECK(server.Terminate() == 0);
+}
+
+std::string Unit() {
+  auto unit = ReadFile(std::string(HOSTCA_SOURCE_DIR) + "/conf/hostca-server.service");
+  REQUIRE(unit.ok());
+  return *unit;
+}
+
+// The unit with its ExecStart binary replaced by the built one: verify
+// checks that the command exists.
+std::string UnitWithBuiltBinary() {
+  std::string unit = Unit();
+  const std::string installed = "/usr/local/bin/hostca-server";
+  for (size_t at = 0; (at = unit.find(installed, at)) != std::string::npos;) {
+    unit.replace(at, installed.size(), BinaryPath("hostca-server"));
+    at += BinaryPath("hostca-server").size();
+  }
+  return unit;
+}
+
+TEST_CASE("conf/hostca-server.service: systemd-analyze verify has nothing to say") {
+  TempDir tmp;
+  const std::string path = tmp.Sub("hostca-server.service");
+  REQUIRE(WriteFileAtomic(path, UnitWithBuiltBinary(), 0644).ok());
+  const auto verify = Run("systemd-analyze verify --man=no " + ShellQuote(path));
+  INFO(verify.output);
+  CHECK(verify.exit_code == 0);
+  CHECK(verify.output.empty());  // an unknown key or bad value is only a warning there
+  // The check can fail: a key systemd does not know is reported.
+  REQUIRE(WriteFileAtomic(path, UnitWithBuiltBinary() + "NoSuchKey=1\n", 0644).ok());
+  CHECK_THAT(Run("systemd-analyze verify --man=no " + ShellQuote(path)).output,
+             Catch::Contains("NoSuchKey"));
+}
+
+// The [Service] keys of the unit (the last value of each).
+std::map<std::string, std::string> ServiceKeys(const std::string& unit) {
+  std::map<std::string, std::string> keys;
+  std::istringstream in(unit);
+  std::string line, section;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.front() == '[') {
+      section = line;
+    } else if (section == "[Service]" && !line.empty() && line.front() != '#') {
+      const size_t eq = line.find('=');
+      if (eq != std::string::npos) {
+        keys[line.substr(0, eq)] = line.substr(eq + 1);
+      }
+    }
+  }
+  return keys;
+}
+
+TEST_CASE("the unit's ExecStart serves a CA with the shipped conf/hostca.toml") {
+  const auto keys = ServiceKeys(Unit());
+  REQUIRE(keys.count("ExecStart") == 1);
+  CHECK(keys.at("Type") == "notify");
+  CHECK(keys.at("NotifyAccess") == "main");
+  CHECK(keys.count("KillSignal") == 0);  // systemd's default, SIGTERM, is what drains
+  std::istringstream words(keys.at("ExecStart"));
+  std::vector<std::string> argv;
+  for (std::string w; words >> w;) {
+    argv.push_back(w);
+  }
+  REQUIRE(argv.size() == 6);
+  CHECK(argv[0] == "/usr/local/bin/hostca-server");
+  CHECK(argv[1] == "serve");
+  CHECK(argv[2] == "--data");
+  CHECK(argv[3] == "/var/lib/" + keys.at("StateDirectory"));  // systemd makes it
+  CHECK(argv[4] == "--config");
+  CHECK(argv[5] == "/etc/" + keys.at("ConfigurationDirectory") + "/hostca.toml");
+  // The same command on copies of those paths (ports made ephemeral, which
+  // the flags may do over the file's keys).
+  TempDir tmp;
+  const std::string data = InitCa(tmp);
+  const std::string config = tmp.Sub("hostca.toml");
+  auto shipped = ReadFile(std::string(HOSTCA_SOURCE_DIR) + "/conf/hostca.toml");
+  REQUIRE(shipped.ok());
+  REQUIRE(WriteFileAtomic(config, *shipped, 0644).ok());
+  NotifySocket notify(tmp.Sub("notify"));
+  ServerProcess server(data, tmp.Sub("server.log"), {"--config", config}, {notify.env()});
+  const NotifySocket::Message ready = notify.Next();
+  INFO("log:\n" << server.Log());
+  REQUIRE_THAT(ready.text, Catch::StartsWith("READY=1\n"));
+  CHECK(Health(ApiPortOf(ready.text), data + "/ca.crt") == 200);
+  CHECK(server.Terminate() == 0);
+}
+
+}  // namespace
+}  // namespace hostca::testing
