@@ -2,15 +2,24 @@
 // server with nothing but the `hostca` client.
 #include <httplib.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "common/file.h"
 #include "common/pem.h"
 #include "tests/external_ca.h"
 #include "tests/server_process.h"
+#include "tests/systemd_unit.h"
 #include "tests/testutil.h"
 
 namespace hostca::testing {
@@ -405,6 +414,72 @@ TEST_CASE("a host enrolls an external certificate with the hostca client and the
   REQUIRE(Run("openssl verify -CAfile " + ShellQuote(w.data() + "/ca.crt") + " " +
               ShellQuote(w.tmp().Sub("h") + "/host.crt"))
               .exit_code == 0);
+}
+
+// conf/hostca-agent.service's command, run as systemd would run it: the
+// unit's ExecStart (on this host's state directory) with HOSTCA_SERVER in
+// its environment (the unit's Environment= line, set to this server). The
+// long-running agent fetches the CRL on its first pass, and SIGTERM ends it
+// with exit 0, which systemd takes as a clean stop.
+TEST_CASE("the agent unit's ExecStart keeps a host's CRL and stops cleanly on SIGTERM") {
+  const auto keys = ServiceKeys(ReadUnit("hostca-agent.service"));
+  const std::vector<std::string> command = Words(keys.at("ExecStart"));
+  REQUIRE(command == std::vector<std::string>{"/usr/local/bin/hostca", "--dir",
+                                              "/var/lib/" + keys.at("StateDirectory"), "agent"});
+  REQUIRE_THAT(keys.at("Environment"), Catch::StartsWith("HOSTCA_SERVER=https://"));
+  CHECK(keys.count("KillSignal") == 0);  // SIGTERM, systemd's default
+
+  CliWorld w;
+  REQUIRE(w.Admin("ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+  REQUIRE(w.Host("h", "ca get --fingerprint " + w.fingerprint()).exit_code == 0);
+  const std::string token = json::parse(w.Admin("token create web --json").out)["token"];
+  REQUIRE(w.Host("h", "enroll --hostname web.example --token " + token).exit_code == 0);
+  const std::string dir = w.tmp().Sub("h");
+  REQUIRE(!std::filesystem::exists(dir + "/crl.pem"));
+
+  std::vector<std::string> argv = {BinaryPath("hostca"), "--dir", dir, "agent"};
+  std::vector<std::string> env = {"HOSTCA_SERVER=" + w.server().https_url()};
+  std::vector<char*> envp = EnvironmentWith(env);
+  std::vector<char*> args;
+  for (std::string& a : argv) {
+    args.push_back(a.data());
+  }
+  args.push_back(nullptr);
+  const std::string log = w.tmp().Sub("agent.log");
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  // Poll for the agent's first pass (bounded); it keeps running after it.
+  bool fetched = false;
+  for (int i = 0; i < 1500 && !fetched; ++i) {
+    fetched = std::filesystem::exists(dir + "/crl.pem");
+    if (!fetched) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
+    }
+  }
+  int status = 0;
+  const bool still_running = ::waitpid(pid, &status, WNOHANG) == 0;
+  ::kill(pid, SIGTERM);
+  if (still_running) {
+    ::waitpid(pid, &status, 0);
+  }
+  INFO("agent log:\n" << *ReadFile(log));
+  REQUIRE(fetched);
+  REQUIRE(still_running);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  // The CRL it keeps, checked by OpenSSL against the CA.
+  const auto crl = Run("openssl crl -noout -in " + ShellQuote(dir + "/crl.pem") + " -CAfile " +
+                       ShellQuote(w.data() + "/ca.crt"));
+  INFO(crl.output);
+  CHECK(crl.exit_code == 0);
+  CHECK_THAT(crl.output, Catch::Contains("verify OK"));
 }
 
 }  // namespace hostca::testing

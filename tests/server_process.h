@@ -9,14 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -41,20 +39,7 @@ class ServerProcess {
                                      "--http-listen",
                                      "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> envp;  // made before the fork: the child only execs
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string_view entry(*e);
-      const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& mine) {
-        return entry.substr(0, entry.find('=') + 1) == mine.substr(0, mine.find('=') + 1);
-      });
-      if (!replaced) {
-        envp.push_back(*e);
-      }
-    }
-    for (std::string& e : env) {
-      envp.push_back(e.data());
-    }
-    envp.push_back(nullptr);
+    std::vector<char*> envp = EnvironmentWith(env);  // before the fork: the child only execs
     pid_ = ::fork();
     if (pid_ < 0) {
       throw std::runtime_error("fork failed");

@@ -23,6 +23,7 @@
 #include "common/encoding.h"
 #include "common/file.h"
 #include "tests/server_process.h"
+#include "tests/systemd_unit.h"
 #include "tests/testutil.h"
 
 namespace hostca::testing {
@@ -193,67 +194,45 @@ TEST_CASE("a NOTIFY_SOCKET that names no socket is refused with a warning") {
   CHECK(server.Terminate() == 0);
 }
 
-std::string Unit() {
-  auto unit = ReadFile(std::string(HOSTCA_SOURCE_DIR) + "/conf/hostca-server.service");
-  REQUIRE(unit.ok());
-  return *unit;
-}
-
-// The unit with its ExecStart binary replaced by the built one: verify
-// checks that the command exists.
-std::string UnitWithBuiltBinary() {
-  std::string unit = Unit();
-  const std::string installed = "/usr/local/bin/hostca-server";
-  for (size_t at = 0; (at = unit.find(installed, at)) != std::string::npos;) {
-    unit.replace(at, installed.size(), BinaryPath("hostca-server"));
-    at += BinaryPath("hostca-server").size();
-  }
-  return unit;
-}
-
-TEST_CASE("conf/hostca-server.service: systemd-analyze verify has nothing to say") {
+// Every unit of conf/ in one call, as systemd loads them together (the
+// path unit starts its service by name).
+TEST_CASE("the units of conf/: systemd-analyze verify has nothing to say") {
   TempDir tmp;
-  const std::string path = tmp.Sub("hostca-server.service");
-  REQUIRE(WriteFileAtomic(path, UnitWithBuiltBinary(), 0644).ok());
-  const auto verify = Run("systemd-analyze verify --man=no " + ShellQuote(path));
+  std::string paths;
+  for (const char* name : {"hostca-server.service", "hostca-agent.service", "hostca-renewed.path",
+                           "hostca-renewed.service"}) {
+    const std::string unit = WithBuiltPrograms(ReadUnit(name));
+    REQUIRE(unit.find("/usr/local/bin/") == std::string::npos);
+    REQUIRE(WriteFileAtomic(tmp.Sub(name), unit, 0644).ok());
+    paths += " " + ShellQuote(tmp.Sub(name));
+  }
+  const auto verify = Run("systemd-analyze verify --man=no" + paths);
   INFO(verify.output);
   CHECK(verify.exit_code == 0);
   CHECK(verify.output.empty());  // an unknown key or bad value is only a warning there
   // The check can fail: a key systemd does not know is reported.
-  REQUIRE(WriteFileAtomic(path, UnitWithBuiltBinary() + "NoSuchKey=1\n", 0644).ok());
-  CHECK_THAT(Run("systemd-analyze verify --man=no " + ShellQuote(path)).output,
+  const std::string bad = tmp.Sub("hostca-server.service");
+  REQUIRE(WriteFileAtomic(bad, *ReadFile(bad) + "NoSuchKey=1\n", 0644).ok());
+  CHECK_THAT(Run("systemd-analyze verify --man=no " + ShellQuote(bad)).output,
              Catch::Contains("NoSuchKey"));
 }
 
-// The [Service] keys of the unit (the last value of each).
-std::map<std::string, std::string> ServiceKeys(const std::string& unit) {
-  std::map<std::string, std::string> keys;
-  std::istringstream in(unit);
-  std::string line, section;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.front() == '[') {
-      section = line;
-    } else if (section == "[Service]" && !line.empty() && line.front() != '#') {
-      const size_t eq = line.find('=');
-      if (eq != std::string::npos) {
-        keys[line.substr(0, eq)] = line.substr(eq + 1);
-      }
-    }
-  }
-  return keys;
+// The agent puts host.key in place last (cli/README.md, "Host state"), so
+// the path unit that reloads the certificate's users watches that file.
+TEST_CASE("hostca-renewed.path watches the file the agent writes last") {
+  CHECK_THAT(ReadUnit("hostca-renewed.path"),
+             Catch::Contains("\nPathChanged=/var/lib/hostca/host.key\n"));
+  CHECK(Words(ServiceKeys(ReadUnit("hostca-agent.service")).at("ExecStart"))[2] ==
+        "/var/lib/hostca");
 }
 
 TEST_CASE("the unit's ExecStart serves a CA with the shipped conf/hostca.toml") {
-  const auto keys = ServiceKeys(Unit());
+  const auto keys = ServiceKeys(ReadUnit("hostca-server.service"));
   REQUIRE(keys.count("ExecStart") == 1);
   CHECK(keys.at("Type") == "notify");
   CHECK(keys.at("NotifyAccess") == "main");
   CHECK(keys.count("KillSignal") == 0);  // systemd's default, SIGTERM, is what drains
-  std::istringstream words(keys.at("ExecStart"));
-  std::vector<std::string> argv;
-  for (std::string w; words >> w;) {
-    argv.push_back(w);
-  }
+  const std::vector<std::string> argv = Words(keys.at("ExecStart"));
   REQUIRE(argv.size() == 6);
   CHECK(argv[0] == "/usr/local/bin/hostca-server");
   CHECK(argv[1] == "serve");

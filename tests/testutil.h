@@ -4,11 +4,15 @@
 #pragma once
 
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/encoding.h"
 
@@ -93,6 +97,28 @@ inline std::string ShellQuote(const std::string& s) {
 // Path of a built binary ("hostca-server", "hostca").
 inline std::string BinaryPath(const std::string& name) {
   return std::string(HOSTCA_BINARY_DIR) + "/bin/" + name;
+}
+
+// This process's environment with `extra` ("NAME=value") added, replacing
+// entries of the same names, as execve's envp (null-terminated; it points
+// into `extra` and environ, so keep both alive). Made before a fork, so that
+// the child only execs.
+inline std::vector<char*> EnvironmentWith(std::vector<std::string>& extra) {
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const bool replaced = std::any_of(extra.begin(), extra.end(), [&](const std::string& mine) {
+      return entry.substr(0, entry.find('=') + 1) == mine.substr(0, mine.find('=') + 1);
+    });
+    if (!replaced) {
+      envp.push_back(*e);
+    }
+  }
+  for (std::string& e : extra) {
+    envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+  return envp;
 }
 
 }  // namespace hostca::testing
