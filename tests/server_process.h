@@ -27,8 +27,11 @@ class ServerProcess {
   // Starts `hostca-server serve --data DIR --listen 127.0.0.1:0
   // --http-listen 127.0.0.1:0 EXTRA...`; output goes to DIR/../<name>.log.
   // `env`: "NAME=value" entries added to the server's environment.
+  // `before_exec` runs in the child just before the exec (system calls
+  // only: the child of a threaded process may not allocate).
   ServerProcess(const std::string& data_dir, const std::string& log_path,
-                std::vector<std::string> extra = {}, std::vector<std::string> env = {})
+                std::vector<std::string> extra = {}, std::vector<std::string> env = {},
+                void (*before_exec)() = nullptr)
       : log_path_(log_path) {
     std::vector<std::string> args = {BinaryPath("hostca-server"),
                                      "serve",
@@ -53,6 +56,9 @@ class ServerProcess {
         argv.push_back(a.data());
       }
       argv.push_back(nullptr);
+      if (before_exec != nullptr) {
+        before_exec();
+      }
       ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }

@@ -4,17 +4,21 @@
 // serves and that it stops on SIGTERM, or why it could not start; and
 // conf/hostca-server.service passes `systemd-analyze verify` and its
 // ExecStart serves with the shipped conf/hostca.toml.
+#include <linux/prctl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -22,6 +26,7 @@
 
 #include "common/encoding.h"
 #include "common/file.h"
+#include "common/pem.h"
 #include "tests/server_process.h"
 #include "tests/systemd_unit.h"
 #include "tests/testutil.h"
@@ -102,6 +107,31 @@ class NotifySocket {
   int fd_ = -1;
 };
 
+// What conf/hostca-server.service's NoNewPrivileges=yes, CapabilityBoundingSet=
+// (empty) and MemoryDenyWriteExecute=yes leave the server, applied by hand
+// (the tests run without systemd): no_new_privs, an empty capability
+// bounding set (so root holds no capability after the exec), and the
+// kernel's memory-deny-write-execute (PR_SET_MDWE, Linux 6.3; systemd 252
+// refuses the same mappings with a seccomp filter on mmap and mprotect).
+// Runs in the child before its exec; a step that fails ends it with 126.
+void SandboxLikeTheUnit() {
+  constexpr int kPrSetMdwe = 65;                // PR_SET_MDWE: newer than Debian 12's headers
+  constexpr unsigned long kRefuseExecGain = 1;  // PR_MDWE_REFUSE_EXEC_GAIN
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    ::_exit(126);
+  }
+  if (::geteuid() == 0) {  // anyone else holds no capability to begin with
+    for (int cap = 0; cap < 64; ++cap) {
+      if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+        ::_exit(126);
+      }
+    }
+  }
+  if (::prctl(kPrSetMdwe, kRefuseExecGain, 0, 0, 0) != 0) {
+    ::_exit(126);
+  }
+}
+
 std::string InitCa(const TempDir& tmp) {
   const std::string data = tmp.Sub("data");
   const auto init =
@@ -159,6 +189,45 @@ TEST_CASE("serve notifies READY=1 once it serves and STOPPING=1 on SIGTERM (sock
 
 TEST_CASE("serve notifies READY=1 and STOPPING=1 to an abstract NOTIFY_SOCKET") {
   ReadyThenStopping("@hostca-test-notify-" + HexEncode(RandomBytes(8)));
+}
+
+// Not the unit's whole sandbox (its system call filter and file system
+// view need systemd), but the parts a process can take on itself.
+TEST_CASE("serve issues certificates under the unit's no_new_privs, no capabilities and W^X") {
+  TempDir tmp;
+  const std::string data = InitCa(tmp);
+  ServerProcess server(data, tmp.Sub("server.log"), {}, {}, SandboxLikeTheUnit);
+  INFO("log:\n" << server.Log());
+  REQUIRE(server.WaitReady(data + "/ca.crt"));
+  auto status = ReadFile("/proc/" + std::to_string(server.pid()) + "/status");
+  REQUIRE(status.ok());
+  CHECK_THAT(*status, Catch::Contains("NoNewPrivs:\t1\n"));
+  CHECK_THAT(*status, Catch::Contains("CapEff:\t0000000000000000\n"));
+  CHECK_THAT(*status, Catch::Contains("CapPrm:\t0000000000000000\n"));
+  // An enrollment through the hostca client: TLS, the CSR's check, the
+  // signature and a durable write.
+  auto ca = CertFromPem(*ReadFile(data + "/ca.crt"));
+  REQUIRE(ca.ok());
+  const std::string pin = " ca get --fingerprint " + *CertFingerprintSha256(ca->get());
+  const std::string client =
+      ShellQuote(BinaryPath("hostca")) + " --server " + server.https_url() + " --dir ";
+  const std::string admin = client + ShellQuote(tmp.Sub("admin")) + " --admin-token-file " +
+                            ShellQuote(data + "/admin.token");
+  const std::string host = client + ShellQuote(tmp.Sub("host"));
+  REQUIRE(Run(admin + pin).exit_code == 0);
+  REQUIRE(Run(host + pin).exit_code == 0);
+  const auto token = RunSplit(admin + " token create web --json");
+  INFO(token.err);
+  REQUIRE(token.exit_code == 0);
+  const auto value = nlohmann::json::parse(token.out)["token"].get<std::string>();
+  const auto enrolled = Run(host + " enroll --hostname web.example --token " + value);
+  INFO(enrolled.output);
+  REQUIRE(enrolled.exit_code == 0);
+  const auto verify = Run("openssl verify -CAfile " + ShellQuote(data + "/ca.crt") + " " +
+                          ShellQuote(tmp.Sub("host") + "/host.crt"));
+  INFO(verify.output);
+  CHECK(verify.exit_code == 0);
+  CHECK(server.Terminate() == 0);
 }
 
 TEST_CASE("a serve that cannot start tells the service manager why, and exits 1") {
