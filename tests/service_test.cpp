@@ -1,9 +1,12 @@
 // Running under systemd (README.md, "Running as a systemd service"): the
 // real `hostca-server serve` tells a notification socket (NOTIFY_SOCKET, as
 // systemd passes it to a Type=notify service) that it is ready once it
-// serves and that it stops on SIGTERM, or why it could not start; and
-// conf/hostca-server.service passes `systemd-analyze verify` and its
-// ExecStart serves with the shipped conf/hostca.toml.
+// serves and that it stops on SIGTERM, or why it could not start; it
+// issues under the parts of the unit's sandbox a process can take on
+// itself; the units of conf/ pass `systemd-analyze verify` and `security`;
+// and the server unit's ExecStart serves with the shipped conf/hostca.toml.
+// (The agent unit's ExecStart runs in e2e_cli_test.cpp, beside the client's
+// other tests.)
 #include <linux/prctl.h>
 #include <poll.h>
 #include <sys/prctl.h>
