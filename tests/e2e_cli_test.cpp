@@ -2,10 +2,8 @@
 // server with nothing but the `hostca` client.
 #include <httplib.h>
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -437,24 +435,9 @@ TEST_CASE("the agent unit's ExecStart keeps a host's CRL and stops cleanly on SI
   const std::string dir = w.tmp().Sub("h");
   REQUIRE(!std::filesystem::exists(dir + "/crl.pem"));
 
-  std::vector<std::string> argv = {BinaryPath("hostca"), "--dir", dir, "agent"};
-  std::vector<std::string> env = {"HOSTCA_SERVER=" + w.server().https_url()};
-  std::vector<char*> envp = EnvironmentWith(env);
-  std::vector<char*> args;
-  for (std::string& a : argv) {
-    args.push_back(a.data());
-  }
-  args.push_back(nullptr);
   const std::string log = w.tmp().Sub("agent.log");
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execve(args[0], args.data(), envp.data());
-    ::_exit(127);
-  }
+  const pid_t pid = SpawnLogged({BinaryPath("hostca"), "--dir", dir, "agent"},
+                                {"HOSTCA_SERVER=" + w.server().https_url()}, log);
   // Poll for the agent's first pass (bounded); it keeps running after it.
   bool fetched = false;
   for (int i = 0; i < 1500 && !fetched; ++i) {

@@ -3,7 +3,6 @@
 // for /healthz, and always stops it (SIGTERM, then SIGKILL) when destroyed.
 #pragma once
 
-#include <fcntl.h>
 #include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/testutil.h"
@@ -26,9 +26,7 @@ class ServerProcess {
  public:
   // Starts `hostca-server serve --data DIR --listen 127.0.0.1:0
   // --http-listen 127.0.0.1:0 EXTRA...`; output goes to DIR/../<name>.log.
-  // `env`: "NAME=value" entries added to the server's environment.
-  // `before_exec` runs in the child just before the exec (system calls
-  // only: the child of a threaded process may not allocate).
+  // `env` and `before_exec` as SpawnLogged takes them.
   ServerProcess(const std::string& data_dir, const std::string& log_path,
                 std::vector<std::string> extra = {}, std::vector<std::string> env = {},
                 void (*before_exec)() = nullptr)
@@ -42,26 +40,7 @@ class ServerProcess {
                                      "--http-listen",
                                      "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> envp = EnvironmentWith(env);  // before the fork: the child only execs
-    pid_ = ::fork();
-    if (pid_ < 0) {
-      throw std::runtime_error("fork failed");
-    }
-    if (pid_ == 0) {
-      const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> argv;
-      for (std::string& a : args) {
-        argv.push_back(a.data());
-      }
-      argv.push_back(nullptr);
-      if (before_exec != nullptr) {
-        before_exec();
-      }
-      ::execve(argv[0], argv.data(), envp.data());
-      ::_exit(127);
-    }
+    pid_ = SpawnLogged(std::move(args), std::move(env), log_path, before_exec);
   }
   ~ServerProcess() {
     if (pid_ > 0 && !exited_) {

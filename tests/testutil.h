@@ -3,6 +3,7 @@
 // the hostca binaries) with their output captured.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -119,6 +120,37 @@ inline std::vector<char*> EnvironmentWith(std::vector<std::string>& extra) {
   }
   envp.push_back(nullptr);
   return envp;
+}
+
+// Starts `args` (args[0] a path) with `env` ("NAME=value") added to this
+// process's environment and stdout and stderr going to `log_path`;
+// `before_exec`, when given, runs in the child just before the exec
+// (system calls only: the child of a threaded process may not allocate,
+// so everything the exec needs is made before the fork). Returns the
+// child's pid; throws when fork fails.
+inline pid_t SpawnLogged(std::vector<std::string> args, std::vector<std::string> env,
+                         const std::string& log_path, void (*before_exec)() = nullptr) {
+  std::vector<char*> envp = EnvironmentWith(env);
+  std::vector<char*> argv;
+  for (std::string& a : args) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    throw std::runtime_error("fork failed");
+  }
+  if (pid == 0) {
+    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    if (before_exec != nullptr) {
+      before_exec();
+    }
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
 }
 
 }  // namespace hostca::testing
