@@ -77,10 +77,20 @@ class ServerProcess {
     return false;
   }
 
-  // Sends SIGTERM and waits for the exit status (-1 if killed by a signal).
-  int Terminate() {
+  // Sends SIGTERM and waits for the exit status (-1 if ended by a signal,
+  // exit_signal() says which). A server still there after `limit` (hung in
+  // its drain or its exit) is killed, which ends it with SIGKILL: the test
+  // fails instead of waiting until ctest kills it and leaves the server.
+  int Terminate(std::chrono::seconds limit = std::chrono::seconds(60)) {
     ::kill(pid_, SIGTERM);
-    return Wait();
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!Exited()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Kill();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
+    }
+    return exit_code_;
   }
   // SIGKILL: a crash at this moment.
   int Kill() {
@@ -90,8 +100,7 @@ class ServerProcess {
   int Wait() {
     int st = 0;
     ::waitpid(pid_, &st, 0);
-    exited_ = true;
-    exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    Ended(st);
     return exit_code_;
   }
   bool Exited() {
@@ -100,12 +109,13 @@ class ServerProcess {
     }
     int st = 0;
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-      exited_ = true;
-      exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      Ended(st);
     }
     return exited_;
   }
   int exit_code() const { return exit_code_; }
+  // The signal that ended the process (0 if it exited or still runs).
+  int exit_signal() const { return exit_signal_; }
   int https_port() const { return https_port_; }
   int http_port() const { return http_port_; }
   pid_t pid() const { return pid_; }
@@ -118,6 +128,11 @@ class ServerProcess {
   std::string https_url() const { return "https://localhost:" + std::to_string(https_port_); }
 
  private:
+  void Ended(int status) {
+    exited_ = true;
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    exit_signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  }
   void ParsePorts() {
     const std::string log = Log();
     std::smatch m;
@@ -135,6 +150,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   bool exited_ = false;
   int exit_code_ = -1;
+  int exit_signal_ = 0;
   int https_port_ = 0;
   int http_port_ = 0;
 };
