@@ -21,10 +21,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/encoding.h"
@@ -110,12 +112,39 @@ class NotifySocket {
   int fd_ = -1;
 };
 
+// The seccomp program SandboxLikeTheUnit installs last (built before the
+// fork: the child only hands it to the kernel).
+sock_fprog unit_filter{};
+
+// conf/hostca-server.service's SystemCallArchitectures=native and
+// SystemCallFilter= (@system-service), as this machine's systemd expands
+// the set, into `unit_filter`. A refused call ends the process with SIGSYS
+// instead of the unit's EPERM (SystemCallErrorNumber=): a call outside the
+// set then shows here even where the server would go on after an EPERM.
+void UseTheUnitsSyscallFilter() {
+  static const std::vector<sock_filter> code = [] {
+    const auto keys = ServiceKeys(ReadUnit("hostca-server.service"));
+    REQUIRE(keys.at("SystemCallArchitectures") == "native");
+    REQUIRE(keys.at("SystemCallErrorNumber") == "EPERM");
+    std::set<std::string> allowed = SyscallSet(keys.at("SystemCallFilter"));
+#if defined(__SANITIZE_ADDRESS__)
+    // Not the server's: LeakSanitizer's check at exit stops the threads
+    // with ptrace from a helper it clones (and without it waits forever).
+    allowed.insert("ptrace");
+#endif
+    return SyscallFilterProgram(allowed, SECCOMP_RET_KILL_PROCESS);
+  }();
+  unit_filter.len = static_cast<unsigned short>(code.size());
+  unit_filter.filter = const_cast<sock_filter*>(code.data());
+}
+
 // What conf/hostca-server.service's NoNewPrivileges=yes, CapabilityBoundingSet=
 // (empty) and MemoryDenyWriteExecute=yes leave the server, applied by hand
 // (the tests run without systemd): no_new_privs, an empty capability
 // bounding set (so root holds no capability after the exec), and the
 // kernel's memory-deny-write-execute (PR_SET_MDWE, Linux 6.3; systemd 252
-// refuses the same mappings with a seccomp filter on mmap and mprotect).
+// refuses the same mappings with a seccomp filter on mmap and mprotect);
+// then the system call filter, if UseTheUnitsSyscallFilter made one.
 // Runs in the child before its exec; a step that fails ends it with 126.
 void SandboxLikeTheUnit() {
   constexpr int kPrSetMdwe = 65;                // PR_SET_MDWE: newer than Debian 12's headers
@@ -131,6 +160,10 @@ void SandboxLikeTheUnit() {
     }
   }
   if (::prctl(kPrSetMdwe, kRefuseExecGain, 0, 0, 0) != 0) {
+    ::_exit(126);
+  }
+  if (unit_filter.filter != nullptr &&
+      ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &unit_filter, 0, 0) != 0) {
     ::_exit(126);
   }
 }
@@ -194,43 +227,138 @@ TEST_CASE("serve notifies READY=1 and STOPPING=1 to an abstract NOTIFY_SOCKET") 
   ReadyThenStopping("@hostca-test-notify-" + HexEncode(RandomBytes(8)));
 }
 
-// Not the unit's whole sandbox (its system call filter and file system
-// view need systemd), but the parts a process can take on itself.
-TEST_CASE("serve issues certificates under the unit's no_new_privs, no capabilities and W^X") {
+// The unit's system call filter can fail: a program that calls chroot(2),
+// which is not in @system-service, is ended by it.
+TEST_CASE("the unit's system call filter ends a process that calls outside @system-service") {
+  UseTheUnitsSyscallFilter();
+  CHECK(SyscallSet("@system-service").count("chroot") == 0);
+  CHECK(SyscallSet("@system-service").count("fdatasync") == 1);
+  TempDir tmp;
+  const pid_t pid =
+      SpawnLogged({"/usr/sbin/chroot", "/", "/bin/true"}, {}, tmp.Sub("log"), SandboxLikeTheUnit);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO("log: " << *ReadFile(tmp.Sub("log")));
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGSYS);
+}
+
+// The serial as the API writes it (lower-case hex, no leading zeros) of a
+// PEM certificate file.
+std::string SerialOfCertFile(const std::string& path) {
+  const auto out = Run("openssl x509 -noout -serial -in " + ShellQuote(path));
+  REQUIRE(out.exit_code == 0);
+  REQUIRE_THAT(out.output, Catch::StartsWith("serial="));
+  std::string hex = out.output.substr(7, out.output.find_first_of("\r\n") - 7);
+  for (char& c : hex) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return hex.substr(std::min(hex.find_first_not_of('0'), hex.size() - 1));
+}
+
+// Not the unit's whole sandbox (its file system view needs systemd), but
+// the parts a process can take on itself, its system call filter among
+// them: a host's life (enrollment, renewal, CRL, revocation), a scheduled
+// backup, and a start after a crash that replays the redo log.
+TEST_CASE(
+    "serve works under the unit's system call filter, no_new_privs, no capabilities and W^X") {
+  UseTheUnitsSyscallFilter();
   TempDir tmp;
   const std::string data = InitCa(tmp);
-  ServerProcess server(data, tmp.Sub("server.log"), {}, {}, SandboxLikeTheUnit);
-  INFO("log:\n" << server.Log());
-  REQUIRE(server.WaitReady(data + "/ca.crt"));
-  auto status = ReadFile("/proc/" + std::to_string(server.pid()) + "/status");
+  const std::string config = tmp.Sub("hostca.toml");
+  REQUIRE(WriteFileAtomic(tmp.Sub("backup.pass"), "backup passphrase\n", 0600).ok());
+  REQUIRE(WriteFileAtomic(config,
+                          "[backup]\ndirectory = \"" + tmp.Sub("backups") +
+                              "\"\npassphrase_file = \"" + tmp.Sub("backup.pass") + "\"\n",
+                          0644)
+              .ok());
+  auto server = std::make_unique<ServerProcess>(data, tmp.Sub("server.log"),
+                                                std::vector<std::string>{"--config", config},
+                                                std::vector<std::string>{}, SandboxLikeTheUnit);
+  const auto ended = [&] {
+    return "log:\n" + server->Log() + "\nexit " + std::to_string(server->exit_code()) +
+           ", signal " + std::to_string(server->exit_signal());
+  };
+  const auto require_ready = [&] {
+    const bool ready = server->WaitReady(data + "/ca.crt");
+    INFO(ended());
+    REQUIRE(ready);
+  };
+  require_ready();
+  auto status = ReadFile("/proc/" + std::to_string(server->pid()) + "/status");
   REQUIRE(status.ok());
   CHECK_THAT(*status, Catch::Contains("NoNewPrivs:\t1\n"));
+  CHECK_THAT(*status, Catch::Contains("Seccomp:\t2\n"));  // a filter
   CHECK_THAT(*status, Catch::Contains("CapEff:\t0000000000000000\n"));
   CHECK_THAT(*status, Catch::Contains("CapPrm:\t0000000000000000\n"));
-  // An enrollment through the hostca client: TLS, the CSR's check, the
-  // signature and a durable write.
+  // Through the hostca client: TLS, the CSR's check, the signature and a
+  // durable write; then TLS client authentication.
   auto ca = CertFromPem(*ReadFile(data + "/ca.crt"));
   REQUIRE(ca.ok());
   const std::string pin = " ca get --fingerprint " + *CertFingerprintSha256(ca->get());
-  const std::string client =
-      ShellQuote(BinaryPath("hostca")) + " --server " + server.https_url() + " --dir ";
-  const std::string admin = client + ShellQuote(tmp.Sub("admin")) + " --admin-token-file " +
-                            ShellQuote(data + "/admin.token");
-  const std::string host = client + ShellQuote(tmp.Sub("host"));
-  REQUIRE(Run(admin + pin).exit_code == 0);
-  REQUIRE(Run(host + pin).exit_code == 0);
-  const auto token = RunSplit(admin + " token create web --json");
+  const auto client = [&] {
+    return ShellQuote(BinaryPath("hostca")) + " --server " + server->https_url() + " --dir ";
+  };
+  const auto admin = [&] {
+    return client() + ShellQuote(tmp.Sub("admin")) + " --admin-token-file " +
+           ShellQuote(data + "/admin.token");
+  };
+  const auto host = [&] { return client() + ShellQuote(tmp.Sub("host")); };
+  const auto ok = [&](const std::string& command) {
+    const auto r = Run(command);
+    INFO(command << "\n" << r.output << ended());
+    REQUIRE(r.exit_code == 0);
+    return r.output;
+  };
+  const auto verify = [&] {
+    ok("openssl verify -CAfile " + ShellQuote(data + "/ca.crt") + " " +
+       ShellQuote(tmp.Sub("host") + "/host.crt"));
+  };
+  ok(admin() + pin);
+  ok(host() + pin);
+  const auto token = RunSplit(admin() + " token create web --json");
   INFO(token.err);
   REQUIRE(token.exit_code == 0);
   const auto value = nlohmann::json::parse(token.out)["token"].get<std::string>();
-  const auto enrolled = Run(host + " enroll --hostname web.example --token " + value);
-  INFO(enrolled.output);
-  REQUIRE(enrolled.exit_code == 0);
-  const auto verify = Run("openssl verify -CAfile " + ShellQuote(data + "/ca.crt") + " " +
-                          ShellQuote(tmp.Sub("host") + "/host.crt"));
-  INFO(verify.output);
-  CHECK(verify.exit_code == 0);
-  CHECK(server.Terminate() == 0);
+  ok(host() + " enroll --hostname web.example --token " + value);
+  verify();
+  const std::string first = SerialOfCertFile(tmp.Sub("host") + "/host.crt");
+  ok(host() + " renew --force");
+  verify();
+  const std::string renewed = SerialOfCertFile(tmp.Sub("host") + "/host.crt");
+  CHECK(renewed != first);
+  ok(admin() + " cert revoke " + first + " --reason superseded");
+  ok(admin() + " crl publish");
+  ok(host() + " crl fetch");
+  ok("openssl crl -noout -CAfile " + ShellQuote(data + "/ca.crt") + " -in " +
+     ShellQuote(tmp.Sub("host") + "/crl.pem"));
+  // The backup due at start (Argon2id, AES-GCM, a copy of the store).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const auto backups = [&] {
+    std::error_code ec;
+    const std::filesystem::directory_iterator dir(tmp.Sub("backups"), ec);
+    return ec ? 0 : std::distance(std::filesystem::begin(dir), std::filesystem::end(dir));
+  };
+  while (backups() == 0 && !server->Exited() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
+  }
+  {
+    const bool running = !server->Exited();
+    INFO(ended());
+    CHECK(backups() == 1);
+    REQUIRE(running);
+  }
+  // A crash, and a start under the same sandbox that replays the redo log.
+  server->Kill();
+  server = std::make_unique<ServerProcess>(data, tmp.Sub("server-2.log"),
+                                           std::vector<std::string>{"--config", config},
+                                           std::vector<std::string>{}, SandboxLikeTheUnit);
+  require_ready();
+  CHECK_THAT(ok(admin() + " cert show " + renewed), Catch::Contains("valid"));
+  CHECK_THAT(ok(admin() + " cert show " + first), Catch::Contains("revoked"));
+  const int stopped = server->Terminate();
+  INFO(ended());
+  CHECK(stopped == 0);
 }
 
 TEST_CASE("a serve that cannot start tells the service manager why, and exits 1") {
@@ -320,6 +448,53 @@ TEST_CASE("hostca-renewed.path watches the file the agent writes last") {
              Catch::Contains("\nPathChanged=/var/lib/hostca/host.key\n"));
   CHECK(Words(ServiceKeys(ReadUnit("hostca-agent.service")).at("ExecStart"))[2] ==
         "/var/lib/hostca");
+}
+
+// Installed with another prefix (and staged under DESTDIR, as a package
+// build does), the units name the programs where they were put.
+TEST_CASE("cmake --install writes units that name the installed programs") {
+  TempDir tmp;
+  const auto install = [&](const std::string& env, const std::string& prefix) {
+    const auto r = Run(env + " " + ShellQuote(HOSTCA_CMAKE_COMMAND) + " --install " +
+                       ShellQuote(HOSTCA_BINARY_DIR) + " --prefix " + ShellQuote(prefix));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  };
+  const std::string prefix = tmp.Sub("opt/hostca");
+  install("", prefix);
+  std::string paths;
+  for (const auto& [name, program] : std::map<std::string, std::string>{
+           {"hostca-server.service", "hostca-server"}, {"hostca-agent.service", "hostca"}}) {
+    const std::string path = prefix + "/share/doc/hostca/" + name;
+    auto unit = ReadFile(path);
+    REQUIRE(unit.ok());
+    CHECK(unit->find("/usr/local/") == std::string::npos);
+    CHECK_THAT(*unit,
+               Catch::Contains("Documentation=file://" + prefix + "/share/doc/hostca/README.md\n"));
+    CHECK(Words(ServiceKeys(*unit).at("ExecStart"))[0] == prefix + "/bin/" + program);
+    // Everything else as in conf/.
+    CHECK(*unit == std::regex_replace(ReadUnit(name), std::regex("/usr/local/"), prefix + "/"));
+    paths += " " + ShellQuote(path);
+  }
+  CHECK(std::filesystem::exists(prefix + "/share/doc/hostca/README.md"));
+  for (const std::string program : {"hostca-server", "hostca"}) {
+    const auto version = Run(ShellQuote(prefix + "/bin/" + program) + " --version");
+    CHECK(version.exit_code == 0);
+    CHECK_THAT(version.output,
+               Catch::Matches(program + " [0-9]+\\.[0-9]+\\.[0-9]+ \\(OpenSSL 3\\..*\\)\n"));
+  }
+  // systemd-analyze verify checks that ExecStart's program exists.
+  const auto verify = Run("systemd-analyze verify --man=no" + paths);
+  INFO(verify.output);
+  CHECK(verify.exit_code == 0);
+  CHECK(verify.output.empty());
+  // A staged install: the files under DESTDIR, the names without it.
+  const std::string stage = tmp.Sub("stage");
+  install("DESTDIR=" + ShellQuote(stage), "/usr");
+  auto staged = ReadFile(stage + "/usr/share/doc/hostca/hostca-server.service");
+  REQUIRE(staged.ok());
+  CHECK(Words(ServiceKeys(*staged).at("ExecStart"))[0] == "/usr/bin/hostca-server");
+  CHECK(std::filesystem::exists(stage + "/usr/bin/hostca-server"));
 }
 
 TEST_CASE("the unit's ExecStart serves a CA with the shipped conf/hostca.toml") {
