@@ -15,6 +15,7 @@
 
 #include "common/file.h"
 #include "common/pem.h"
+#include "tests/cli_world.h"
 #include "tests/external_ca.h"
 #include "tests/server_process.h"
 #include "tests/systemd_unit.h"
@@ -24,52 +25,6 @@ namespace hostca::testing {
 namespace {
 
 using nlohmann::json;
-
-class CliWorld {
- public:
-  // `serve_args` go to `hostca-server serve` (e.g. --config FILE).
-  explicit CliWorld(std::vector<std::string> serve_args = {}) : serve_args_(serve_args) {
-    data_ = tmp_.Sub("ca");
-    const auto init =
-        Run(ShellQuote(BinaryPath("hostca-server")) + " init --data " + ShellQuote(data_));
-    if (init.exit_code != 0) {
-      throw std::runtime_error(init.output);
-    }
-    server_ = std::make_unique<ServerProcess>(data_, tmp_.Sub("server.log"), serve_args_);
-    if (!server_->WaitReady(data_ + "/ca.crt")) {
-      throw std::runtime_error("server not ready: " + server_->Log());
-    }
-    auto ca = CertFromPem(*ReadFile(data_ + "/ca.crt"));
-    fingerprint_ = *CertFingerprintSha256(ca->get());
-  }
-  // `hostca --server URL --dir DIR ARGS`, stdout and stderr apart.
-  SplitResult Host(const std::string& dir, const std::string& args) {
-    return RunSplit(ShellQuote(BinaryPath("hostca")) + " --server " + server_->https_url() +
-                    " --dir " + ShellQuote(tmp_.Sub(dir)) + " " + args);
-  }
-  SplitResult Admin(const std::string& args) {
-    return RunSplit(ShellQuote(BinaryPath("hostca")) + " --server " + server_->https_url() +
-                    " --dir " + ShellQuote(tmp_.Sub("admin")) + " --admin-token-file " +
-                    ShellQuote(data_ + "/admin.token") + " " + args);
-  }
-  const std::string& fingerprint() const { return fingerprint_; }
-  const std::string& data() const { return data_; }
-  ServerProcess& server() { return *server_; }
-  // Starts a fresh server process on the same data directory.
-  void Restart() {
-    server_ = std::make_unique<ServerProcess>(data_, tmp_.Sub("server2.log"), serve_args_);
-    if (!server_->WaitReady(data_ + "/ca.crt")) {
-      throw std::runtime_error("server not ready: " + server_->Log());
-    }
-  }
-  const TempDir& tmp() const { return tmp_; }
-
- private:
-  std::vector<std::string> serve_args_;
-  TempDir tmp_;
-  std::string data_, fingerprint_;
-  std::unique_ptr<ServerProcess> server_;
-};
 
 TEST_CASE("a wrong fingerprint at ca get stops the client before it enrolls") {
   CliWorld w;

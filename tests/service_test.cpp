@@ -2,28 +2,37 @@
 // real `hostca-server serve` tells a notification socket (NOTIFY_SOCKET, as
 // systemd passes it to a Type=notify service) that it is ready once it
 // serves and that it stops on SIGTERM, or why it could not start; it
-// issues under the parts of the unit's sandbox a process can take on
-// itself; the units of conf/ pass `systemd-analyze verify` and `security`;
-// and the server unit's ExecStart serves with the shipped conf/hostca.toml.
+// serves a host's whole life under the parts of the unit's sandbox a
+// process can take on itself, its system call filter among them; the units
+// of conf/ pass `systemd-analyze verify` and `security`, and so do the
+// copies `cmake --install` writes for another prefix; and the server unit's
+// ExecStart serves with the shipped conf/hostca.toml.
 // (The agent unit's ExecStart runs in e2e_cli_test.cpp, beside the client's
 // other tests.)
+#include <linux/filter.h>
 #include <linux/prctl.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -32,6 +41,7 @@
 #include "common/encoding.h"
 #include "common/file.h"
 #include "common/pem.h"
+#include "tests/cli_world.h"
 #include "tests/server_process.h"
 #include "tests/systemd_unit.h"
 #include "tests/testutil.h"
@@ -263,29 +273,20 @@ std::string SerialOfCertFile(const std::string& path) {
 TEST_CASE(
     "serve works under the unit's system call filter, no_new_privs, no capabilities and W^X") {
   UseTheUnitsSyscallFilter();
-  TempDir tmp;
-  const std::string data = InitCa(tmp);
-  const std::string config = tmp.Sub("hostca.toml");
-  REQUIRE(WriteFileAtomic(tmp.Sub("backup.pass"), "backup passphrase\n", 0600).ok());
+  TempDir conf;
+  const std::string config = conf.Sub("hostca.toml");
+  REQUIRE(WriteFileAtomic(conf.Sub("backup.pass"), "backup passphrase\n", 0600).ok());
   REQUIRE(WriteFileAtomic(config,
-                          "[backup]\ndirectory = \"" + tmp.Sub("backups") +
-                              "\"\npassphrase_file = \"" + tmp.Sub("backup.pass") + "\"\n",
+                          "[backup]\ndirectory = \"" + conf.Sub("backups") +
+                              "\"\npassphrase_file = \"" + conf.Sub("backup.pass") + "\"\n",
                           0644)
               .ok());
-  auto server = std::make_unique<ServerProcess>(data, tmp.Sub("server.log"),
-                                                std::vector<std::string>{"--config", config},
-                                                std::vector<std::string>{}, SandboxLikeTheUnit);
+  CliWorld w({"--config", config}, SandboxLikeTheUnit);
   const auto ended = [&] {
-    return "log:\n" + server->Log() + "\nexit " + std::to_string(server->exit_code()) +
-           ", signal " + std::to_string(server->exit_signal());
+    return "log:\n" + w.server().Log() + "\nexit " + std::to_string(w.server().exit_code()) +
+           ", signal " + std::to_string(w.server().exit_signal());
   };
-  const auto require_ready = [&] {
-    const bool ready = server->WaitReady(data + "/ca.crt");
-    INFO(ended());
-    REQUIRE(ready);
-  };
-  require_ready();
-  auto status = ReadFile("/proc/" + std::to_string(server->pid()) + "/status");
+  auto status = ReadFile("/proc/" + std::to_string(w.server().pid()) + "/status");
   REQUIRE(status.ok());
   CHECK_THAT(*status, Catch::Contains("NoNewPrivs:\t1\n"));
   CHECK_THAT(*status, Catch::Contains("Seccomp:\t2\n"));  // a filter
@@ -293,70 +294,56 @@ TEST_CASE(
   CHECK_THAT(*status, Catch::Contains("CapPrm:\t0000000000000000\n"));
   // Through the hostca client: TLS, the CSR's check, the signature and a
   // durable write; then TLS client authentication.
-  auto ca = CertFromPem(*ReadFile(data + "/ca.crt"));
-  REQUIRE(ca.ok());
-  const std::string pin = " ca get --fingerprint " + *CertFingerprintSha256(ca->get());
-  const auto client = [&] {
-    return ShellQuote(BinaryPath("hostca")) + " --server " + server->https_url() + " --dir ";
-  };
-  const auto admin = [&] {
-    return client() + ShellQuote(tmp.Sub("admin")) + " --admin-token-file " +
-           ShellQuote(data + "/admin.token");
-  };
-  const auto host = [&] { return client() + ShellQuote(tmp.Sub("host")); };
-  const auto ok = [&](const std::string& command) {
-    const auto r = Run(command);
-    INFO(command << "\n" << r.output << ended());
+  const auto ok = [&](const SplitResult& r) {
+    INFO(r.out << r.err << ended());
     REQUIRE(r.exit_code == 0);
-    return r.output;
+    return r.out;
   };
   const auto verify = [&] {
-    ok("openssl verify -CAfile " + ShellQuote(data + "/ca.crt") + " " +
-       ShellQuote(tmp.Sub("host") + "/host.crt"));
+    const auto r = Run("openssl verify -CAfile " + ShellQuote(w.data() + "/ca.crt") + " " +
+                       ShellQuote(w.tmp().Sub("host") + "/host.crt"));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
   };
-  ok(admin() + pin);
-  ok(host() + pin);
-  const auto token = RunSplit(admin() + " token create web --json");
-  INFO(token.err);
-  REQUIRE(token.exit_code == 0);
-  const auto value = nlohmann::json::parse(token.out)["token"].get<std::string>();
-  ok(host() + " enroll --hostname web.example --token " + value);
+  ok(w.Admin("ca get --fingerprint " + w.fingerprint()));
+  ok(w.Host("host", "ca get --fingerprint " + w.fingerprint()));
+  const auto token = nlohmann::json::parse(ok(w.Admin("token create web --json")));
+  ok(w.Host("host", "enroll --hostname web.example --token " + token["token"].get<std::string>()));
   verify();
-  const std::string first = SerialOfCertFile(tmp.Sub("host") + "/host.crt");
-  ok(host() + " renew --force");
+  const std::string first = SerialOfCertFile(w.tmp().Sub("host") + "/host.crt");
+  ok(w.Host("host", "renew --force"));
   verify();
-  const std::string renewed = SerialOfCertFile(tmp.Sub("host") + "/host.crt");
+  const std::string renewed = SerialOfCertFile(w.tmp().Sub("host") + "/host.crt");
   CHECK(renewed != first);
-  ok(admin() + " cert revoke " + first + " --reason superseded");
-  ok(admin() + " crl publish");
-  ok(host() + " crl fetch");
-  ok("openssl crl -noout -CAfile " + ShellQuote(data + "/ca.crt") + " -in " +
-     ShellQuote(tmp.Sub("host") + "/crl.pem"));
+  ok(w.Admin("cert revoke " + first + " --reason superseded"));
+  ok(w.Admin("crl publish"));
+  ok(w.Host("host", "crl fetch"));
+  const auto crl = Run("openssl crl -noout -CAfile " + ShellQuote(w.data() + "/ca.crt") + " -in " +
+                       ShellQuote(w.tmp().Sub("host") + "/crl.pem"));
+  INFO(crl.output);
+  CHECK(crl.exit_code == 0);
   // The backup due at start (Argon2id, AES-GCM, a copy of the store).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   const auto backups = [&] {
     std::error_code ec;
-    const std::filesystem::directory_iterator dir(tmp.Sub("backups"), ec);
+    const std::filesystem::directory_iterator dir(conf.Sub("backups"), ec);
     return ec ? 0 : std::distance(std::filesystem::begin(dir), std::filesystem::end(dir));
   };
-  while (backups() == 0 && !server->Exited() && std::chrono::steady_clock::now() < deadline) {
+  while (backups() == 0 && !w.server().Exited() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
   }
   {
-    const bool running = !server->Exited();
+    const bool running = !w.server().Exited();
     INFO(ended());
     CHECK(backups() == 1);
     REQUIRE(running);
   }
   // A crash, and a start under the same sandbox that replays the redo log.
-  server->Kill();
-  server = std::make_unique<ServerProcess>(data, tmp.Sub("server-2.log"),
-                                           std::vector<std::string>{"--config", config},
-                                           std::vector<std::string>{}, SandboxLikeTheUnit);
-  require_ready();
-  CHECK_THAT(ok(admin() + " cert show " + renewed), Catch::Contains("valid"));
-  CHECK_THAT(ok(admin() + " cert show " + first), Catch::Contains("revoked"));
-  const int stopped = server->Terminate();
+  w.server().Kill();
+  w.Restart();
+  CHECK_THAT(ok(w.Admin("cert show " + renewed)), Catch::Contains("valid"));
+  CHECK_THAT(ok(w.Admin("cert show " + first)), Catch::Contains("revoked"));
+  const int stopped = w.server().Terminate();
   INFO(ended());
   CHECK(stopped == 0);
 }
