@@ -22,7 +22,7 @@ class CliWorld {
   // `serve_args` go to `hostca-server serve` (e.g. --config FILE);
   // `before_exec` runs in the server's process before its exec (see
   // SpawnLogged).
-  explicit CliWorld(std::vector<std::string> serve_args = {}, void (*before_exec)() = nullptr)
+  explicit CliWorld(std::vector<std::string> serve_args = {}, BeforeExec before_exec = nullptr)
       : serve_args_(std::move(serve_args)), before_exec_(before_exec) {
     data_ = tmp_.Sub("ca");
     const auto init =
@@ -64,7 +64,7 @@ class CliWorld {
     }
   }
   std::vector<std::string> serve_args_;
-  void (*before_exec_)() = nullptr;
+  BeforeExec before_exec_ = nullptr;
   TempDir tmp_;
   std::string data_, fingerprint_;
   std::unique_ptr<ServerProcess> server_;

@@ -29,7 +29,7 @@ class ServerProcess {
   // `env` and `before_exec` as SpawnLogged takes them.
   ServerProcess(const std::string& data_dir, const std::string& log_path,
                 std::vector<std::string> extra = {}, std::vector<std::string> env = {},
-                void (*before_exec)() = nullptr)
+                BeforeExec before_exec = nullptr)
       : log_path_(log_path) {
     std::vector<std::string> args = {BinaryPath("hostca-server"),
                                      "serve",

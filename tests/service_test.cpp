@@ -2,18 +2,21 @@
 // real `hostca-server serve` tells a notification socket (NOTIFY_SOCKET, as
 // systemd passes it to a Type=notify service) that it is ready once it
 // serves and that it stops on SIGTERM, or why it could not start; it
-// serves a host's whole life under the parts of the unit's sandbox a
-// process can take on itself, its system call filter among them; the units
+// serves a host's whole life under the unit's sandbox made by hand (its
+// read-only file system and system call filter among it); the units
 // of conf/ pass `systemd-analyze verify` and `security`, and so do the
 // copies `cmake --install` writes for another prefix; and the server unit's
 // ExecStart serves with the shipped conf/hostca.toml.
 // (The agent unit's ExecStart runs in e2e_cli_test.cpp, beside the client's
 // other tests.)
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/prctl.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -148,17 +151,77 @@ void UseTheUnitsSyscallFilter() {
   unit_filter.filter = const_cast<sock_filter*>(code.data());
 }
 
+// Whether SandboxLikeTheUnit makes the file system read-only (it needs
+// root, as systemd has: UseTheUnitsReadOnlySystem says), and the
+// directories it leaves writable besides the data directory (the unit's
+// ReadWritePaths=, e.g. for backups).
+bool unit_read_only_system = false;
+std::vector<std::string> unit_writable_paths;
+
+// Turns the read-only file system on where the tests run as root, with
+// `writable` (existing directories) left writable; else says why not.
+void UseTheUnitsReadOnlySystem(std::vector<std::string> writable) {
+  const auto keys = ServiceKeys(ReadUnit("hostca-server.service"));
+  REQUIRE(keys.at("ProtectSystem") == "strict");
+  REQUIRE(keys.count("StateDirectory") == 1);
+  unit_writable_paths = std::move(writable);
+  unit_read_only_system = ::geteuid() == 0;
+  if (!unit_read_only_system) {
+    WARN("not root: the server's file system stays writable (ProtectSystem=strict not applied)");
+  }
+}
+
+// ProtectSystem=strict with StateDirectory= and ReadWritePaths=, made as
+// systemd makes them: a mount namespace of the process's own where every
+// mount is read-only, but for the data directory (`--data DIR` in `argv`)
+// and unit_writable_paths, each bound onto itself and made writable again.
+// (systemd also gives the unit a private /tmp and /dev and hides /home;
+// here /tmp is read-only too, which is stricter.)
+bool ReadOnlyButData(char* const argv[]) {
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return false;
+  }
+  mount_attr read_only{};
+  read_only.attr_set = MOUNT_ATTR_RDONLY;
+  if (::mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &read_only, sizeof(read_only)) != 0) {
+    return false;
+  }
+  // Clears only the read-only flag: nosuid and the like stay as they were.
+  mount_attr read_write{};
+  read_write.attr_clr = MOUNT_ATTR_RDONLY;
+  const auto writable = [&](const char* dir) {
+    return ::mount(dir, dir, nullptr, MS_BIND, nullptr) == 0 &&
+           ::mount_setattr(AT_FDCWD, dir, 0, &read_write, sizeof(read_write)) == 0;
+  };
+  for (int i = 0; argv[i] != nullptr; ++i) {
+    if (std::strcmp(argv[i], "--data") == 0 && argv[i + 1] != nullptr && !writable(argv[i + 1])) {
+      return false;
+    }
+  }
+  for (const std::string& dir : unit_writable_paths) {
+    if (!writable(dir.c_str())) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // What conf/hostca-server.service's NoNewPrivileges=yes, CapabilityBoundingSet=
 // (empty) and MemoryDenyWriteExecute=yes leave the server, applied by hand
 // (the tests run without systemd): no_new_privs, an empty capability
 // bounding set (so root holds no capability after the exec), and the
 // kernel's memory-deny-write-execute (PR_SET_MDWE, Linux 6.3; systemd 252
-// refuses the same mappings with a seccomp filter on mmap and mprotect);
-// then the system call filter, if UseTheUnitsSyscallFilter made one.
+// refuses the same mappings with a seccomp filter on mmap and mprotect).
+// First the read-only file system, if UseTheUnitsReadOnlySystem turned it
+// on; last the system call filter, if UseTheUnitsSyscallFilter made one.
 // Runs in the child before its exec; a step that fails ends it with 126.
-void SandboxLikeTheUnit() {
+void SandboxLikeTheUnit(char* const argv[]) {
   constexpr int kPrSetMdwe = 65;                // PR_SET_MDWE: newer than Debian 12's headers
   constexpr unsigned long kRefuseExecGain = 1;  // PR_MDWE_REFUSE_EXEC_GAIN
+  if (unit_read_only_system && !ReadOnlyButData(argv)) {
+    ::_exit(126);
+  }
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     ::_exit(126);
   }
@@ -253,6 +316,31 @@ TEST_CASE("the unit's system call filter ends a process that calls outside @syst
   CHECK(WTERMSIG(status) == SIGSYS);
 }
 
+// The read-only file system can fail: under it a process writes into the
+// data directory, and nowhere else.
+TEST_CASE("the unit's read-only file system leaves only the data directory writable") {
+  TempDir tmp;
+  const std::string data = tmp.Sub("data"), other = tmp.Sub("other");
+  std::filesystem::create_directories(data);
+  std::filesystem::create_directories(other);
+  UseTheUnitsReadOnlySystem({});
+  if (!unit_read_only_system) {
+    return;
+  }
+  // sh -c SCRIPT --data DATA OTHER: $1 is DATA, $2 OTHER.
+  const pid_t pid =
+      SpawnLogged({"/bin/sh", "-c", "touch \"$1/in\" && ! touch \"$2/out\"", "--data", data, other},
+                  {}, tmp.Sub("log"), SandboxLikeTheUnit);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO("log: " << *ReadFile(tmp.Sub("log")));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_THAT(*ReadFile(tmp.Sub("log")), Catch::Contains("Read-only file system"));
+  CHECK(std::filesystem::exists(data + "/in"));
+  CHECK_FALSE(std::filesystem::exists(other + "/out"));
+}
+
 // The serial as the API writes it (lower-case hex, no leading zeros) of a
 // PEM certificate file.
 std::string SerialOfCertFile(const std::string& path) {
@@ -266,14 +354,17 @@ std::string SerialOfCertFile(const std::string& path) {
   return hex.substr(std::min(hex.find_first_not_of('0'), hex.size() - 1));
 }
 
-// Not the unit's whole sandbox (its file system view needs systemd), but
-// the parts a process can take on itself, its system call filter among
-// them: a host's life (enrollment, renewal, CRL, revocation), a scheduled
+// The unit's sandbox but for the private /tmp and /dev and the hidden
+// /home: a host's life (enrollment, renewal, CRL, revocation), a scheduled
 // backup, and a start after a crash that replays the redo log.
 TEST_CASE(
-    "serve works under the unit's system call filter, no_new_privs, no capabilities and W^X") {
+    "serve works in the unit's sandbox: read-only system, syscall filter, no privileges, W^X") {
   UseTheUnitsSyscallFilter();
   TempDir conf;
+  // Created as the server would (mode 0700), so that it can be left writable.
+  std::filesystem::create_directory(conf.Sub("backups"));
+  std::filesystem::permissions(conf.Sub("backups"), std::filesystem::perms::owner_all);
+  UseTheUnitsReadOnlySystem({conf.Sub("backups")});
   const std::string config = conf.Sub("hostca.toml");
   REQUIRE(WriteFileAtomic(conf.Sub("backup.pass"), "backup passphrase\n", 0600).ok());
   REQUIRE(WriteFileAtomic(config,
@@ -292,6 +383,22 @@ TEST_CASE(
   CHECK_THAT(*status, Catch::Contains("Seccomp:\t2\n"));  // a filter
   CHECK_THAT(*status, Catch::Contains("CapEff:\t0000000000000000\n"));
   CHECK_THAT(*status, Catch::Contains("CapPrm:\t0000000000000000\n"));
+  if (unit_read_only_system) {
+    // The mount options (mountinfo's sixth field) of / and of the data
+    // directory as the server sees them.
+    std::map<std::string, std::string> options;
+    std::istringstream mounts(
+        *ReadFile("/proc/" + std::to_string(w.server().pid()) + "/mountinfo"));
+    for (std::string line; std::getline(mounts, line);) {
+      const std::vector<std::string> f = Words(line);
+      if (f.size() > 5) {
+        options[f[4]] = f[5];
+      }
+    }
+    CHECK_THAT(options["/"], Catch::StartsWith("ro"));
+    CHECK_THAT(options[w.data()], Catch::StartsWith("rw"));
+    CHECK_THAT(options[conf.Sub("backups")], Catch::StartsWith("rw"));
+  }
   // Through the hostca client: TLS, the CSR's check, the signature and a
   // durable write; then TLS client authentication.
   const auto ok = [&](const SplitResult& r) {

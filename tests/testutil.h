@@ -124,12 +124,13 @@ inline std::vector<char*> EnvironmentWith(std::vector<std::string>& extra) {
 
 // Starts `args` (args[0] a path) with `env` ("NAME=value") added to this
 // process's environment and stdout and stderr going to `log_path`;
-// `before_exec`, when given, runs in the child just before the exec
-// (system calls only: the child of a threaded process may not allocate,
-// so everything the exec needs is made before the fork). Returns the
-// child's pid; throws when fork fails.
+// `before_exec`, when given, runs in the child just before the exec, with
+// the argv it will exec (system calls only: the child of a threaded
+// process may not allocate, so everything the exec needs is made before
+// the fork). Returns the child's pid; throws when fork fails.
+using BeforeExec = void (*)(char* const argv[]);
 inline pid_t SpawnLogged(std::vector<std::string> args, std::vector<std::string> env,
-                         const std::string& log_path, void (*before_exec)() = nullptr) {
+                         const std::string& log_path, BeforeExec before_exec = nullptr) {
   std::vector<char*> envp = EnvironmentWith(env);
   std::vector<char*> argv;
   for (std::string& a : args) {
@@ -145,7 +146,7 @@ inline pid_t SpawnLogged(std::vector<std::string> args, std::vector<std::string>
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     if (before_exec != nullptr) {
-      before_exec();
+      before_exec(argv.data());
     }
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
