@@ -135,6 +135,10 @@ sock_fprog unit_filter{};
 // instead of the unit's EPERM (SystemCallErrorNumber=): a call outside the
 // set then shows here even where the server would go on after an EPERM.
 void UseTheUnitsSyscallFilter() {
+#if !defined(__x86_64__)
+  WARN("the system call filter is built for x86-64 only: not applied");
+  return;
+#endif
   static const std::vector<sock_filter> code = [] {
     const auto keys = ServiceKeys(ReadUnit("hostca-server.service"));
     REQUIRE(keys.at("SystemCallArchitectures") == "native");
@@ -304,6 +308,9 @@ TEST_CASE("serve notifies READY=1 and STOPPING=1 to an abstract NOTIFY_SOCKET") 
 // which is not in @system-service, is ended by it.
 TEST_CASE("the unit's system call filter ends a process that calls outside @system-service") {
   UseTheUnitsSyscallFilter();
+  if (unit_filter.filter == nullptr) {
+    return;  // not x86-64: said above
+  }
   CHECK(SyscallSet("@system-service").count("chroot") == 0);
   CHECK(SyscallSet("@system-service").count("fdatasync") == 1);
   TempDir tmp;

@@ -11,6 +11,7 @@
 #include <linux/seccomp.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <regex>
 #include <set>
