@@ -156,22 +156,40 @@ void UseTheUnitsSyscallFilter() {
 }
 
 // Whether SandboxLikeTheUnit makes the file system read-only (it needs
-// root, as systemd has: UseTheUnitsReadOnlySystem says), and the
+// CAP_SYS_ADMIN, as systemd has: UseTheUnitsReadOnlySystem says), and the
 // directories it leaves writable besides the data directory (the unit's
 // ReadWritePaths=, e.g. for backups).
 bool unit_read_only_system = false;
 std::vector<std::string> unit_writable_paths;
 
-// Turns the read-only file system on where the tests run as root, with
+// Whether a child of this process may make a mount namespace of its own
+// and change its mounts (root with CAP_SYS_ADMIN, as systemd is): tried in
+// a child that ends at once.
+bool CanMakeMountNamespace() {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::_exit(::unshare(CLONE_NEWNS) == 0 &&
+                    ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0
+                ? 0
+                : 1);
+  }
+  int status = 0;
+  return pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+         WEXITSTATUS(status) == 0;
+}
+
+// Turns the read-only file system on where the tests may make it, with
 // `writable` (existing directories) left writable; else says why not.
 void UseTheUnitsReadOnlySystem(std::vector<std::string> writable) {
   const auto keys = ServiceKeys(ReadUnit("hostca-server.service"));
   REQUIRE(keys.at("ProtectSystem") == "strict");
   REQUIRE(keys.count("StateDirectory") == 1);
   unit_writable_paths = std::move(writable);
-  unit_read_only_system = ::geteuid() == 0;
+  unit_read_only_system = CanMakeMountNamespace();
   if (!unit_read_only_system) {
-    WARN("not root: the server's file system stays writable (ProtectSystem=strict not applied)");
+    WARN(
+        "no mount namespace (needs root with CAP_SYS_ADMIN): the server's file system "
+        "stays writable (ProtectSystem=strict not applied)");
   }
 }
 
