@@ -2,13 +2,12 @@
 // (DESIGN.md section 8). Exit codes: 0 ok, 1 error, 2 usage.
 #include <signal.h>
 
-#include <openssl/crypto.h>
-
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/times.h"
 #include "common/harden.h"
+#include "common/version.h"
 
 namespace hostca::cli {
 
@@ -49,9 +48,7 @@ int main(int argc, char** argv) {
   hostca::cli::Action action;
   CLI::App app{"hostca: client of a hostca certificate authority"};
   app.footer(kFooter);
-  // The program's and the OpenSSL library's versions, for bug reports.
-  app.set_version_flag("--version", std::string("hostca ") + HOSTCA_VERSION + " (" +
-                                        OpenSSL_version(OPENSSL_VERSION) + ")");
+  app.set_version_flag("--version", hostca::VersionLine("hostca"));
   app.require_subcommand(1);
   app.add_option("--server", g.server, "server URL, https://HOST:PORT (default " + g.server + ")")
       ->envname("HOSTCA_SERVER");

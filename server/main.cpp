@@ -5,8 +5,6 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <openssl/crypto.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -18,6 +16,7 @@
 #include "common/file.h"
 #include "common/harden.h"
 #include "common/pkcs12.h"
+#include "common/version.h"
 #include "enrollment/tidy.h"
 #include "server/backup_commands.h"
 #include "server/command_util.h"
@@ -330,9 +329,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hostca-server: warning: cannot disable core dumps\n");
   }
   CLI::App app{"hostca-server: the hostca certificate authority"};
-  // The program's and the OpenSSL library's versions, for bug reports.
-  app.set_version_flag("--version", std::string("hostca-server ") + HOSTCA_VERSION + " (" +
-                                        OpenSSL_version(OPENSSL_VERSION) + ")");
+  app.set_version_flag("--version", hostca::VersionLine("hostca-server"));
   app.require_subcommand(1);
   Flags f;
   CLI::App* init = app.add_subcommand("init", "create a CA in a new data directory");
