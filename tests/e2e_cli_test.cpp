@@ -11,7 +11,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "common/file.h"
 #include "common/pem.h"
@@ -393,14 +392,9 @@ TEST_CASE("the agent unit's ExecStart keeps a host's CRL and stops cleanly on SI
   const std::string log = w.tmp().Sub("agent.log");
   const pid_t pid = SpawnLogged({BinaryPath("hostca"), "--dir", dir, "agent"},
                                 {"HOSTCA_SERVER=" + w.server().https_url()}, log);
-  // Poll for the agent's first pass (bounded); it keeps running after it.
-  bool fetched = false;
-  for (int i = 0; i < 1500 && !fetched; ++i) {
-    fetched = std::filesystem::exists(dir + "/crl.pem");
-    if (!fetched) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
-    }
-  }
+  // The agent's first pass; it keeps running after it.
+  const bool fetched = PollUntil([&] { return std::filesystem::exists(dir + "/crl.pem"); },
+                                 std::chrono::seconds(30));
   int status = 0;
   const bool still_running = ::waitpid(pid, &status, WNOHANG) == 0;
   ::kill(pid, SIGTERM);

@@ -83,14 +83,7 @@ class ServerProcess {
   // fails instead of waiting until ctest kills it and leaves the server.
   int Terminate(std::chrono::seconds limit = std::chrono::seconds(60)) {
     ::kill(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!Exited()) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return Kill();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
-    }
-    return exit_code_;
+    return PollUntil([&] { return Exited(); }, limit) ? exit_code_ : Kill();
   }
   // SIGKILL: a crash at this moment.
   int Kill() {

@@ -38,7 +38,6 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/encoding.h"
@@ -455,15 +454,12 @@ TEST_CASE(
   INFO(crl.output);
   CHECK(crl.exit_code == 0);
   // The backup due at start (Argon2id, AES-GCM, a copy of the store).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   const auto backups = [&] {
     std::error_code ec;
     const std::filesystem::directory_iterator dir(conf.Sub("backups"), ec);
     return ec ? 0 : std::distance(std::filesystem::begin(dir), std::filesystem::end(dir));
   };
-  while (backups() == 0 && !w.server().Exited() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
-  }
+  PollUntil([&] { return backups() > 0 || w.server().Exited(); }, std::chrono::seconds(60));
   {
     const bool running = !w.server().Exited();
     INFO(ended());

@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/encoding.h"
@@ -98,6 +100,21 @@ inline std::string ShellQuote(const std::string& s) {
 // Path of a built binary ("hostca-server", "hostca").
 inline std::string BinaryPath(const std::string& name) {
   return std::string(HOSTCA_BINARY_DIR) + "/bin/" + name;
+}
+
+// Asks `done` every 20 ms until it says true (returns true) or `limit` has
+// passed (returns false): how a test waits for another process (a file it
+// writes, its exit) without sleeping a fixed time.
+template <typename Done>
+bool PollUntil(Done done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
+  }
+  return true;
 }
 
 // This process's environment with `extra` ("NAME=value") added, replacing
