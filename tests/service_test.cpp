@@ -161,16 +161,20 @@ void UseTheUnitsSyscallFilter() {
 bool unit_read_only_system = false;
 std::vector<std::string> unit_writable_paths;
 
+// Gives this process a mount namespace of its own, whose changes reach no
+// other (systemd's first step for ProtectSystem= and the like).
+bool OwnMountNamespace() {
+  return ::unshare(CLONE_NEWNS) == 0 &&
+         ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+}
+
 // Whether a child of this process may make a mount namespace of its own
 // and change its mounts (root with CAP_SYS_ADMIN, as systemd is): tried in
 // a child that ends at once.
 bool CanMakeMountNamespace() {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    ::_exit(::unshare(CLONE_NEWNS) == 0 &&
-                    ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0
-                ? 0
-                : 1);
+    ::_exit(OwnMountNamespace() ? 0 : 1);
   }
   int status = 0;
   return pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
@@ -199,8 +203,7 @@ void UseTheUnitsReadOnlySystem(std::vector<std::string> writable) {
 // (systemd also gives the unit a private /tmp and /dev and hides /home;
 // here /tmp is read-only too, which is stricter.)
 bool ReadOnlyButData(char* const argv[]) {
-  if (::unshare(CLONE_NEWNS) != 0 ||
-      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+  if (!OwnMountNamespace()) {
     return false;
   }
   mount_attr read_only{};
@@ -321,6 +324,15 @@ TEST_CASE("serve notifies READY=1 and STOPPING=1 to an abstract NOTIFY_SOCKET") 
   ReadyThenStopping("@hostca-test-notify-" + HexEncode(RandomBytes(8)));
 }
 
+// Runs `args` under SandboxLikeTheUnit, its output in TMP/log, and returns
+// its wait status.
+int StatusUnderTheSandbox(std::vector<std::string> args, const TempDir& tmp) {
+  const pid_t pid = SpawnLogged(std::move(args), {}, tmp.Sub("log"), SandboxLikeTheUnit);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
+
 // The unit's system call filter can fail: a program that calls chroot(2),
 // which is not in @system-service, is ended by it.
 TEST_CASE("the unit's system call filter ends a process that calls outside @system-service") {
@@ -328,13 +340,11 @@ TEST_CASE("the unit's system call filter ends a process that calls outside @syst
   if (unit_filter.filter == nullptr) {
     return;  // not x86-64: said above
   }
-  CHECK(SyscallSet("@system-service").count("chroot") == 0);
-  CHECK(SyscallSet("@system-service").count("fdatasync") == 1);
+  const std::set<std::string> system_service = SyscallSet("@system-service");
+  CHECK(system_service.count("chroot") == 0);
+  CHECK(system_service.count("fdatasync") == 1);
   TempDir tmp;
-  const pid_t pid =
-      SpawnLogged({"/usr/sbin/chroot", "/", "/bin/true"}, {}, tmp.Sub("log"), SandboxLikeTheUnit);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  const int status = StatusUnderTheSandbox({"/usr/sbin/chroot", "/", "/bin/true"}, tmp);
   INFO("log: " << *ReadFile(tmp.Sub("log")));
   REQUIRE(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGSYS);
@@ -352,11 +362,8 @@ TEST_CASE("the unit's read-only file system leaves only the data directory writa
     return;
   }
   // sh -c SCRIPT --data DATA OTHER: $1 is DATA, $2 OTHER.
-  const pid_t pid =
-      SpawnLogged({"/bin/sh", "-c", "touch \"$1/in\" && ! touch \"$2/out\"", "--data", data, other},
-                  {}, tmp.Sub("log"), SandboxLikeTheUnit);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  const int status = StatusUnderTheSandbox(
+      {"/bin/sh", "-c", "touch \"$1/in\" && ! touch \"$2/out\"", "--data", data, other}, tmp);
   INFO("log: " << *ReadFile(tmp.Sub("log")));
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
