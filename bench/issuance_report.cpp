@@ -400,6 +400,7 @@ std::string IssuanceJsonReport(const IssuanceResults& res) {
                       {"ok", run.ok},
                       {"failed", run.failed},
                       {"connections", run.connections},
+                      {"connections_before_start", run.connections_before_start},
                       {"server_closes", run.server_closes},
                       {"store_writes_per_commit", run.writes_per_commit},
                       {"store_commit_s", run.commit_seconds},

@@ -22,8 +22,9 @@ struct LoadRun {
   double server_system_cpu_per_cert = 0;  // of which in the kernel (stime)
   double client_cpu_per_cert = 0;         // the load generator's CPU seconds / successful request
   size_t ok = 0, failed = 0;
-  size_t connections = 0;    // TCP connections opened (TLS handshakes for hostca)
-  size_t server_closes = 0;  // keep-alive connections the server ended
+  size_t connections = 0;               // TCP connections opened (TLS handshakes for hostca)
+  size_t connections_before_start = 0;  // of which opened before the clock (keep-alive)
+  size_t server_closes = 0;             // keep-alive connections the server ended
   // hostca's store writer over the run (/metrics; 0 for the others):
   // writes per group commit, the mean commit's page writes and fsyncs and the
   // part of it in the redo log's append and fdatasync, and the writer's time

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -359,6 +361,7 @@ double CpuSecondsOfThisProcess() {
 // What one worker saw; merged after the join.
 struct WorkerResult {
   size_t requests = 0, ok = 0, failed = 0, connections = 0, server_closes = 0;
+  size_t opened_before_start = 0;
   std::map<std::string, size_t> failures;
   std::string first_failure;
   std::vector<double> latencies;
@@ -370,6 +373,10 @@ struct Shared {
   const LoadOptions* options = nullptr;
   const std::vector<std::string>* requests = nullptr;  // full HTTP requests
   std::atomic<size_t> next{0};
+  // With open_before_start: each worker counts `opened` down once its
+  // connection is open (or failed to open), then waits for `go`.
+  std::latch* opened = nullptr;
+  std::latch* go = nullptr;
 };
 
 // One request on the worker's connection: opens it when needed, and sends
@@ -410,6 +417,20 @@ Result<HttpResponse> Exchange(const Shared& sh, Connection& conn, const std::str
 void Worker(Shared& sh, WorkerResult* out) {
   Connection conn;
   size_t used = 0;
+  if (sh.opened != nullptr) {
+    // A connection that fails to open here is opened again, timed, by the
+    // first request's Exchange, which counts the failure if it fails again.
+    if (conn.Open(*sh.endpoint).ok()) {
+      ++out->connections;
+      ++out->opened_before_start;
+      // As if kept alive from an earlier request: should the server have
+      // ended it while the others opened theirs, the first request is sent
+      // again once on a new connection.
+      used = 1;
+    }
+    sh.opened->count_down();
+    sh.go->wait();
+  }
   while (true) {
     const size_t i = sh.next.fetch_add(1);
     if (i >= sh.requests->size()) {
@@ -558,10 +579,29 @@ Result<LoadResult> RunLoad(const Endpoint& endpoint, const std::vector<std::stri
   shared.requests = &requests;
   std::vector<WorkerResult> results(static_cast<size_t>(options.connections));
   std::vector<std::thread> threads;
-  const double cpu_start = CpuSecondsOfThisProcess();
-  const auto start = SteadyClock::now();
+  const bool open_first = options.open_before_start && options.mode == ConnectionMode::kKeepAlive;
+  std::latch opened(options.connections);
+  std::latch go(1);
+  if (open_first) {
+    shared.opened = &opened;
+    shared.go = &go;
+  }
+  if (!open_first && options.at_start) {
+    options.at_start();
+  }
+  double cpu_start = CpuSecondsOfThisProcess();
+  auto start = SteadyClock::now();
   for (WorkerResult& r : results) {
     threads.emplace_back([&shared, &r] { Worker(shared, &r); });
+  }
+  if (open_first) {
+    opened.wait();
+    if (options.at_start) {
+      options.at_start();
+    }
+    cpu_start = CpuSecondsOfThisProcess();
+    start = SteadyClock::now();
+    go.count_down();
   }
   for (std::thread& t : threads) {
     t.join();
@@ -574,6 +614,7 @@ Result<LoadResult> RunLoad(const Endpoint& endpoint, const std::vector<std::stri
     out.ok += r.ok;
     out.failed += r.failed;
     out.connections_opened += r.connections;
+    out.opened_before_start += r.opened_before_start;
     out.server_closes += r.server_closes;
     for (const auto& [kind, n] : r.failures) {
       out.failures[kind] += n;
@@ -588,6 +629,17 @@ Result<LoadResult> RunLoad(const Endpoint& endpoint, const std::vector<std::stri
   }
   std::sort(out.latencies.begin(), out.latencies.end());
   return out;
+}
+
+namespace {
+void IgnoreSignal(int) {}
+}  // namespace
+
+void ReportBrokenPipesAsErrors() {
+  struct sigaction action {};
+  action.sa_handler = IgnoreSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGPIPE, &action, nullptr);
 }
 
 double Quantile(const std::vector<double>& sorted, double q) {

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -69,6 +70,15 @@ struct LoadOptions {
   // false: a request's latency leaves out opening its connection (TCP connect
   // and TLS handshake), to time what the server does on a kept-alive one.
   bool include_connect = true;
+  // Keep-alive only: every worker opens its connection (TCP and TLS
+  // handshake) before the clock starts, and `at_start` runs then, once, in
+  // the calling thread (e.g. to read the server's CPU). The run's seconds and
+  // client CPU cover the requests over those connections, and the
+  // reconnections when the server ends one. false: the first handshakes are
+  // in the run, as a fixed cost spread over its requests (at 64 connections
+  // and 1000 requests, a fifth of the machine's CPU during the run).
+  bool open_before_start = true;
+  std::function<void()> at_start;
 };
 
 struct LoadResult {
@@ -77,12 +87,13 @@ struct LoadResult {
   size_t failed = 0;
   std::map<std::string, size_t> failures;  // "status 403", "connect", "tls handshake", ...
   std::string first_failure;               // its detail (status line and body), for the log
-  double seconds = 0;                      // wall time from the start of all workers to the last
-  std::vector<double> latencies;           // seconds per successful request, sorted
-  size_t connections_opened = 0;           // TCP connections (TLS handshakes with TLS)
-  size_t server_closes = 0;                // keep-alive connections the server ended
-  std::string sample_body;                 // the body of one successful response
-  double client_cpu_seconds = 0;           // user + system CPU of this process during the run
+  double seconds = 0;              // wall time from the start (see open_before_start) to the last
+  std::vector<double> latencies;   // seconds per successful request, sorted
+  size_t connections_opened = 0;   // TCP connections (TLS handshakes with TLS), timed or not
+  size_t opened_before_start = 0;  // of which before the clock (open_before_start)
+  size_t server_closes = 0;        // keep-alive connections the server ended
+  std::string sample_body;         // the body of one successful response
+  double client_cpu_seconds = 0;   // user + system CPU of this process during the run
 };
 
 // Sends one request (`options.method`, a POST by default) per element of
@@ -91,6 +102,12 @@ struct LoadResult {
 // the load cannot run at all (bad options); failed requests are in the result.
 Result<LoadResult> RunLoad(const Endpoint& endpoint, const std::vector<std::string>& bodies,
                            const LoadOptions& options);
+
+// Makes a write to a connection the server closed fail with EPIPE (a failed
+// request) instead of ending the benchmark with SIGPIPE: a no-op handler,
+// not SIG_IGN, so the programs the benchmark starts get the default back at
+// exec. For a benchmark's main, before any load.
+void ReportBrokenPipesAsErrors();
 
 // The `q`-quantile (0..1) of sorted `values` (nearest rank); 0 when empty.
 double Quantile(const std::vector<double>& sorted, double q);
