@@ -880,6 +880,17 @@ std::vector<HttpResult> Concurrently(int n, F f) {
   return out;
 }
 
+// GET /healthz on a new connection, queued behind whatever holds the
+// workers, is answered 200 within `limit`.
+void RequireHealthyWithin(ApiFixture& ca, std::chrono::seconds limit) {
+  const auto start = SteadyClock::now();
+  const HttpResult r = Send(ca, "GET", "/healthz", "", "", "", std::chrono::seconds(30));
+  const auto waited = SteadyClock::now() - start;
+  INFO(r.raw);
+  REQUIRE(r.status == 200);
+  REQUIRE(waited < limit);
+}
+
 TEST_CASE("slow clients that never finish a request do not starve the workers") {
   server::ServerOptions o;
   o.threads = 2;
@@ -905,12 +916,7 @@ TEST_CASE("slow clients that never finish a request do not starve the workers") 
   // A normal request, queued behind them, is answered once the request
   // deadline (or the read timeout) frees the workers: 10 s. The server does
   // not keep a broken request's connection in keep-alive.
-  const auto start = SteadyClock::now();
-  const HttpResult r = Send(ca, "GET", "/healthz", "", "", "", std::chrono::seconds(30));
-  const auto waited = SteadyClock::now() - start;
-  INFO(r.raw);
-  REQUIRE(r.status == 200);
-  REQUIRE(waited < std::chrono::seconds(14));
+  RequireHealthyWithin(ca, std::chrono::seconds(14));
   // The server closed the half-finished connections itself.
   for (int i = 0; i < o.threads; ++i) {
     std::string got;
@@ -945,12 +951,7 @@ TEST_CASE("connections idle after the handshake or between requests free their w
   REQUIRE(silent.Handshake());
   // A request queued behind them is answered once the idle timeout has
   // freed a worker.
-  const auto start = SteadyClock::now();
-  const HttpResult r = Send(ca, "GET", "/healthz", "", "", "", std::chrono::seconds(30));
-  const auto waited = SteadyClock::now() - start;
-  INFO(r.raw);
-  REQUIRE(r.status == 200);
-  REQUIRE(waited < std::chrono::seconds(9));
+  RequireHealthyWithin(ca, std::chrono::seconds(9));
   // The server ended both idle connections itself.
   std::string rest;
   REQUIRE(kept.ReadUntilClosed(std::chrono::seconds(6), &rest));
