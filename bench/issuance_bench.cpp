@@ -42,7 +42,8 @@ struct Options {
   std::string server_config;  // --config FILE for hostca-server serve
   int speed_seconds = 3;
   bool cfssl = true;
-  bool profile = true;  // a perf profile of one more keep-alive run
+  bool profile = true;          // a perf profile of one more keep-alive run
+  int profile_connections = 8;  // its connections
   // callgrind's instruction count of one more keep-alive run (requests)
   bool instructions = true;
   size_t instruction_requests = 400;
@@ -59,7 +60,7 @@ constexpr char kUsage[] =
     "usage: issuance_bench [--quick] [--requests N] [--connections LIST] [--runs N]\n"
     "                      [--out DIR] [--server PATH] [--server-config F] [--no-cfssl]\n"
     "                      [--no-profile] [--no-instructions] [--callgrind-out F]\n"
-    "                      [--cold-keep-alive]\n"
+    "                      [--cold-keep-alive] [--profile-connections N]\n"
     "  --quick             100 requests per run, 30 `openssl ca` certificates, 1 s\n"
     "                      `openssl speed` (default: 1000, 200, 3 s)\n"
     "  --requests N        requests per run and load shape\n"
@@ -71,6 +72,8 @@ constexpr char kUsage[] =
     "  --no-cfssl          skip the cfssl baselines\n"
     "  --no-profile        skip the perf profile of the server (one more keep-alive run,\n"
     "                      8 connections, under `perf record`)\n"
+    "  --profile-connections N  that run's connections (default 8; 64: where the CPU,\n"
+    "                      not the commit's wait, is the limit)\n"
     "  --no-instructions   skip the instruction count (one more keep-alive run, 8\n"
     "                      connections, of a server under valgrind --tool=callgrind)\n"
     "  --callgrind-out F   keep that server's callgrind output in F (callgrind_annotate F)\n"
@@ -122,6 +125,13 @@ Result<Options> ParseArgs(int argc, char** argv) {
       opts.instructions = false;
     } else if (arg == "--callgrind-out" && has_value) {
       opts.callgrind_copy = argv[++i];
+    } else if (arg == "--profile-connections" && has_value) {
+      HOSTCA_ASSIGN_OR_RETURN(const size_t c, ParseCount(argv[++i], "--profile-connections"));
+      if (c < 1 || c > 1000) {
+        return InvalidArgument("--profile-connections must be 1 to 1000");
+      }
+      opts.profile_connections = static_cast<int>(c);
+      opts.report_suffix = "-custom";
     } else if (arg == "--cold-keep-alive") {
       opts.cold_keep_alive = true;
       opts.report_suffix = "-custom";
@@ -316,12 +326,12 @@ Status MeasureRenewal(const Options& opts, const std::vector<std::string>& csrs,
   return Status::Ok();
 }
 
-// One more keep-alive enroll run at 8 connections, not counted in the
-// tables (perf slows the server), under `perf record`: where the CPU goes.
-constexpr int kProfileConnections = 8;
+// One more keep-alive enroll run (8 connections unless
+// --profile-connections), not counted in the tables (perf slows the
+// server), under `perf record`: where the CPU goes.
 constexpr size_t kProfileRequests = 8000;
-Status ProfileKeepAlive(const Target& t, const std::string& dir, Profile* out) {
-  const std::string what = "hostca keep-alive C=" + std::to_string(kProfileConnections);
+Status ProfileKeepAlive(const Target& t, int connections, const std::string& dir, Profile* out) {
+  const std::string what = "hostca keep-alive C=" + std::to_string(connections);
   std::fprintf(stderr, "   %s under perf record\n", what.c_str());
   // Enough requests for a few thousand samples whatever --requests is (the
   // CSRs repeat, the host names do not).
@@ -339,7 +349,7 @@ Status ProfileKeepAlive(const Target& t, const std::string& dir, Profile* out) {
   }
   LoadOptions load = t.load;
   load.mode = ConnectionMode::kKeepAlive;
-  load.connections = kProfileConnections;
+  load.connections = connections;
   HOSTCA_ASSIGN_OR_RETURN(const LoadResult res, RunLoad(t.endpoint, bodies, load));
   HOSTCA_ASSIGN_OR_RETURN(*out, (*perf)->Finish(what));
   if (res.ok == 0) {
@@ -361,6 +371,8 @@ std::vector<std::string> ServeArgs(const Options& opts) {
   }
   return {"--config", opts.server_config};
 }
+
+constexpr int kInstructionConnections = 8;
 
 // One more keep-alive run at 8 connections against a second server, under
 // callgrind with instrumentation on only during the load (after a warm-up),
@@ -397,7 +409,7 @@ Status CountInstructions(const Options& opts, const std::vector<std::string>& cs
   bodies.erase(bodies.begin(), bodies.begin() + kWarmUp);
   LoadOptions load = enroll;
   load.mode = ConnectionMode::kKeepAlive;
-  load.connections = kProfileConnections;
+  load.connections = kInstructionConnections;
   HOSTCA_ASSIGN_OR_RETURN(const LoadResult warm_res, RunLoad(server.endpoint, warm, load));
   if (warm_res.ok == 0) {
     return Internal("every warm-up request under callgrind failed; first: " +
@@ -478,7 +490,8 @@ Status RunHostca(const Options& opts, const std::vector<std::string>& csrs, cons
   HOSTCA_RETURN_IF_ERROR(MeasureTarget(t, opts, &results->rows));
   HOSTCA_RETURN_IF_ERROR(MeasureRenewal(opts, csrs, server, ca.get(), results));
   if (opts.profile) {
-    HOSTCA_RETURN_IF_ERROR(ProfileKeepAlive(t, dir, &results->profile));
+    results->profile_connections = opts.profile_connections;
+    HOSTCA_RETURN_IF_ERROR(ProfileKeepAlive(t, opts.profile_connections, dir, &results->profile));
   }
   if (opts.instructions) {
     // An extra: its failure is reported, and the runs above still are.

@@ -189,7 +189,7 @@ std::string OpensslCaLine(const IssuanceResults& res) {
 // The profile's parts with their share and what they cost per certificate
 // at the unprofiled server CPU of the same load shape.
 Table ProfileTable(const IssuanceResults& res) {
-  const LoadRow* row = Find(res, "hostca", "keep-alive", 8);
+  const LoadRow* row = Find(res, "hostca", "keep-alive", res.profile_connections);
   const double cpu = row == nullptr ? 0 : MedianOf(*row, &LoadRun::server_cpu_per_cert);
   Table t = {{"part of the server's work", "share of CPU", "us/cert", "measured as"}};
   for (const ProfilePart& p : res.profile.parts) {

@@ -71,6 +71,7 @@ struct IssuanceResults {
   std::vector<LoadRow> rows;
   OpensslCaRuns openssl_ca;
   Profile profile;                 // of one more hostca keep-alive run
+  int profile_connections = 8;     // at this many connections
   InstructionCounts instructions;  // of another, under callgrind
   std::vector<std::string> notes;  // shown under the tables
 };
