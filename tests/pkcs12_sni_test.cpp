@@ -7,7 +7,6 @@
 // certificate per name and the default for none or an unknown name.
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <cctype>
 #include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -81,19 +80,6 @@ struct World {
   int starts = 0;
 };
 
-// The serial of a PEM certificate file as the API writes it.
-std::string SerialOf(const std::string& cert_path) {
-  std::string out = Run("openssl x509 -noout -serial -in " + ShellQuote(cert_path)).output;
-  out = out.substr(out.find('=') + 1);
-  std::string hex;
-  for (char c : out) {
-    if (std::isxdigit(static_cast<unsigned char>(c))) {
-      hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-  }
-  return hex.substr(std::min(hex.find_first_not_of('0'), hex.size() - 1));
-}
-
 TEST_CASE("server, admin and host certificates export as PKCS#12 that openssl reads") {
   World w;
   w.Start();
@@ -118,8 +104,9 @@ TEST_CASE("server, admin and host certificates export as PKCS#12 that openssl re
                            ShellQuote(w.tmp.Sub("keys")) + " --passphrase-file " +
                            ShellQuote(w.pass);
   for (const auto& [name, serial] :
-       {std::pair{"host", host_serial}, std::pair{"server", SerialOf(w.data + "/tls/server.crt")},
-        std::pair{"admin", SerialOf(w.tmp.Sub("keys") + "/alice.crt")}}) {
+       {std::pair{"host", host_serial},
+        std::pair{"server", SerialOfCertFile(w.data + "/tls/server.crt")},
+        std::pair{"admin", SerialOfCertFile(w.tmp.Sub("keys") + "/alice.crt")}}) {
     INFO(name);
     const std::string out = w.tmp.Sub(std::string(name) + ".p12");
     const auto exported =
@@ -148,8 +135,9 @@ TEST_CASE("server, admin and host certificates export as PKCS#12 that openssl re
   REQUIRE_THAT(empty.err, Catch::Contains("empty_passphrase"));
   REQUIRE(w.Hostca("h", "cert export " + host_serial + " --p12 x.p12").exit_code == 2);
   REQUIRE(std::filesystem::remove(w.tmp.Sub("keys") + "/alice.key"));
-  const auto no_key = w.Hostca("h", "cert export " + SerialOf(w.tmp.Sub("keys") + "/alice.crt") +
-                                        " --p12 " + ShellQuote(w.tmp.Sub("x.p12")) + keys);
+  const auto no_key =
+      w.Hostca("h", "cert export " + SerialOfCertFile(w.tmp.Sub("keys") + "/alice.crt") +
+                        " --p12 " + ShellQuote(w.tmp.Sub("x.p12")) + keys);
   REQUIRE(no_key.exit_code == 1);
   REQUIRE_THAT(no_key.err, Catch::Contains("key_missing"));
   REQUIRE_FALSE(FileExists(w.tmp.Sub("x.p12")));

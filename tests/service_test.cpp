@@ -25,7 +25,6 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -370,19 +369,6 @@ TEST_CASE("the unit's read-only file system leaves only the data directory writa
   CHECK_THAT(*ReadFile(tmp.Sub("log")), Catch::Contains("Read-only file system"));
   CHECK(std::filesystem::exists(data + "/in"));
   CHECK_FALSE(std::filesystem::exists(other + "/out"));
-}
-
-// The serial as the API writes it (lower-case hex, no leading zeros) of a
-// PEM certificate file.
-std::string SerialOfCertFile(const std::string& path) {
-  const auto out = Run("openssl x509 -noout -serial -in " + ShellQuote(path));
-  REQUIRE(out.exit_code == 0);
-  REQUIRE_THAT(out.output, Catch::StartsWith("serial="));
-  std::string hex = out.output.substr(7, out.output.find_first_of("\r\n") - 7);
-  for (char& c : hex) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return hex.substr(std::min(hex.find_first_not_of('0'), hex.size() - 1));
 }
 
 // The unit's sandbox but for the private /tmp and /dev and the hidden

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -95,6 +96,21 @@ inline std::string ShellQuote(const std::string& s) {
     }
   }
   return out + "'";
+}
+
+// The serial of a PEM certificate file as the API writes it (lower-case
+// hex, no leading zeros), read by `openssl x509` rather than hostca's own
+// code. Throws when openssl cannot read the file.
+inline std::string SerialOfCertFile(const std::string& path) {
+  const CommandResult out = Run("openssl x509 -noout -serial -in " + ShellQuote(path));
+  if (out.exit_code != 0 || out.output.rfind("serial=", 0) != 0) {
+    throw std::runtime_error("openssl x509 -serial " + path + ": " + out.output);
+  }
+  std::string hex;
+  for (const char c : out.output.substr(7, out.output.find_first_of("\r\n") - 7)) {
+    hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return hex.substr(std::min(hex.find_first_not_of('0'), hex.size() - 1));
 }
 
 // Path of a built binary ("hostca-server", "hostca").
