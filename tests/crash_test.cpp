@@ -13,8 +13,6 @@
 // HOSTCA_CRASH_ITERATIONS sets the number of kills (default 20).
 #include <httplib.h>
 
-#include <signal.h>
-
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -222,8 +220,6 @@ void Check(const Target& t, int http_port, Ledger& ledger, int64_t* last_crl_num
 
 // `config`: the [storage] lines of the server's configuration file.
 void KillRepeatedly(const std::string& config, bool redo_log) {
-  // Clients write to connections the kill just closed.
-  signal(SIGPIPE, SIG_IGN);
   TempDir tmp;
   const std::string data = tmp.Sub("ca");
   const auto init =
