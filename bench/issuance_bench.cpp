@@ -173,9 +173,10 @@ Result<LoadRow> MeasureRow(const Target& target, ConnectionMode mode, int connec
   for (int run = 1; run <= opts.runs; ++run) {
     HOSTCA_ASSIGN_OR_RETURN(const std::vector<std::string> bodies,
                             target.make_bodies((*run_counter)++));
-    // The store's counters from /metrics now, over a connection of its own:
-    // once the workers hold theirs open, at C=64 they may be all the server's
-    // HTTP threads. Opening connections writes nothing to the store. The
+    // The store's counters from /metrics now, over a connection of its own
+    // (against servers before 2026-12-07, whose pool had 64 threads on 2
+    // cores, the workers' held connections could be all of them). Opening
+    // connections writes nothing to the store. The
     // server's CPU (from /proc) when the clock starts: with keep-alive, after
     // the workers opened their connections (LoadOptions::open_before_start).
     StoreCounters writer_before, writer_after;

@@ -59,6 +59,38 @@ std::string Metrics::Render(const Gauges& g) const {
     counter("hostca_external_crl_cache_hits_total", "External CRL lookups answered from the cache.",
             g.external_crl_cache_hits);
   }
+  // One series per listener. busy counts the connections being served,
+  // idle kept-alive ones included: at max they are all the listener
+  // serves, and queued ones wait for a thread.
+  const auto per_listener = [&](const char* name, const char* type, const char* help,
+                                uint64_t Gauges::Workers::*field) {
+    if (g.workers.empty()) {
+      return;
+    }
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (const Gauges::Workers& w : g.workers) {
+      out << name << "{listener=\"" << w.listener << "\"} " << w.*field << "\n";
+    }
+  };
+  per_listener("hostca_http_worker_threads_max", "gauge",
+               "Most connections a listener serves at once (server.threads).",
+               &Gauges::Workers::max_threads);
+  per_listener("hostca_http_worker_threads", "gauge",
+               "HTTP worker threads alive (one per connection served, and idle ones).",
+               &Gauges::Workers::threads);
+  per_listener("hostca_http_worker_threads_peak", "gauge",
+               "Most HTTP worker threads alive at once since the listener started.",
+               &Gauges::Workers::peak_threads);
+  per_listener("hostca_http_connections_served", "gauge",
+               "Connections a worker is serving, kept-alive idle ones included.",
+               &Gauges::Workers::busy);
+  per_listener("hostca_http_connections_queued", "gauge",
+               "Accepted connections waiting for a worker thread.", &Gauges::Workers::queued);
+  per_listener("hostca_http_worker_thread_starts_total", "counter", "HTTP worker threads started.",
+               &Gauges::Workers::thread_starts);
+  per_listener("hostca_http_worker_thread_start_failures_total", "counter",
+               "HTTP worker threads the system refused to start.",
+               &Gauges::Workers::start_failures);
   gauge("hostca_store_certificates", "Certificate records in the store.", g.store.cert_count);
   gauge("hostca_store_map_bytes", "Size of the LMDB map.", g.store.map_size_bytes);
   gauge("hostca_store_single_page_faults",

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "storage/records.h"
 
@@ -44,6 +45,13 @@ class Metrics {
     uint64_t external_certs = 0;    // stored external certificate records
     uint64_t external_crl_downloads = 0, external_crl_download_failures = 0,
              external_crl_cache_hits = 0;
+    // A listener's HTTP worker pool (worker_pool.h), read at scrape time.
+    struct Workers {
+      std::string listener;  // "https" or "http"
+      uint64_t max_threads = 0, threads = 0, busy = 0, queued = 0, peak_threads = 0,
+               thread_starts = 0, start_failures = 0;
+    };
+    std::vector<Workers> workers;
   };
   std::string Render(const Gauges& gauges) const;
 

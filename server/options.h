@@ -20,7 +20,7 @@ struct ServerOptions {
   // Base URL of the plain-HTTP listener written into certificates (CRL
   // distribution point, AIA caIssuers). Empty: "http://<http_listen>" as bound.
   std::string public_url;
-  int threads = 0;                      // HTTP worker threads; 0 = 16 per core, at least 64
+  int threads = 0;                      // most connections per listener at once; 0 = 1024
   uint64_t max_body_bytes = 64 * 1024;  // larger request bodies get 413
   std::string log_level = "info";       // trace, debug, info, warn, error
   // [ca]

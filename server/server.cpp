@@ -48,6 +48,12 @@ using Clock_ = std::chrono::steady_clock;
 // keep-alive wait plus kRequestDeadline.
 constexpr auto kRequestDeadline = std::chrono::seconds(10);
 constexpr auto kKeepAliveTimeout = std::chrono::seconds(5);
+// The HTTP worker pools (worker_pool.h): the most connections a listener
+// serves at once unless server.threads says otherwise, the threads kept
+// ready, and how long an idle thread beyond those lives.
+constexpr size_t kDefaultMaxThreads = 1024;
+constexpr size_t kKeptThreads = 16;
+constexpr auto kWorkerIdleExit = std::chrono::seconds(60);
 // A connection still sending request bytes this long after its deadline
 // (reading was shut down, but the peer keeps the data flowing) is cut off.
 constexpr auto kHardCutGrace = std::chrono::seconds(2);
@@ -684,13 +690,18 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* li
     *listen_fd = static_cast<int>(sock);
   });
   // cpp-httplib serves a connection on one worker until it closes, so the
-  // pool bounds the connections served at once: size it for a fleet's
-  // concurrent clients, not for the cores (idle workers cost a stack each).
-  const int threads =
-      options_.threads > 0
-          ? options_.threads
-          : std::max(64, 16 * static_cast<int>(std::thread::hardware_concurrency()));
-  srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // pool's cap bounds the connections served at once: sized for a fleet's
+  // concurrent clients and the proxies' kept-alive pools in front of it,
+  // not for the cores. Threads start as connections need them and end
+  // after a minute idle (worker_pool.h); a thread costs its stack's
+  // touched pages and its TLS buffers, ~100 KiB while it serves.
+  const size_t threads =
+      static_cast<size_t>(options_.threads > 0 ? options_.threads : kDefaultMaxThreads);
+  std::shared_ptr<WorkerPoolStats> stats = std::make_shared<WorkerPoolStats>();
+  pool_stats_.emplace_back(listener, stats);
+  srv.new_task_queue = [threads, stats] {
+    return new WorkerPool(threads, std::min(threads, kKeptThreads), kWorkerIdleExit, stats);
+  };
   srv.set_payload_max_length(options_.max_body_bytes);
   srv.set_read_timeout(std::chrono::seconds(10));
   // Answers go out at once (no Nagle delay against the client's delayed
@@ -879,6 +890,18 @@ void Server::HandleMetrics(const httplib::Request&, httplib::Response& res) {
       })
       .IgnoreError();
   g.mode = enrollment::DomainModeName(mode_->Get());
+  for (const auto& [listener, pool] : pool_stats_) {
+    Metrics::Gauges::Workers w;
+    w.listener = listener;
+    w.max_threads = pool->max_threads.load(std::memory_order_relaxed);
+    w.threads = pool->threads.load(std::memory_order_relaxed);
+    w.busy = pool->busy.load(std::memory_order_relaxed);
+    w.queued = pool->queued.load(std::memory_order_relaxed);
+    w.peak_threads = pool->peak_threads.load(std::memory_order_relaxed);
+    w.thread_starts = pool->thread_starts.load(std::memory_order_relaxed);
+    w.start_failures = pool->start_failures.load(std::memory_order_relaxed);
+    g.workers.push_back(std::move(w));
+  }
   if (external_verifier_) {
     const auto stats = external_verifier_->GetStats();
     g.external = true;

@@ -17,6 +17,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "ca/issuer.h"
 #include "common/clock.h"
@@ -34,6 +36,7 @@
 #include "server/metrics.h"
 #include "server/options.h"
 #include "server/tls_select.h"
+#include "server/worker_pool.h"
 #include "storage/storage.h"
 
 namespace hostca::server {
@@ -117,6 +120,8 @@ class Server {
   std::unique_ptr<RequestDeadlines> deadlines_;
   std::unique_ptr<httplib::SSLServer> https_;
   std::unique_ptr<httplib::Server> http_;
+  // Each listener's worker pool, for /metrics (set before the listeners run).
+  std::vector<std::pair<std::string, std::shared_ptr<WorkerPoolStats>>> pool_stats_;
   int https_port_ = 0;
   int http_port_ = 0;
   int https_listen_fd_ = -1;  // owned by https_; only to raise its backlog
