@@ -52,6 +52,7 @@ class Metrics {
                thread_starts = 0, start_failures = 0;
     };
     std::vector<Workers> workers;
+    uint64_t idle_connections_closed = 0;  // HTTPS, beyond server.max_idle_connections
   };
   std::string Render(const Gauges& gauges) const;
 

@@ -15,6 +15,7 @@ const std::set<std::string>& KnownKeys() {
       "server.http_listen",
       "server.public_url",
       "server.threads",
+      "server.max_idle_connections",
       "server.max_body_bytes",
       "server.log_level",
       "ca.passphrase_file",
@@ -161,6 +162,8 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   HOSTCA_RETURN_IF_ERROR(Get(root, "server", "http_listen", path, &o->http_listen));
   HOSTCA_RETURN_IF_ERROR(Get(root, "server", "public_url", path, &o->public_url));
   HOSTCA_RETURN_IF_ERROR(Get(root, "server", "threads", path, &o->threads));
+  HOSTCA_RETURN_IF_ERROR(
+      Get(root, "server", "max_idle_connections", path, &o->max_idle_connections));
   HOSTCA_RETURN_IF_ERROR(Get(root, "server", "max_body_bytes", path, &o->max_body_bytes));
   HOSTCA_RETURN_IF_ERROR(Get(root, "server", "log_level", path, &o->log_level));
   HOSTCA_RETURN_IF_ERROR(Get(root, "ca", "passphrase_file", path, &o->passphrase_file));
@@ -254,6 +257,9 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   }
   if (o->max_batch < 1 || o->threads < 0) {
     return InvalidArgument(path + ": storage.max_batch must be >= 1 and server.threads >= 0");
+  }
+  if (o->max_idle_connections < 0) {
+    return InvalidArgument(path + ": server.max_idle_connections must be >= 0");
   }
   return Status::Ok();
 }

@@ -21,6 +21,7 @@ struct ServerOptions {
   // distribution point, AIA caIssuers). Empty: "http://<http_listen>" as bound.
   std::string public_url;
   int threads = 0;                      // most connections per listener at once; 0 = 1024
+  int max_idle_connections = 128;       // HTTPS connections idle > 1 s beyond it are closed
   uint64_t max_body_bytes = 64 * 1024;  // larger request bodies get 413
   std::string log_level = "info";       // trace, debug, info, warn, error
   // [ca]

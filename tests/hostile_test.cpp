@@ -988,6 +988,41 @@ TEST_CASE("a hundred idle connections do not hold up other clients") {
   CHECK(std::stoi(m.raw.substr(at + served.size())) > kIdle);  // the scrape's own too
 }
 
+// Idle connections cost a thread each and httplib's polling of them (about
+// 2 ms of CPU a second each): beyond server.max_idle_connections idle for
+// over a second, the server closes the ones idle longest.
+TEST_CASE("idle connections beyond max_idle_connections are closed, longest idle first") {
+  server::ServerOptions o;
+  o.max_idle_connections = 4;
+  ApiFixture ca(o);
+  constexpr size_t kOpened = 10;
+  std::vector<std::unique_ptr<RawConn>> idle;
+  for (size_t i = 0; i < kOpened; ++i) {
+    idle.push_back(std::make_unique<RawConn>(ca.https_port()));
+    REQUIRE(idle.back()->connected());
+    REQUIRE(idle.back()->Handshake());
+  }
+  // The six opened first are closed once idle for a second (well before
+  // the 5 s idle timeout, which the four others are still inside).
+  const auto start = SteadyClock::now();
+  for (size_t i = 0; i + o.max_idle_connections < kOpened; ++i) {
+    std::string got;
+    REQUIRE(idle[i]->ReadUntilClosed(std::chrono::seconds(4), &got));
+  }
+  REQUIRE(SteadyClock::now() - start < std::chrono::seconds(4));
+  // The four youngest still serve a request.
+  for (size_t i = kOpened - static_cast<size_t>(o.max_idle_connections); i < kOpened; ++i) {
+    REQUIRE(idle[i]->Send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+    std::string answer;
+    REQUIRE(idle[i]->ReadUntilClosed(std::chrono::seconds(10), &answer));
+    INFO(answer);
+    REQUIRE(answer.rfind("HTTP/1.1 200", 0) == 0);
+  }
+  const HttpResult m = Send(ca, "GET", "/metrics", "", "", "", std::chrono::seconds(10));
+  REQUIRE(m.status == 200);
+  CHECK_THAT(m.raw, Catch::Contains("hostca_https_idle_connections_closed_total 6\n"));
+}
+
 // BUG: httplib's read timeout is per read, and the server sets no deadline
 // for a whole request: one byte a second keeps a worker forever, so as many
 // such clients as threads stop the API (server/server.cpp ConfigureCommon).
