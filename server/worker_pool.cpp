@@ -34,8 +34,13 @@ bool WorkerPool::StartThreadLocked() {
   } catch (const std::system_error& e) {
     // EAGAIN: the process or the system is at its thread limit. The job
     // stays queued for the threads there are.
-    stats_->start_failures.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("cannot start an HTTP worker thread ({} running): {}", threads_, e.what());
+    // Logged at the 1st, 2nd, 4th, 8th... failure: one per connection
+    // would flood the log while the limit lasts.
+    const uint64_t failures = stats_->start_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+    if ((failures & (failures - 1)) == 0) {
+      spdlog::warn("cannot start an HTTP worker thread ({} running; {} failures so far): {}",
+                   threads_, failures, e.what());
+    }
     return false;
   }
   ++threads_;
