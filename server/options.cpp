@@ -15,6 +15,7 @@ const std::set<std::string>& KnownKeys() {
       "server.http_listen",
       "server.public_url",
       "server.threads",
+      "server.http_threads",
       "server.max_idle_connections",
       "server.max_body_bytes",
       "server.log_level",
@@ -162,6 +163,7 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   HOSTCA_RETURN_IF_ERROR(Get(root, "server", "http_listen", path, &o->http_listen));
   HOSTCA_RETURN_IF_ERROR(Get(root, "server", "public_url", path, &o->public_url));
   HOSTCA_RETURN_IF_ERROR(Get(root, "server", "threads", path, &o->threads));
+  HOSTCA_RETURN_IF_ERROR(Get(root, "server", "http_threads", path, &o->http_threads));
   HOSTCA_RETURN_IF_ERROR(
       Get(root, "server", "max_idle_connections", path, &o->max_idle_connections));
   HOSTCA_RETURN_IF_ERROR(Get(root, "server", "max_body_bytes", path, &o->max_body_bytes));
@@ -258,8 +260,9 @@ Status LoadConfigFile(const std::string& path, ServerOptions* o) {
   if (o->max_batch < 1 || o->threads < 0) {
     return InvalidArgument(path + ": storage.max_batch must be >= 1 and server.threads >= 0");
   }
-  if (o->max_idle_connections < 0) {
-    return InvalidArgument(path + ": server.max_idle_connections must be >= 0");
+  if (o->max_idle_connections < 0 || o->http_threads < 0) {
+    return InvalidArgument(path +
+                           ": server.max_idle_connections and server.http_threads must be >= 0");
   }
   return Status::Ok();
 }

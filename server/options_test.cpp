@@ -66,6 +66,20 @@ TEST_CASE("storage.mapped_mib loads within its bounds") {
                  "mapped_mib");
 }
 
+TEST_CASE("the connection caps load, and negative ones are refused") {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("c.toml");
+  ServerOptions o;
+  std::ofstream(path) << "[server]\nthreads = 300\nhttp_threads = 20\nmax_idle_connections = 0\n";
+  REQUIRE(LoadConfigFile(path, &o).ok());
+  REQUIRE(o.threads == 300);
+  REQUIRE(o.http_threads == 20);
+  REQUIRE(o.max_idle_connections == 0);
+  RequireRefused(path, {"[server]\nhttp_threads = -1\n"}, "http_threads");
+  RequireRefused(path, {"[server]\nmax_idle_connections = -5\n"}, "max_idle_connections");
+  RequireRefused(path, {"[server]\nthreads = -1\n"}, "server.threads");
+}
+
 TEST_CASE("unknown keys, wrong types and bad TOML are refused with the line") {
   testing::TempDir dir;
   const std::string path = dir.Sub("c.toml");

@@ -49,9 +49,16 @@ using Clock_ = std::chrono::steady_clock;
 constexpr auto kRequestDeadline = std::chrono::seconds(10);
 constexpr auto kKeepAliveTimeout = std::chrono::seconds(5);
 // The HTTP worker pools (worker_pool.h): the most connections a listener
-// serves at once unless server.threads says otherwise, the threads kept
-// ready, and how long an idle thread beyond those lives.
+// serves at once unless server.threads (HTTPS) or server.http_threads
+// (plain HTTP) says otherwise, the threads kept ready, and how long an idle
+// thread beyond those lives. The plain listener's cap stays low: its idle
+// connections cannot be watched (RequestDeadlines works through the TLS
+// connection; httplib 0.11 shows a plain connection's socket to no hook),
+// so only the cap bounds the CPU that httplib's polling of them costs, and
+// its clients (CRL and CA certificate downloads) hold their connections
+// briefly.
 constexpr size_t kDefaultMaxThreads = 1024;
+constexpr size_t kDefaultMaxPlainThreads = 64;
 constexpr size_t kKeptThreads = 16;
 constexpr auto kWorkerIdleExit = std::chrono::seconds(60);
 // How long a connection waits for its next request before it counts
@@ -717,7 +724,8 @@ Status Server::LoadExternal(const std::string& data_dir) {
   return Status::Ok();
 }
 
-void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd) {
+void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd,
+                             size_t threads) {
   // httplib 0.11.4 listens with a backlog of 5: a burst of new connections
   // overflows it and the dropped SYNs wait a second to be retried (the
   // issuance bench's p99 at 64 clients). Bind reopens the queue at
@@ -735,8 +743,6 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* li
   // not for the cores. Threads start as connections need them and end
   // after a minute idle (worker_pool.h); a thread costs its stack's
   // touched pages and its TLS buffers, ~100 KiB while it serves.
-  const size_t threads =
-      static_cast<size_t>(options_.threads > 0 ? options_.threads : kDefaultMaxThreads);
   std::shared_ptr<WorkerPoolStats> stats = std::make_shared<WorkerPoolStats>();
   pool_stats_.emplace_back(listener, stats);
   srv.new_task_queue = [threads, stats] {
@@ -820,8 +826,12 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* li
 }
 
 void Server::RegisterRoutes() {
-  ConfigureCommon(*https_, "https", &https_listen_fd_);
-  ConfigureCommon(*http_, "http", &http_listen_fd_);
+  ConfigureCommon(
+      *https_, "https", &https_listen_fd_,
+      options_.threads > 0 ? static_cast<size_t>(options_.threads) : kDefaultMaxThreads);
+  ConfigureCommon(*http_, "http", &http_listen_fd_,
+                  options_.http_threads > 0 ? static_cast<size_t>(options_.http_threads)
+                                            : kDefaultMaxPlainThreads);
   https_->Get("/healthz", [this](const auto& req, auto& res) { HandleHealth(req, res); });
   https_->Get("/v1/ca", [this](const auto& req, auto& res) { HandleGetCa(req, res); });
   https_->Get("/metrics", [this](const auto& req, auto& res) { HandleMetrics(req, res); });

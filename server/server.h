@@ -86,7 +86,8 @@ class Server {
   Status LoadExternal(const std::string& data_dir);
   void RegisterRoutes();
   // `listen_fd` receives the listening socket when the listener binds.
-  void ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd);
+  // `threads`: the most connections the listener serves at once.
+  void ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd, size_t threads);
   void HandleGetCa(const httplib::Request& req, httplib::Response& res);
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);

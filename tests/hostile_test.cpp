@@ -981,6 +981,7 @@ TEST_CASE("a hundred idle connections do not hold up other clients") {
   const HttpResult m = Send(ca, "GET", "/metrics", "", "", "", std::chrono::seconds(3));
   REQUIRE(m.status == 200);
   CHECK_THAT(m.raw, Catch::Contains("hostca_http_worker_threads_max{listener=\"https\"} 1024\n"));
+  CHECK_THAT(m.raw, Catch::Contains("hostca_http_worker_threads_max{listener=\"http\"} 64\n"));
   CHECK_THAT(m.raw, Catch::Contains("hostca_http_connections_queued{listener=\"https\"} 0\n"));
   const std::string served = "hostca_http_connections_served{listener=\"https\"} ";
   const size_t at = m.raw.find(served);
