@@ -168,12 +168,29 @@ class RequestDeadlines {
     return c->timed_out;
   }
   uint64_t idle_cut() const { return idle_cut_.load(std::memory_order_relaxed); }
+  // The server stops: connections waiting for a request (idle, or one still
+  // arriving, not yet routed) are cut now and from now on, so the stop
+  // waits only for the requests being handled, not for idle connections'
+  // keep-alive wait (up to 5 s: httplib checks for a stop only between
+  // requests).
+  void Drain() {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+    CutReadingLocked(Clock_::now());
+  }
 
  private:
   void Cut(WatchedConn& c, Clock_::time_point now) {
     ::shutdown(c.fd, SHUT_RD);
     c.cut = true;
     c.cut_at = now;
+  }
+  void CutReadingLocked(Clock_::time_point now) {
+    for (WatchedConn* c : conns_) {
+      if (!c->cut && c->reading) {
+        Cut(*c, now);
+      }
+    }
   }
 
   void Loop() {
@@ -193,7 +210,9 @@ class RequestDeadlines {
           idle.push_back(c);
         }
       }
-      if (idle.size() > max_idle_) {
+      if (draining_) {
+        CutReadingLocked(now);  // connections that were handshaking at Drain
+      } else if (idle.size() > max_idle_) {
         // Cut reading only: httplib sees the end of the stream where it
         // waits for the next request, and closes the connection without
         // an answer, as after the idle timeout.
@@ -213,6 +232,7 @@ class RequestDeadlines {
 
   const size_t max_idle_;
   std::atomic<uint64_t> idle_cut_{0};
+  bool draining_ = false;  // guarded by mu_
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -1240,6 +1260,9 @@ void Server::StopListener(httplib::Server& srv, bool* sent) {
 void Server::Stop() {
   if (stopped_.exchange(true)) {
     return;
+  }
+  if (deadlines_) {
+    deadlines_->Drain();
   }
   if (https_) {
     StopListener(*https_, &https_stop_sent_);

@@ -6,8 +6,14 @@
 //
 // Thread-safe; arming races with Update calls in flight only in which of
 // them see the fault.
+//
+// HoldCommits makes Updates wait before they run until ReleaseHeld: a
+// request then stays in its handler for as long as a test needs (a slow
+// disk, or a request in flight when the server stops).
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 
@@ -37,9 +43,33 @@ class FaultInjectingStorage final : public ForwardingStorage {
     std::lock_guard<std::mutex> lock(mu_);
     remaining_ = 0;
   }
-  Status Update(WriteFn fn) override {
+  // Updates from now on wait until ReleaseHeld.
+  void HoldCommits() {
+    std::lock_guard<std::mutex> lock(mu_);
+    holding_ = true;
+  }
+  // Lets the held Updates (and later ones) run.
+  void ReleaseHeld() {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      holding_ = false;
+    }
+    cv_.notify_all();
+  }
+  // Whether `n` Updates are waiting within `limit`.
+  bool WaitHeld(int n, std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return held_ >= n; });
+  }
+  Status Update(WriteFn fn) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (holding_) {
+        ++held_;
+        cv_.notify_all();
+        cv_.wait(lock, [this] { return !holding_; });
+        --held_;
+      }
       if (remaining_ != 0) {
         if (remaining_ > 0) {
           --remaining_;
@@ -52,8 +82,11 @@ class FaultInjectingStorage final : public ForwardingStorage {
 
  private:
   std::mutex mu_;
-  Status fault_;       // GUARDED_BY(mu_)
-  int remaining_ = 0;  // GUARDED_BY(mu_); -1 = until Clear
+  std::condition_variable cv_;
+  Status fault_;          // GUARDED_BY(mu_)
+  int remaining_ = 0;     // GUARDED_BY(mu_); -1 = until Clear
+  bool holding_ = false;  // GUARDED_BY(mu_)
+  int held_ = 0;          // GUARDED_BY(mu_): Updates waiting
 };
 
 }  // namespace hostca::storage

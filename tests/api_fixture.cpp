@@ -81,9 +81,13 @@ ApiFixture::ApiFixture(server::ServerOptions tweaks) : clock_(RealNow()) {
   throw std::runtime_error("server did not become healthy");
 }
 
-ApiFixture::~ApiFixture() {
+ApiFixture::~ApiFixture() { Stop(); }
+
+void ApiFixture::Stop() {
   server_->Stop();
-  thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
 }
 
 HttpResult FromHttplib(const httplib::Result& res) {

@@ -106,6 +106,9 @@ class ApiFixture {
   std::string CreateToken(const std::string& name, int max_uses = 1,
                           const std::string& host_id = "", int64_t ttl = 86400);
   std::string SetLevel(const std::string& level);
+  // Stops the server as SIGTERM does and waits for its Run to return (the
+  // destructor does it too).
+  void Stop();
 
  private:
   TempDir tmp_;

@@ -174,6 +174,7 @@ class RawConn {
     if (end == std::string::npos) {
       return false;
     }
+
     static const std::string kLength = "Content-Length: ";
     const size_t at = raw.find(kLength);
     if (at == std::string::npos || at > end) {
@@ -1022,6 +1023,54 @@ TEST_CASE("idle connections beyond max_idle_connections are closed, longest idle
   const HttpResult m = Send(ca, "GET", "/metrics", "", "", "", std::chrono::seconds(10));
   REQUIRE(m.status == 200);
   CHECK_THAT(m.raw, Catch::Contains("hostca_https_idle_connections_closed_total 6\n"));
+}
+
+// A stop (SIGTERM) waits for the requests being handled, not for idle
+// kept-alive connections: httplib looks for a stop only between requests,
+// after up to 5 s of waiting for the next one, so the server cuts the
+// connections waiting for a request when it stops.
+TEST_CASE("a stop closes idle connections at once and answers the request in flight") {
+  std::vector<std::unique_ptr<RawConn>> idle;
+  std::unique_ptr<RawConn> busy;
+  {
+    ApiFixture ca;
+    // One connection that only shook hands, one answered and kept alive.
+    for (int i = 0; i < 2; ++i) {
+      idle.push_back(std::make_unique<RawConn>(ca.https_port()));
+      REQUIRE(idle.back()->connected());
+      REQUIRE(idle.back()->Handshake());
+    }
+    REQUIRE(idle[1]->Send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    std::string answer;
+    REQUIRE(idle[1]->ReadUntilClosed(std::chrono::seconds(10), &answer, true));
+    REQUIRE(answer.rfind("HTTP/1.1 200", 0) == 0);
+    // A request in its handler, held at the store's write.
+    ca.faults().HoldCommits();
+    const std::string body = R"({"name": "drain", "max_uses": 1})";
+    busy = std::make_unique<RawConn>(ca.https_port());
+    REQUIRE(busy->connected());
+    REQUIRE(busy->Handshake());
+    REQUIRE(busy->Send("POST /v1/tokens HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " +
+                       ca.admin_token() + "\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+    REQUIRE(ca.faults().WaitHeld(1, std::chrono::seconds(10)));
+    // The stop cuts the idle connections at once and waits for that request.
+    const auto start = SteadyClock::now();
+    auto stopped = std::async(std::launch::async, [&ca] { ca.Stop(); });
+    for (auto& c : idle) {
+      std::string rest;
+      REQUIRE(c->ReadUntilClosed(std::chrono::seconds(3), &rest));
+    }
+    REQUIRE(stopped.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+    ca.faults().ReleaseHeld();
+    std::string created;
+    REQUIRE(busy->ReadUntilClosed(std::chrono::seconds(10), &created));
+    INFO(created);
+    REQUIRE(created.rfind("HTTP/1.1 201", 0) == 0);
+    stopped.get();
+    // Well inside the 5 s an idle connection could hold the stop before.
+    REQUIRE(SteadyClock::now() - start < std::chrono::seconds(3));
+  }
 }
 
 // BUG: httplib's read timeout is per read, and the server sets no deadline
