@@ -91,10 +91,10 @@ std::string Metrics::Render(const Gauges& g) const {
   per_listener("hostca_http_worker_thread_start_failures_total", "counter",
                "HTTP worker threads the system refused to start.",
                &Gauges::Workers::start_failures);
-  counter("hostca_https_idle_connections_closed_total",
-          "HTTPS connections closed while idle because more than server.max_idle_connections "
-          "were.",
-          g.idle_connections_closed);
+  per_listener("hostca_http_idle_connections_closed_total", "counter",
+               "Connections closed while idle because more than server.max_idle_connections "
+               "were.",
+               &Gauges::Workers::idle_closed);
   gauge("hostca_store_certificates", "Certificate records in the store.", g.store.cert_count);
   gauge("hostca_store_map_bytes", "Size of the LMDB map.", g.store.map_size_bytes);
   gauge("hostca_store_single_page_faults",

@@ -50,9 +50,9 @@ class Metrics {
       std::string listener;  // "https" or "http"
       uint64_t max_threads = 0, threads = 0, busy = 0, queued = 0, peak_threads = 0,
                thread_starts = 0, start_failures = 0;
+      uint64_t idle_closed = 0;  // beyond server.max_idle_connections
     };
     std::vector<Workers> workers;
-    uint64_t idle_connections_closed = 0;  // HTTPS, beyond server.max_idle_connections
   };
   std::string Render(const Gauges& gauges) const;
 

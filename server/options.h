@@ -21,8 +21,8 @@ struct ServerOptions {
   // distribution point, AIA caIssuers). Empty: "http://<http_listen>" as bound.
   std::string public_url;
   int threads = 0;                      // most HTTPS connections at once; 0 = 1024
-  int http_threads = 0;                 // most plain-HTTP connections at once; 0 = 64
-  int max_idle_connections = 128;       // HTTPS connections idle > 1 s beyond it are closed
+  int http_threads = 0;                 // most plain-HTTP connections at once; 0 = 1024
+  int max_idle_connections = 128;       // per listener: idle > 1 s beyond it are closed
   uint64_t max_body_bytes = 64 * 1024;  // larger request bodies get 413
   std::string log_level = "info";       // trace, debug, info, warn, error
   // [ca]

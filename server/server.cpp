@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/pem.h>
@@ -7,9 +9,11 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include <algorithm>
@@ -19,6 +23,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+#include <unordered_set>
+#include <vector>
 
 #include "ca/keys.h"
 #include "common/encoding.h"
@@ -42,8 +48,9 @@ namespace {
 using Clock_ = std::chrono::steady_clock;
 
 // cpp-httplib's read timeout is per read: a client trickling a byte at a
-// time would hold a worker forever. Each HTTPS connection therefore gets a
-// deadline to deliver a whole request (TLS handshake, headers and body):
+// time would hold a worker forever. Each connection, HTTPS or plain HTTP,
+// therefore gets a deadline to deliver a whole request (TLS handshake,
+// headers and body):
 // kRequestDeadline from the handshake, or after the previous answer the
 // keep-alive wait plus kRequestDeadline.
 constexpr auto kRequestDeadline = std::chrono::seconds(10);
@@ -51,14 +58,8 @@ constexpr auto kKeepAliveTimeout = std::chrono::seconds(5);
 // The HTTP worker pools (worker_pool.h): the most connections a listener
 // serves at once unless server.threads (HTTPS) or server.http_threads
 // (plain HTTP) says otherwise, the threads kept ready, and how long an idle
-// thread beyond those lives. The plain listener's cap stays low: its idle
-// connections cannot be watched (RequestDeadlines works through the TLS
-// connection; httplib 0.11 shows a plain connection's socket to no hook),
-// so only the cap bounds the CPU that httplib's polling of them costs, and
-// its clients (CRL and CA certificate downloads) hold their connections
-// briefly.
+// thread beyond those lives.
 constexpr size_t kDefaultMaxThreads = 1024;
-constexpr size_t kDefaultMaxPlainThreads = 64;
 constexpr size_t kKeptThreads = 16;
 constexpr auto kWorkerIdleExit = std::chrono::seconds(60);
 // How long a connection waits for its next request before it counts
@@ -80,13 +81,16 @@ thread_local bool tl_request_broken = false;
 
 }  // namespace
 
-// One HTTPS connection watched by RequestDeadlines. It is registered when
-// its TLS handshake starts (on the worker that serves it) and removed when
-// httplib frees its SSL object, which happens before the socket is closed:
+// One connection watched by RequestDeadlines. An HTTPS connection is
+// registered when its TLS handshake starts (on the worker that serves it)
+// and removed when httplib frees its SSL object, which happens before the
+// socket is closed. A plain-HTTP one is watched through a duplicate of its
+// descriptor, closed only after its removal (PlainConnections). Either way
 // the watchdog never touches a descriptor that may have been reused.
 struct WatchedConn {
   RequestDeadlines* owner = nullptr;
   int fd = -1;
+  uint64_t inode = 0;  // plain HTTP: the socket's, while `fd` (a duplicate) holds it
   // Guarded by owner->mu_.
   Clock_::time_point deadline;
   Clock_::time_point cut_at;
@@ -94,7 +98,8 @@ struct WatchedConn {
   bool cut = false;               // reading was shut down
   bool timed_out = false;         // ... because the deadline passed
   bool hard_cut = false;          // the socket was shut down both ways
-  bool reading = true;            // between answers and the next request's routing
+  bool reading = true;            // between answers and the next request's routing; false
+                                  // while a plain-HTTP connection waits for a worker
 };
 
 // The watchdog: a thread that shuts down reading on connections past their
@@ -125,15 +130,30 @@ class RequestDeadlines {
   RequestDeadlines(const RequestDeadlines&) = delete;
   RequestDeadlines& operator=(const RequestDeadlines&) = delete;
 
-  WatchedConn* Register(int fd) {
+  // A connection a worker serves from now on (`started`), or one still
+  // waiting for a worker in the listener's queue (plain HTTP), which no
+  // deadline binds until Start: the wait is the server's, not the client's.
+  WatchedConn* Register(int fd, bool started = true) {
     auto* c = new WatchedConn;
     c->owner = this;
     c->fd = fd;
-    c->deadline = Clock_::now() + kRequestDeadline;
+    c->deadline = started ? Clock_::now() + kRequestDeadline : Clock_::time_point::max();
     c->idle_since = Clock_::now();
+    c->reading = started;
     std::lock_guard<std::mutex> lock(mu_);
     conns_.insert(c);
     return c;
+  }
+  // A worker begins to serve a connection registered before it started.
+  void Start(WatchedConn* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Clock_::now();
+    c->deadline = now + kRequestDeadline;
+    c->idle_since = now;
+    c->reading = true;
+    if (draining_) {
+      Cut(*c, now);
+    }
   }
   void Remove(WatchedConn* c) {
     {
@@ -288,6 +308,201 @@ void WatchConnection(const SSL* ssl, int where, int /*ret*/) {
   }
   tl_conn = c;
 }
+
+}  // namespace
+
+// The plain-HTTP listener's connections (CA certificate and CRL downloads)
+// get the same watch as the HTTPS ones: the request deadline against
+// clients trickling bytes (without it, as many such clients as
+// server.http_threads stopped every CRL download: 64 did, measured
+// 2026-12-07), server.max_idle_connections, and the cut of idle
+// connections when the server stops. cpp-httplib 0.11 shows a plain
+// connection's socket to no hook (Server::process_and_close_socket is
+// private and compiled into the library), but it accepts on the listener's
+// thread and hands the socket to the task queue (WatchingQueue) before it
+// accepts again. Adopt runs there, when no other thread knows the new
+// socket yet, and finds it among the process's descriptors: the one socket
+// on the listener's local address, with a peer, that is not already
+// watched (by inode: a watched socket's duplicate has the same one). It
+// watches a duplicate of it, which keeps the socket, and so its inode, from
+// being freed until Release, after httplib closed its own descriptor. When
+// it cannot tell the socket for sure (none or several new candidates), the
+// connection goes unwatched, as before: never the wrong socket. Sockets
+// left unwatched are remembered until they close, so that one does not
+// make every later connection ambiguous. The look costs a fstat per open
+// descriptor of the process per plain-HTTP connection, on the listener's
+// thread: 13 us with few open, 0.12 to 0.15 ms with 900 other connections
+// open (measured on the Xeon machine).
+class PlainConnections {
+ public:
+  PlainConnections(RequestDeadlines* deadlines, const int* listen_fd)
+      : deadlines_(deadlines), listen_fd_(listen_fd) {}
+
+  // The listener's thread, between its accept and the hand-off.
+  WatchedConn* Adopt() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!LocalAddressLocked()) {
+      return nullptr;
+    }
+    // The sockets on the listener, with a peer, not watched; of those, the
+    // ones the last look did not already find unwatched are new.
+    std::vector<uint64_t> unwatched;
+    std::unordered_set<uint64_t> foreign;
+    int found = -1;
+    uint64_t found_inode = 0;
+    int fresh = 0;
+    DIR* dir = ::opendir("/proc/self/fd");
+    if (dir == nullptr) {
+      return nullptr;
+    }
+    const int dir_fd = ::dirfd(dir);
+    while (const dirent* e = ::readdir(dir)) {
+      char* end = nullptr;
+      const long fd = std::strtol(e->d_name, &end, 10);
+      if (end == e->d_name || *end != '\0' || fd == dir_fd || fd == *listen_fd_) {
+        continue;
+      }
+      struct stat st {};
+      if (::fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        continue;
+      }
+      const auto inode = static_cast<uint64_t>(st.st_ino);
+      if (watched_.count(inode) != 0) {
+        continue;
+      }
+      if (foreign_.count(inode) != 0 || !OnListenerLocked(static_cast<int>(fd))) {
+        foreign.insert(inode);
+        continue;
+      }
+      unwatched.push_back(inode);
+      if (std::find(unwatched_.begin(), unwatched_.end(), inode) == unwatched_.end()) {
+        ++fresh;
+        found = static_cast<int>(fd);
+        found_inode = inode;
+      }
+    }
+    ::closedir(dir);
+    unwatched_ = std::move(unwatched);
+    foreign_ = std::move(foreign);
+    if (fresh != 1) {
+      return nullptr;  // unwatched_ holds them all: none is watched
+    }
+    const int watch_fd = ::fcntl(found, F_DUPFD_CLOEXEC, 0);
+    struct stat st {};
+    if (watch_fd < 0 || ::fstat(watch_fd, &st) != 0 ||
+        static_cast<uint64_t>(st.st_ino) != found_inode) {
+      if (watch_fd >= 0) {
+        ::close(watch_fd);
+      }
+      return nullptr;
+    }
+    unwatched_.erase(std::find(unwatched_.begin(), unwatched_.end(), found_inode));
+    WatchedConn* c = deadlines_->Register(watch_fd, /*started=*/false);
+    c->inode = found_inode;
+    watched_.insert(found_inode);
+    return c;
+  }
+
+  // The worker, once httplib is done with the connection (and closed its
+  // descriptor).
+  void Release(WatchedConn* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int fd = c->fd;
+    const uint64_t inode = c->inode;
+    deadlines_->Remove(c);
+    ::close(fd);
+    watched_.erase(inode);
+  }
+
+ private:
+  // The listener's address, once it is bound; a wildcard address matches
+  // any local address on its port.
+  bool LocalAddressLocked() {
+    if (addr_len_ == 0 && *listen_fd_ >= 0) {
+      socklen_t len = sizeof(addr_);
+      if (::getsockname(*listen_fd_, reinterpret_cast<sockaddr*>(&addr_), &len) == 0) {
+        addr_len_ = len;
+      }
+    }
+    return addr_len_ != 0;
+  }
+  bool OnListenerLocked(int fd) const {
+    sockaddr_storage local{};
+    socklen_t len = sizeof(local);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
+        local.ss_family != addr_.ss_family) {
+      return false;
+    }
+    bool match = false;
+    if (addr_.ss_family == AF_INET) {
+      const auto& a = reinterpret_cast<const sockaddr_in&>(addr_);
+      const auto& b = reinterpret_cast<const sockaddr_in&>(local);
+      match = a.sin_port == b.sin_port &&
+              (a.sin_addr.s_addr == htonl(INADDR_ANY) || a.sin_addr.s_addr == b.sin_addr.s_addr);
+    } else if (addr_.ss_family == AF_INET6) {
+      const auto& a = reinterpret_cast<const sockaddr_in6&>(addr_);
+      const auto& b = reinterpret_cast<const sockaddr_in6&>(local);
+      match = a.sin6_port == b.sin6_port &&
+              (IN6_IS_ADDR_UNSPECIFIED(&a.sin6_addr) ||
+               std::memcmp(&a.sin6_addr, &b.sin6_addr, sizeof(a.sin6_addr)) == 0);
+    }
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof(peer);
+    return match && ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0;
+  }
+
+  RequestDeadlines* const deadlines_;
+  const int* const listen_fd_;  // Server::http_listen_fd_, set when it binds
+  std::mutex mu_;
+  sockaddr_storage addr_{};               // GUARDED_BY(mu_)
+  socklen_t addr_len_ = 0;                // GUARDED_BY(mu_)
+  std::unordered_set<uint64_t> watched_;  // GUARDED_BY(mu_): inodes
+  // GUARDED_BY(mu_): the sockets on the listener that the last look found
+  // and did not watch (gone from /proc/self/fd, they leave at the next).
+  std::vector<uint64_t> unwatched_;
+  // GUARDED_BY(mu_): the other sockets the last look found (no socket is
+  // accepted onto the listener's address after its birth; a socket's inode
+  // is not reused while it lives, and sockfs counts inodes up: one seen
+  // before that a new connection reused would leave it unwatched).
+  std::unordered_set<uint64_t> foreign_;
+};
+
+namespace {
+
+// The plain listener's task queue: a WorkerPool whose jobs (one connection
+// each) run with their WatchedConn as tl_conn.
+class WatchingQueue : public httplib::TaskQueue {
+ public:
+  WatchingQueue(std::unique_ptr<httplib::TaskQueue> inner, PlainConnections* conns)
+      : inner_(std::move(inner)), conns_(conns) {}
+  void enqueue(std::function<void()> fn) override {
+    WatchedConn* c = conns_->Adopt();
+    inner_->enqueue([c, conns = conns_, fn = std::move(fn)] {
+      struct Served {  // released however fn ends
+        WatchedConn* c;
+        PlainConnections* conns;
+        ~Served() {
+          tl_conn = nullptr;
+          if (c != nullptr) {
+            conns->Release(c);
+          }
+        }
+      } served{c, conns};
+      if (c != nullptr) {
+        c->owner->Start(c);
+      }
+      tl_conn = c;
+      fn();
+    });
+  }
+  // WorkerPool runs every queued job before it ends, so every WatchedConn
+  // is released.
+  void shutdown() override { inner_->shutdown(); }
+
+ private:
+  const std::unique_ptr<httplib::TaskQueue> inner_;
+  PlainConnections* const conns_;
+};
 
 std::string NewRequestId() { return HexEncode(RandomBytes(8)); }
 
@@ -635,6 +850,9 @@ Status Server::Load() {
 
   deadlines_ =
       std::make_unique<RequestDeadlines>(static_cast<size_t>(options_.max_idle_connections));
+  plain_deadlines_ =
+      std::make_unique<RequestDeadlines>(static_cast<size_t>(options_.max_idle_connections));
+  plain_conns_ = std::make_unique<PlainConnections>(plain_deadlines_.get(), &http_listen_fd_);
   https_ = std::make_unique<httplib::SSLServer>(
       [layout, deadlines = deadlines_.get(), certs = certs_.get(),
        external = external_verifier_.get()](SSL_CTX& ctx) {
@@ -745,7 +963,8 @@ Status Server::LoadExternal(const std::string& data_dir) {
 }
 
 void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd,
-                             size_t threads) {
+                             size_t threads, const RequestDeadlines* deadlines,
+                             PlainConnections* plain) {
   // httplib 0.11.4 listens with a backlog of 5: a burst of new connections
   // overflows it and the dropped SYNs wait a second to be retried (the
   // issuance bench's p99 at 64 clients). Bind reopens the queue at
@@ -765,9 +984,14 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* li
   // touched pages and its TLS buffers, ~100 KiB while it serves (500 idle
   // TLS connections raised VmRSS by 50 MB).
   std::shared_ptr<WorkerPoolStats> stats = std::make_shared<WorkerPoolStats>();
-  pool_stats_.emplace_back(listener, stats);
-  srv.new_task_queue = [threads, stats] {
-    return new WorkerPool(threads, std::min(threads, kKeptThreads), kWorkerIdleExit, stats);
+  listeners_.push_back({listener, stats, deadlines});
+  srv.new_task_queue = [threads, stats, plain]() -> httplib::TaskQueue* {
+    auto pool = std::make_unique<WorkerPool>(threads, std::min(threads, kKeptThreads),
+                                             kWorkerIdleExit, stats);
+    if (plain == nullptr) {
+      return pool.release();
+    }
+    return new WatchingQueue(std::move(pool), plain);
   };
   srv.set_payload_max_length(options_.max_body_bytes);
   srv.set_read_timeout(std::chrono::seconds(10));
@@ -781,7 +1005,7 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* li
     tl_request_start = Clock_::now();
     CorkAnswer(req, true);
     if (tl_conn != nullptr) {
-      deadlines_->Routed(tl_conn);
+      tl_conn->owner->Routed(tl_conn);
     }
     res.set_header("X-Request-Id", NewRequestId());
     // Clients measure their clock skew against it (`hostca status`).
@@ -798,7 +1022,7 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* li
     if (!res.has_header("X-Request-Id")) {
       res.set_header("X-Request-Id", NewRequestId());
     }
-    if (res.status == 400 && tl_conn != nullptr && deadlines_->TimedOut(tl_conn)) {
+    if (res.status == 400 && tl_conn != nullptr && tl_conn->owner->TimedOut(tl_conn)) {
       res.status = 408;
     }
     tl_request_broken = res.status == 400 || res.status == 408 || res.status == 414;
@@ -839,7 +1063,7 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* li
                  req.method.empty() ? "-" : req.method, req.path.empty() ? "-" : req.path,
                  res.status, Elapsed());
     if (tl_conn != nullptr) {
-      deadlines_->Answered(tl_conn, routed && !tl_request_broken);
+      tl_conn->owner->Answered(tl_conn, routed && !tl_request_broken);
     }
     tl_request_start = Clock_::time_point{};
     tl_request_broken = false;
@@ -847,12 +1071,13 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* li
 }
 
 void Server::RegisterRoutes() {
+  ConfigureCommon(*https_, "https", &https_listen_fd_,
+                  options_.threads > 0 ? static_cast<size_t>(options_.threads) : kDefaultMaxThreads,
+                  deadlines_.get(), nullptr);
   ConfigureCommon(
-      *https_, "https", &https_listen_fd_,
-      options_.threads > 0 ? static_cast<size_t>(options_.threads) : kDefaultMaxThreads);
-  ConfigureCommon(*http_, "http", &http_listen_fd_,
-                  options_.http_threads > 0 ? static_cast<size_t>(options_.http_threads)
-                                            : kDefaultMaxPlainThreads);
+      *http_, "http", &http_listen_fd_,
+      options_.http_threads > 0 ? static_cast<size_t>(options_.http_threads) : kDefaultMaxThreads,
+      plain_deadlines_.get(), plain_conns_.get());
   https_->Get("/healthz", [this](const auto& req, auto& res) { HandleHealth(req, res); });
   https_->Get("/v1/ca", [this](const auto& req, auto& res) { HandleGetCa(req, res); });
   https_->Get("/metrics", [this](const auto& req, auto& res) { HandleMetrics(req, res); });
@@ -961,10 +1186,10 @@ void Server::HandleMetrics(const httplib::Request&, httplib::Response& res) {
       })
       .IgnoreError();
   g.mode = enrollment::DomainModeName(mode_->Get());
-  g.idle_connections_closed = deadlines_->idle_cut();
-  for (const auto& [listener, pool] : pool_stats_) {
+  for (const auto& [listener, pool, deadlines] : listeners_) {
     Metrics::Gauges::Workers w;
     w.listener = listener;
+    w.idle_closed = deadlines->idle_cut();
     w.max_threads = pool->max_threads.load(std::memory_order_relaxed);
     w.threads = pool->threads.load(std::memory_order_relaxed);
     w.busy = pool->busy.load(std::memory_order_relaxed);
@@ -1261,8 +1486,10 @@ void Server::Stop() {
   if (stopped_.exchange(true)) {
     return;
   }
-  if (deadlines_) {
-    deadlines_->Drain();
+  for (RequestDeadlines* d : {deadlines_.get(), plain_deadlines_.get()}) {
+    if (d != nullptr) {
+      d->Drain();
+    }
   }
   if (https_) {
     StopListener(*https_, &https_stop_sent_);

@@ -43,6 +43,7 @@ namespace hostca::server {
 
 // Whole-request deadlines for the HTTPS listener (server.cpp).
 class RequestDeadlines;
+class PlainConnections;
 class WakingStorage;
 
 // Reads the whole store in `db_dir` (storage::CheckLmdbStore), beside a
@@ -87,7 +88,9 @@ class Server {
   void RegisterRoutes();
   // `listen_fd` receives the listening socket when the listener binds.
   // `threads`: the most connections the listener serves at once.
-  void ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd, size_t threads);
+  // `plain`: the plain-HTTP listener's connection finder (null for HTTPS).
+  void ConfigureCommon(httplib::Server& srv, const char* listener, int* listen_fd, size_t threads,
+                       const RequestDeadlines* deadlines, PlainConnections* plain);
   void HandleGetCa(const httplib::Request& req, httplib::Response& res);
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);
@@ -117,12 +120,21 @@ class Server {
   std::unique_ptr<enrollment::ExternalEnrollment> external_;  // null: external off
   std::unique_ptr<CertSelector> certs_;                       // the listener's identities
   std::unique_ptr<ApiContext> api_;
-  // Declared before the listeners: their connections refer to it.
-  std::unique_ptr<RequestDeadlines> deadlines_;
+  // Declared before the listeners: their connections refer to them. Each
+  // listener has its watchdog (server.max_idle_connections is per listener).
+  std::unique_ptr<RequestDeadlines> deadlines_;        // HTTPS
+  std::unique_ptr<RequestDeadlines> plain_deadlines_;  // plain HTTP
+  std::unique_ptr<PlainConnections> plain_conns_;      // finds its sockets
   std::unique_ptr<httplib::SSLServer> https_;
   std::unique_ptr<httplib::Server> http_;
-  // Each listener's worker pool, for /metrics (set before the listeners run).
-  std::vector<std::pair<std::string, std::shared_ptr<WorkerPoolStats>>> pool_stats_;
+  // Each listener's worker pool and watchdog, for /metrics (set before the
+  // listeners run).
+  struct ListenerStats {
+    std::string name;
+    std::shared_ptr<WorkerPoolStats> pool;
+    const RequestDeadlines* deadlines = nullptr;
+  };
+  std::vector<ListenerStats> listeners_;
   int https_port_ = 0;
   int http_port_ = 0;
   int https_listen_fd_ = -1;  // owned by https_; only to raise its backlog
