@@ -353,6 +353,13 @@ class PlainConnections {
     int fresh = 0;
     DIR* dir = ::opendir("/proc/self/fd");
     if (dir == nullptr) {
+      if (!warned_) {  // the operator should know the deadline is off
+        warned_ = true;
+        spdlog::warn(
+            "cannot read /proc/self/fd ({}): plain-HTTP connections get no request deadline "
+            "and are not closed when idle",
+            std::strerror(errno));
+      }
       return nullptr;
     }
     const int dir_fd = ::dirfd(dir);
@@ -465,6 +472,7 @@ class PlainConnections {
   // is not reused while it lives, and sockfs counts inodes up: one seen
   // before that a new connection reused would leave it unwatched).
   std::unordered_set<uint64_t> foreign_;
+  bool warned_ = false;  // GUARDED_BY(mu_): /proc/self/fd could not be read
 };
 
 namespace {
