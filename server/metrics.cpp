@@ -95,6 +95,11 @@ std::string Metrics::Render(const Gauges& g) const {
                "Connections closed while idle because more than server.max_idle_connections "
                "were.",
                &Gauges::Workers::idle_closed);
+  per_listener("hostca_http_unwatched_connections_total", "counter",
+               "Plain-HTTP connections served without a request deadline or idle limit, because "
+               "the server could not tell their socket among its descriptors (0 for HTTPS, "
+               "watched through TLS).",
+               &Gauges::Workers::unwatched);
   gauge("hostca_store_certificates", "Certificate records in the store.", g.store.cert_count);
   gauge("hostca_store_map_bytes", "Size of the LMDB map.", g.store.map_size_bytes);
   gauge("hostca_store_single_page_faults",

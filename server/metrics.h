@@ -51,6 +51,7 @@ class Metrics {
       uint64_t max_threads = 0, threads = 0, busy = 0, queued = 0, peak_threads = 0,
                thread_starts = 0, start_failures = 0;
       uint64_t idle_closed = 0;  // beyond server.max_idle_connections
+      uint64_t unwatched = 0;    // plain HTTP: served without a deadline
     };
     std::vector<Workers> workers;
   };

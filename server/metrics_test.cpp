@@ -35,8 +35,8 @@ TEST_CASE("metrics render the store's commit histogram cumulatively, with +Inf a
 TEST_CASE("metrics render each listener's worker pool under one HELP and TYPE") {
   Metrics m;
   Metrics::Gauges g;
-  g.workers.push_back({"https", 1024, 40, 35, 2, 70, 90, 1, 7});
-  g.workers.push_back({"http", 1024, 16, 0, 0, 16, 16, 0, 3});
+  g.workers.push_back({"https", 1024, 40, 35, 2, 70, 90, 1, 7, 0});
+  g.workers.push_back({"http", 1024, 16, 0, 0, 16, 16, 0, 3, 2});
   const std::string out = m.Render(g);
   CHECK_THAT(out, Catch::Contains("# TYPE hostca_http_connections_served gauge\n"
                                   "hostca_http_connections_served{listener=\"https\"} 35\n"
@@ -54,6 +54,8 @@ TEST_CASE("metrics render each listener's worker pool under one HELP and TYPE") 
              Catch::Contains("# TYPE hostca_http_idle_connections_closed_total counter\n"
                              "hostca_http_idle_connections_closed_total{listener=\"https\"} 7\n"
                              "hostca_http_idle_connections_closed_total{listener=\"http\"} 3\n"));
+  CHECK_THAT(out,
+             Catch::Contains("hostca_http_unwatched_connections_total{listener=\"http\"} 2\n"));
   // Without pools (a server not yet listening) the series are left out.
   CHECK_THAT(m.Render(Metrics::Gauges{}), !Catch::Contains("hostca_http_worker_threads"));
 }

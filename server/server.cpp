@@ -340,6 +340,29 @@ class PlainConnections {
 
   // The listener's thread, between its accept and the hand-off.
   WatchedConn* Adopt() {
+    WatchedConn* c = AdoptNew();
+    if (c == nullptr) {
+      unwatched_count_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return c;
+  }
+
+  // Connections served unwatched since the start (/metrics).
+  uint64_t unwatched_count() const { return unwatched_count_.load(std::memory_order_relaxed); }
+
+  // The worker, once httplib is done with the connection (and closed its
+  // descriptor).
+  void Release(WatchedConn* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int fd = c->fd;
+    const uint64_t inode = c->inode;
+    deadlines_->Remove(c);
+    ::close(fd);
+    watched_.erase(inode);
+  }
+
+ private:
+  WatchedConn* AdoptNew() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!LocalAddressLocked()) {
       return nullptr;
@@ -410,18 +433,6 @@ class PlainConnections {
     return c;
   }
 
-  // The worker, once httplib is done with the connection (and closed its
-  // descriptor).
-  void Release(WatchedConn* c) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const int fd = c->fd;
-    const uint64_t inode = c->inode;
-    deadlines_->Remove(c);
-    ::close(fd);
-    watched_.erase(inode);
-  }
-
- private:
   // The listener's address, once it is bound; a wildcard address matches
   // any local address on its port.
   bool LocalAddressLocked() {
@@ -473,6 +484,7 @@ class PlainConnections {
   // before that a new connection reused would leave it unwatched).
   std::unordered_set<uint64_t> foreign_;
   bool warned_ = false;  // GUARDED_BY(mu_): /proc/self/fd could not be read
+  std::atomic<uint64_t> unwatched_count_{0};
 };
 
 namespace {
@@ -992,7 +1004,7 @@ void Server::ConfigureCommon(httplib::Server& srv, const char* listener, int* li
   // touched pages and its TLS buffers, ~100 KiB while it serves (500 idle
   // TLS connections raised VmRSS by 50 MB).
   std::shared_ptr<WorkerPoolStats> stats = std::make_shared<WorkerPoolStats>();
-  listeners_.push_back({listener, stats, deadlines});
+  listeners_.push_back({listener, stats, deadlines, plain});
   srv.new_task_queue = [threads, stats, plain]() -> httplib::TaskQueue* {
     auto pool = std::make_unique<WorkerPool>(threads, std::min(threads, kKeptThreads),
                                              kWorkerIdleExit, stats);
@@ -1194,10 +1206,11 @@ void Server::HandleMetrics(const httplib::Request&, httplib::Response& res) {
       })
       .IgnoreError();
   g.mode = enrollment::DomainModeName(mode_->Get());
-  for (const auto& [listener, pool, deadlines] : listeners_) {
+  for (const auto& [listener, pool, deadlines, plain] : listeners_) {
     Metrics::Gauges::Workers w;
     w.listener = listener;
     w.idle_closed = deadlines->idle_cut();
+    w.unwatched = plain != nullptr ? plain->unwatched_count() : 0;
     w.max_threads = pool->max_threads.load(std::memory_order_relaxed);
     w.threads = pool->threads.load(std::memory_order_relaxed);
     w.busy = pool->busy.load(std::memory_order_relaxed);

@@ -133,6 +133,7 @@ class Server {
     std::string name;
     std::shared_ptr<WorkerPoolStats> pool;
     const RequestDeadlines* deadlines = nullptr;
+    const PlainConnections* plain = nullptr;  // plain HTTP only
   };
   std::vector<ListenerStats> listeners_;
   int https_port_ = 0;

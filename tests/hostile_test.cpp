@@ -1037,6 +1037,9 @@ TEST_CASE("idle connections beyond max_idle_connections are closed, longest idle
              Catch::Contains("hostca_http_idle_connections_closed_total{listener=\"https\"} 6\n"));
   CHECK_THAT(m.raw,
              Catch::Contains("hostca_http_idle_connections_closed_total{listener=\"http\"} 6\n"));
+  // Every plain-HTTP connection was told apart and watched.
+  CHECK_THAT(m.raw,
+             Catch::Contains("hostca_http_unwatched_connections_total{listener=\"http\"} 0\n"));
 }
 
 // A stop (SIGTERM) waits for the requests being handled, not for idle
@@ -1190,6 +1193,8 @@ TEST_CASE("a slowloris client on the plain-HTTP listener is cut off by a request
   CHECK(r.status == 200);
   const HttpResult m = Send(ca, "GET", "/metrics", "", "", "", std::chrono::seconds(10));
   CHECK_THAT(m.raw, Catch::Contains("hostca_http_worker_threads_max{listener=\"http\"} 2\n"));
+  CHECK_THAT(m.raw,
+             Catch::Contains("hostca_http_unwatched_connections_total{listener=\"http\"} 0\n"));
   REQUIRE(PlainGet(ca.http_port(), "/crl", std::chrono::seconds(10)).status == 200);
 }
 
