@@ -140,8 +140,15 @@ class RequestDeadlines {
     c->deadline = started ? Clock_::now() + kRequestDeadline : Clock_::time_point::max();
     c->idle_since = Clock_::now();
     c->reading = started;
-    std::lock_guard<std::mutex> lock(mu_);
-    conns_.insert(c);
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      conns_.insert(c);
+      first = conns_.size() == 1;
+    }
+    if (first) {
+      cv_.notify_all();  // the watchdog sleeps while it has nothing to watch
+    }
     return c;
   }
   // A worker begins to serve a connection registered before it started.
@@ -216,7 +223,14 @@ class RequestDeadlines {
   void Loop() {
     std::unique_lock<std::mutex> lock(mu_);
     std::vector<WatchedConn*> idle;
-    while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_; })) {
+    while (true) {
+      // With no connection open it sleeps until one comes: an idle server
+      // has one watchdog per listener and wakes for neither
+      // (e2e "an idle server stops looking at its mapped store pages").
+      cv_.wait(lock, [this] { return stop_ || !conns_.empty(); });
+      if (stop_ || cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_; })) {
+        return;
+      }
       const auto now = Clock_::now();
       idle.clear();
       for (WatchedConn* c : conns_) {
