@@ -152,11 +152,13 @@ class RequestDeadlines {
     return c;
   }
   // A worker begins to serve a connection registered before it started.
+  // Its idle time still counts from its registration (its accept), so the
+  // longest-idle order is the order the listener accepted them in, not the
+  // order in which workers happened to pick them up.
   void Start(WatchedConn* c) {
     std::lock_guard<std::mutex> lock(mu_);
     const auto now = Clock_::now();
     c->deadline = now + kRequestDeadline;
-    c->idle_since = now;
     c->reading = true;
     if (draining_) {
       Cut(*c, now);
