@@ -383,10 +383,9 @@ class PlainConnections {
     if (!LocalAddressLocked()) {
       return nullptr;
     }
-    // The sockets on the listener, with a peer, not watched; of those, the
-    // ones the last look did not already find unwatched are new.
-    std::vector<uint64_t> unwatched;
-    std::unordered_set<uint64_t> foreign;
+    // Sockets not watched and not seen by the last look; of those, the ones
+    // on the listener with a peer are new connections.
+    std::unordered_set<uint64_t> seen;
     int found = -1;
     uint64_t found_inode = 0;
     int fresh = 0;
@@ -416,22 +415,17 @@ class PlainConnections {
       if (watched_.count(inode) != 0) {
         continue;
       }
-      if (foreign_.count(inode) != 0 || !OnListenerLocked(static_cast<int>(fd))) {
-        foreign.insert(inode);
-        continue;
-      }
-      unwatched.push_back(inode);
-      if (std::find(unwatched_.begin(), unwatched_.end(), inode) == unwatched_.end()) {
+      seen.insert(inode);
+      if (seen_.count(inode) == 0 && OnListenerLocked(static_cast<int>(fd))) {
         ++fresh;
         found = static_cast<int>(fd);
         found_inode = inode;
       }
     }
     ::closedir(dir);
-    unwatched_ = std::move(unwatched);
-    foreign_ = std::move(foreign);
+    seen_ = std::move(seen);
     if (fresh != 1) {
-      return nullptr;  // unwatched_ holds them all: none is watched
+      return nullptr;  // seen_ holds them all: none is watched
     }
     const int watch_fd = ::fcntl(found, F_DUPFD_CLOEXEC, 0);
     struct stat st {};
@@ -442,7 +436,7 @@ class PlainConnections {
       }
       return nullptr;
     }
-    unwatched_.erase(std::find(unwatched_.begin(), unwatched_.end(), found_inode));
+    seen_.erase(found_inode);
     WatchedConn* c = deadlines_->Register(watch_fd, /*started=*/false);
     c->inode = found_inode;
     watched_.insert(found_inode);
@@ -491,14 +485,13 @@ class PlainConnections {
   sockaddr_storage addr_{};               // GUARDED_BY(mu_)
   socklen_t addr_len_ = 0;                // GUARDED_BY(mu_)
   std::unordered_set<uint64_t> watched_;  // GUARDED_BY(mu_): inodes
-  // GUARDED_BY(mu_): the sockets on the listener that the last look found
-  // and did not watch (gone from /proc/self/fd, they leave at the next).
-  std::vector<uint64_t> unwatched_;
-  // GUARDED_BY(mu_): the other sockets the last look found (no socket is
-  // accepted onto the listener's address after its birth; a socket's inode
-  // is not reused while it lives, and sockfs counts inodes up: one seen
-  // before that a new connection reused would leave it unwatched).
-  std::unordered_set<uint64_t> foreign_;
+  // GUARDED_BY(mu_): the unwatched sockets the last look found, on the
+  // listener or not (gone from /proc/self/fd, they leave at the next). None
+  // of them can be the next new connection: no socket is accepted onto the
+  // listener's address after its birth, a socket's inode is not reused
+  // while it lives, and sockfs counts inodes up (one seen before that a new
+  // connection reused would leave that connection unwatched).
+  std::unordered_set<uint64_t> seen_;
   bool warned_ = false;  // GUARDED_BY(mu_): /proc/self/fd could not be read
   std::atomic<uint64_t> unwatched_count_{0};
 };
